@@ -73,7 +73,7 @@ Method
     --update RULE       sign (default): b += u*sign(mean - load); linear: b += u*(mean - load), loads as fractions
   quantile (Quantile Balancing, Su 2026):
     --bins B            0 (default): exact quantiles; B > 0: histogram with B bins
-    --range LO,HI       histogram range of the bias, with --bins (default -1,1)
+    --range LO,HI       histogram range of the required bias, with --bins (default -2,2)
   auxloss (auxiliary loss; plain top-k, plus the loss value):
     --alpha A           loss weight (default 0.1)
     --form FORM         global (default) | sequence (per sequence, then averaged)
