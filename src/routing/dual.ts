@@ -17,7 +17,7 @@ export class DualWorkspace {
   n = 0;
   m = 0;
   transposed = new Float32Array(0); // [m, n]
-  column = new Float32Array(0); // [n]
+  column = new Float64Array(0); // [n], float64 so that q_j = s_ij − p_i is exact for dyadic inputs
   p = new Float64Array(0); // [n]
   idBuf = new Int32Array(0);
   keyBuf = new Float64Array(0);
@@ -25,7 +25,7 @@ export class DualWorkspace {
   ensure(n: number, m: number, k: number): void {
     if (this.n !== n || this.m !== m) {
       this.transposed = new Float32Array(n * m);
-      this.column = new Float32Array(n);
+      this.column = new Float64Array(n);
       this.p = new Float64Array(n);
       this.n = n;
       this.m = m;

@@ -27,15 +27,40 @@ export function topKRow(
   // keyBuf[0..filled) sorted decreasing. `sign` lets Loss-Free add its bias (+1) and BIP subtract q (-1).
   const base = row * m;
   let filled = 0;
+  if (shift === null) {
+    for (let j = 0; j < m; j++) {
+      const v = scores[base + j];
+      if (filled === slots) {
+        // Strict '>' keeps the earlier (lower) id on ties.
+        if (!(v > keyBuf[slots - 1])) continue;
+        filled--;
+      }
+      let p = filled;
+      while (p > 0 && v > keyBuf[p - 1]) {
+        keyBuf[p] = keyBuf[p - 1];
+        idBuf[p] = idBuf[p - 1];
+        p--;
+      }
+      keyBuf[p] = v;
+      idBuf[p] = j;
+      filled++;
+    }
+    return keyBuf[slots - 1];
+  }
+  // With a shift, exact ties of the key are broken towards the larger sign*shift (then the lower id):
+  // for BIP/Quantile that is the smaller q_j, the expert whose capacity is not binding. This matters
+  // because the dual step sets q_j to exactly the key of the (c+1)-th token of column j, which then
+  // ties with that token's alternative; the tie must not push expert j to c + 1 tokens.
   for (let j = 0; j < m; j++) {
-    const v = shift === null ? scores[base + j] : scores[base + j] + sign * shift[j];
+    const sh = sign * shift[j];
+    const v = scores[base + j] + sh;
     if (filled === slots) {
-      // Strict '>' keeps the earlier (lower) id on ties.
-      if (!(v > keyBuf[slots - 1])) continue;
+      const last = slots - 1;
+      if (!(v > keyBuf[last] || (v === keyBuf[last] && sh > sign * shift[idBuf[last]]))) continue;
       filled--;
     }
     let p = filled;
-    while (p > 0 && v > keyBuf[p - 1]) {
+    while (p > 0 && (v > keyBuf[p - 1] || (v === keyBuf[p - 1] && sh > sign * shift[idBuf[p - 1]]))) {
       keyBuf[p] = keyBuf[p - 1];
       idBuf[p] = idBuf[p - 1];
       p--;
