@@ -57,26 +57,15 @@ export function loadSotu(): SplitText {
 
 /** Reads a user's text file and splits it; throws an Error naming the problem for unusable files. */
 export function loadTextFile(path: string): SplitText {
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new Error(`data file '${path}' is a directory, not a text file`);
-    size = st.size;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`data file '${path}' does not exist`);
-    if (code === 'EACCES') throw new Error(`data file '${path}' cannot be read (permission denied)`);
-    throw e;
-  }
-  if (size === 0) throw new Error(`data file '${path}' is empty`);
-  const bytes = readFileSync(path);
+  const bytes = readBytes(path);
+  if (bytes.length === 0) throw new Error(`data file '${path}' is empty`);
   const nul = bytes.indexOf(0);
   if (nul >= 0) throw new Error(`data file '${path}' looks binary (NUL byte at offset ${nul}); expected UTF-8 text`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new Error(`data file '${path}' is not valid UTF-8 text`);
+  } catch (e) {
+    throw new Error(`data file '${path}' is not valid UTF-8 text`, { cause: e });
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte-order mark
   if (text.trim().length === 0) throw new Error(`data file '${path}' is empty (only whitespace)`);
@@ -90,6 +79,18 @@ export function loadTextFile(path: string): SplitText {
     train: text.slice(0, cut),
     val: text.slice(cut),
   };
+}
+
+function readBytes(path: string): Buffer {
+  try {
+    if (statSync(path).isDirectory()) throw new Error(`data file '${path}' is a directory, not a text file`);
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`data file '${path}' does not exist`, { cause: e });
+    if (code === 'EACCES') throw new Error(`data file '${path}' cannot be read (permission denied)`, { cause: e });
+    throw e;
+  }
 }
 
 /** Index where validation starts: the last `fraction` of the characters, moved forward to whitespace. */

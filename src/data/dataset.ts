@@ -59,7 +59,7 @@ export async function loadDataset(opts: LoadDatasetOptions): Promise<TokenDatase
       tokenizer = trainBpe(corpus.train, vocabSize);
     } catch (e) {
       const where = dataFile !== undefined ? `data file '${dataFile}'` : 'the built-in corpus';
-      throw new Error(`cannot build a vocabulary of ${vocabSize} from ${where}: ${(e as Error).message}`);
+      throw new Error(`cannot build a vocabulary of ${vocabSize} from ${where}: ${(e as Error).message}`, { cause: e });
     }
     log(`data: trained BPE (vocabSize ${vocabSize}) on ${mb(corpus.train)} MB in ${secs(t)} s`);
     tryWrite(tokPath, JSON.stringify(tokenizer.toJSON()), log);
