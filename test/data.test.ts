@@ -313,6 +313,8 @@ test('evalBatches: deterministic non-overlapping windows from the start', () => 
     }
   });
   assert.equal(evalBatches(tokens, B, T, 5).length, 5);
+  assert.equal(evalBatches(tokens, B, T, 2.5).length, 2);
+  assert.throws(() => evalBatches(tokens, B, T, 0), /maxBatches must be >= 1/);
   assert.deepEqual(evalBatches(tokens, B, T, 5), batches.slice(0, 5));
   assert.throws(() => evalBatches(arange(25), 3, 10), /one batch needs batchSize\*seqLen\+1=31 tokens/);
 });

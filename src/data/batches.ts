@@ -73,7 +73,7 @@ export function evalBatches(tokens: Int32Array, batchSize: number, seqLen: numbe
         `one batch needs batchSize*seqLen+1=${batchSize * T + 1} tokens`,
     );
   }
-  const nBatches = Math.min(Math.floor(windows / batchSize), maxBatches);
+  const nBatches = Math.min(Math.floor(windows / batchSize), Math.floor(maxBatches));
   const out: Batch[] = [];
   for (let i = 0; i < nBatches; i++) {
     const x = new Int32Array(batchSize * T); // [B, T]
