@@ -21,6 +21,7 @@ export function assignTopK(
   k: number,
   shift: Float64Array | null,
   sign: number,
+  floors: Float64Array | null = null,
 ): RouteResult {
   const experts = new Int32Array(n * k);
   const weights = new Float32Array(n * k);
@@ -28,7 +29,7 @@ export function assignTopK(
   const idBuf = new Int32Array(k);
   const keyBuf = new Float64Array(k);
   for (let i = 0; i < n; i++) {
-    topKRow(scores, i, m, shift, sign, k, idBuf, keyBuf);
+    topKRow(scores, i, m, shift, sign, k, idBuf, keyBuf, floors === null ? -Infinity : floors[i]);
     const o = i * k;
     let sum = 0;
     for (let t = 0; t < k; t++) {

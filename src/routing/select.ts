@@ -23,19 +23,20 @@ export function topKRow(
   slots: number,
   idBuf: Int32Array,
   keyBuf: Float64Array,
+  floor = -Infinity,
 ): number {
   // keyBuf[0..filled) sorted decreasing. `sign` lets Loss-Free add its bias (+1) and BIP subtract q (-1).
   const base = row * m;
+  const last = slots - 1;
   let filled = 0;
+  // thr: the smallest key kept once the buffer is full; most keys fall below it and cost one compare.
+  let thr = -Infinity;
   if (shift === null) {
     for (let j = 0; j < m; j++) {
       const v = scores[base + j];
-      if (filled === slots) {
-        // Strict '>' keeps the earlier (lower) id on ties.
-        if (!(v > keyBuf[slots - 1])) continue;
-        filled--;
-      }
-      let p = filled;
+      // '<=' keeps the earlier (lower) id on ties.
+      if (v <= thr) continue;
+      let p = filled < slots ? filled++ : last;
       while (p > 0 && v > keyBuf[p - 1]) {
         keyBuf[p] = keyBuf[p - 1];
         idBuf[p] = idBuf[p - 1];
@@ -43,23 +44,23 @@ export function topKRow(
       }
       keyBuf[p] = v;
       idBuf[p] = j;
-      filled++;
+      if (filled === slots) thr = keyBuf[last];
     }
-    return keyBuf[slots - 1];
+    return keyBuf[last];
   }
   // With a shift, exact ties of the key are broken towards the larger sign*shift (then the lower id):
   // for BIP/Quantile that is the smaller q_j, the expert whose capacity is not binding. This matters
   // because the dual step sets q_j to exactly the key of the (c+1)-th token of column j, which then
   // ties with that token's alternative; the tie must not push expert j to c + 1 tokens.
+  // `floor`, when given, is a known lower bound of the slots-th largest key (from the previous dual
+  // iteration): keys below it are skipped even before the buffer is full, which saves most insertions.
+  thr = floor;
+  let full = false;
   for (let j = 0; j < m; j++) {
     const sh = sign * shift[j];
     const v = scores[base + j] + sh;
-    if (filled === slots) {
-      const last = slots - 1;
-      if (!(v > keyBuf[last] || (v === keyBuf[last] && sh > sign * shift[idBuf[last]]))) continue;
-      filled--;
-    }
-    let p = filled;
+    if (v < thr || (full && v === thr && !(sh > sign * shift[idBuf[last]]))) continue;
+    let p = filled < slots ? filled++ : last;
     while (p > 0 && (v > keyBuf[p - 1] || (v === keyBuf[p - 1] && sh > sign * shift[idBuf[p - 1]]))) {
       keyBuf[p] = keyBuf[p - 1];
       idBuf[p] = idBuf[p - 1];
@@ -67,9 +68,14 @@ export function topKRow(
     }
     keyBuf[p] = v;
     idBuf[p] = j;
-    filled++;
+    if (filled === slots) {
+      full = true;
+      thr = keyBuf[last];
+    }
   }
-  return keyBuf[slots - 1];
+  // A floor that was not a lower bound after all (it is only ever a safe one, but be exact regardless).
+  if (!full) return topKRow(scores, row, m, shift, sign, slots, idBuf, keyBuf);
+  return keyBuf[last];
 }
 
 /**
