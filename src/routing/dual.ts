@@ -10,7 +10,7 @@
  * copy of the scores so that each column is contiguous for quickselect.
  */
 import { capacity } from './assign.ts';
-import { kthLargest, topKRow } from './select.ts';
+import { kthLargest, topKRowShifted } from './select.ts';
 
 /** Reusable buffers, so a balancer allocates once per shape rather than once per call. */
 export class DualWorkspace {
@@ -22,6 +22,7 @@ export class DualWorkspace {
   pRaw = new Float64Array(0); // [n], p before truncation
   floors = new Float64Array(0); // [n]
   qAtP = new Float64Array(0); // [m], the q that pRaw was computed from
+  negQ = new Float64Array(0); // [m], −q: the signed shift of the selection keys
   /** Whether pRaw belongs to the scores of the current call. */
   pValid = false;
   sample = new Float64Array(SAMPLE);
@@ -36,6 +37,7 @@ export class DualWorkspace {
       this.pRaw = new Float64Array(n);
       this.floors = new Float64Array(n);
       this.qAtP = new Float64Array(m);
+      this.negQ = new Float64Array(m);
       this.n = n;
       this.m = m;
     }
@@ -72,9 +74,11 @@ export function rowStep(scores: Float32Array, n: number, m: number, k: number, q
   const p = ws.p;
   const pRaw = ws.pRaw;
   const delta = ws.pValid ? maxAbsDiff(q, ws.qAtP) : Infinity;
+  const negQ = ws.negQ;
+  for (let j = 0; j < m; j++) negQ[j] = -q[j];
   for (let i = 0; i < n; i++) {
     const floor = delta === Infinity ? -Infinity : pRaw[i] - delta - FLOOR_EPS * (1 + Math.abs(pRaw[i]));
-    const v = topKRow(scores, i, m, q, -1, k + 1, ws.idBuf, ws.keyBuf, floor);
+    const v = topKRowShifted(scores, i * m, m, negQ, k + 1, ws.idBuf, ws.keyBuf, floor);
     pRaw[i] = v;
     p[i] = truncate && v < 0 ? 0 : v;
   }
