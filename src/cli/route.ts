@@ -143,10 +143,12 @@ export async function run(argv: string[]): Promise<number> {
   const result = balancer.route(scores, n, m, k);
   const state = balancer.getState();
 
-  if (opt.state !== undefined) writeOrFail(opt.state, JSON.stringify(state) + '\n', 'state');
+  // Output first, state last: if the output cannot be written the state has not moved on, so the
+  // same command can simply be run again.
   const text = formatResult(method, result, state);
   if (opt.output === undefined || opt.output === '-') process.stdout.write(text);
   else writeOrFail(opt.output, text, 'output');
+  if (opt.state !== undefined) writeOrFail(opt.state, JSON.stringify(state) + '\n', 'state');
   return 0;
 }
 
