@@ -184,7 +184,7 @@ function candidateKth(s: Float32Array, i: number, m: number, k: number, q: Float
  */
 export function bipRouteCandidates(s: Float32Array, n: number, m: number, k: number, q: Float64Array, iters: number, truncate: boolean, ws: CandidateWorkspace): RouteResult {
   ws.ensure(n, m, k);
-  const { R, p, pRaw, pRef, qRef, colIds, colCount, colBound, colThr, vals, rowBound } = ws;
+  const { p, pRaw, pRef, qRef, colIds, colCount, colBound, colThr, vals, rowBound } = ws;
   const c = capacity(n, m, k);
   const r = c + 1;
   qRef.set(q);
