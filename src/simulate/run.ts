@@ -5,8 +5,8 @@
  * by all methods. Only the route() call is timed.
  */
 import { createBalancer } from '../routing/factory.ts';
-import { createOptimalBalancer } from '../routing/optimal.ts';
-import { maxVio, minVio, retention } from '../routing/metrics.ts';
+import { createOptimalBalancer, loadSolver, solveOptimal } from '../routing/optimal.ts';
+import { maxVio, minVio, scoreSum } from '../routing/metrics.ts';
 import { InputError } from '../routing/errors.ts';
 import type { Balancer } from '../routing/types.ts';
 import type { MethodSpec } from './methods.ts';
@@ -64,21 +64,21 @@ export async function simulate(stream: ScoreStream, options: SimulateOptions): P
   if (!Number.isInteger(k) || k < 1 || k >= m) throw new InputError(`k must be an integer in [1, m-1] = [1, ${m - 1}], got ${k}`);
   const balancers = await createMethodBalancers(methods, layers);
   const baseline = createBalancer('topk');
-  const solver = usesOptimal(stream, optimal) ? await createOptimalBalancer() : null;
+  const solver = usesOptimal(stream, optimal) ? await loadSolver() : null;
 
   let step = 0;
   for (const batch of stream.batches()) {
     step++;
     for (let layer = 0; layer < layers; layer++) {
       const scores = batch[layer];
-      const topkSum = retention(scores, baseline.route(scores, n, m, k));
-      const optSum = solver ? retention(scores, solver.route(scores, n, m, k)) : null;
+      const topkSum = scoreSum(scores, baseline.route(scores, n, m, k));
+      const optSum = solver ? solveOptimal(solver, scores, n, m, k).objective : null;
       for (let t = 0; t < methods.length; t++) {
         const balancer = balancers[t][layer];
         const t0 = performance.now();
         const result = balancer.route(scores, n, m, k);
         const ms = performance.now() - t0;
-        const sum = retention(scores, result);
+        const sum = scoreSum(scores, result);
         const record: StepRecord = {
           step,
           layer,
