@@ -93,6 +93,8 @@ export async function simulate(stream: ScoreStream, options: SimulateOptions): P
       }
     }
     onStep?.(step);
+    // Let timers run (the progress bar redraws on a timer) between steps of this otherwise synchronous loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

@@ -8,6 +8,8 @@
  * - retention, retentionOpt: means over steps and layers (retentionOpt null when the LP was not solved).
  * - msPerStep: total routing ms / steps (all layers), null when timing was off.
  */
+import { MISSING } from '../report/format.ts';
+import { markdownTable } from '../report/markdown.ts';
 import type { StepRecord } from './record.ts';
 
 export interface MethodSummary {
@@ -66,9 +68,9 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** The Markdown summary table printed on stdout. */
+/** The Markdown summary table printed on stdout (padded, so it also reads as plain text). */
 export function summaryTable(rows: readonly MethodSummary[], threshold = 0.1): string {
-  const f = (x: number | null, d = 3) => (x === null ? '–' : x.toFixed(d));
+  const f = (x: number | null, d = 3) => (x === null ? MISSING : x.toFixed(d));
   const header = ['method', 'AvgMaxVio', 'SupMaxVio', 'final MaxVio', `steps to MaxVio<${threshold}`, 'retention vs top-k', 'retention vs LP', 'ms/step'];
   const body = rows.map((r) => [
     r.method,
@@ -80,6 +82,5 @@ export function summaryTable(rows: readonly MethodSummary[], threshold = 0.1): s
     f(r.retentionOpt, 4),
     f(r.msPerStep, 2),
   ]);
-  const align = header.map((_, c) => (c === 0 ? ':--' : '--:'));
-  return [header, align, ...body].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+  return markdownTable(header, body, ['left', ...header.slice(1).map(() => 'right' as const)]);
 }
