@@ -13,7 +13,7 @@
  */
 import { assignTopK } from './assign.ts';
 import { InputError } from './errors.ts';
-import { DualWorkspace, dualIterations } from './dual.ts';
+import { DualWorkspace, dualIterations, routingFloors } from './dual.ts';
 import { validateRouteInput, readStateVector, checkOptions, numberOption, boolOption, enumOption } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
@@ -52,7 +52,7 @@ export class BipBalancer implements Balancer {
     if (!update) return assignTopK(scores, n, m, k, q, -1);
     if (this.order === 'update-then-route') {
       dualIterations(scores, n, m, k, q, this.iters, this.truncate, this.ws);
-      return assignTopK(scores, n, m, k, q, -1);
+      return assignTopK(scores, n, m, k, q, -1, this.iters > 0 ? routingFloors(q, n, this.ws) : null);
     }
     const result = assignTopK(scores, n, m, k, q, -1);
     dualIterations(scores, n, m, k, q, this.iters, this.truncate, this.ws);
