@@ -120,7 +120,15 @@ Output:
 type Values = ReturnType<typeof parse>['values'];
 
 function parse(argv: string[]) {
-  return parseArgs({ args: argv, options: SIMULATE_OPTIONS, strict: true, allowPositionals: false });
+  try {
+    return parseArgs({ args: argv, options: SIMULATE_OPTIONS, strict: true, allowPositionals: false });
+  } catch (err) {
+    // parseArgs explains itself over several lines; the CLI reports one.
+    if (err instanceof Error && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      throw new CliError(`${err.message.split('\n')[0]} (see --help)`);
+    }
+    throw err;
+  }
 }
 
 function int(values: Values, name: keyof Values, def: number, min: number): number {
@@ -232,10 +240,11 @@ function commandLine(argv: string[]): string {
   return ['moe-balance', 'simulate', ...argv.map(q)].join(' ');
 }
 
-export async function run(argv: string[]): Promise<number> {
+/** Runs the command; `write` receives what goes to stdout (the help or the summary table). */
+export async function run(argv: string[], write: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
   const { values } = parse(argv);
   if (values.help) {
-    process.stdout.write(SIMULATE_HELP);
+    write(SIMULATE_HELP);
     return 0;
   }
   const cfg = configure(values);
@@ -310,7 +319,7 @@ export async function run(argv: string[]): Promise<number> {
   writeFileAtomic(join(cfg.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   writeFileAtomic(join(cfg.out, 'summary.md'), `${table}\n`);
   writeSimulateReport(cfg.out);
-  process.stdout.write(`${table}\n`);
+  write(`${table}\n`);
   log(`wrote ${join(cfg.out, 'log.jsonl')}, summary.md, summary.json, run.json, report.html`);
   return 0;
 }
