@@ -43,3 +43,12 @@ test('lossfree on collapse: balancing takes ~margin / (2u) steps, so u = 0.001 i
   // ~10x faster with a 10x larger step; not instantly (the bias must first cross the score gap).
   assert.ok(first > 15 && first < 80, `u=0.01: first step below 0.3 is ${first}`);
 });
+
+test('bip without the max(0, .) truncation stays balanced on collapse through step 100', () => {
+  // The paper's truncated form drifts here (see the report of this branch): its q rises step by step
+  // until the k-th largest s_ij - q_j of some tokens is negative, which the inequality-form dual reads
+  // as "this token takes fewer than k experts", while routing still gives it k; MaxVio then creeps up
+  // (seed 1, n = 2048: 0.09 in steps 1-10, 0.30 in steps 81-100). Without truncation it does not.
+  const v = run({ n: 2048, m: 16, steps: 100, seed: 1 }, { bip: { method: 'bip', iters: 4, truncate: false } }).bip;
+  assert.ok(Math.max(...v) < 0.1, `max MaxVio ${Math.max(...v)} at step ${v.indexOf(Math.max(...v)) + 1}`);
+});
