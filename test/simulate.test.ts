@@ -204,6 +204,7 @@ test('CLI: bad options get one-line errors before any work', async () => {
     [['--methods', 'topk', '--method', 'bip'], /either --methods or --method/],
     [['--replay', 'x.npy', '--n', '5'], /cannot be combined with --n/],
     [['--bogus'], /Unknown option '--bogus'/],
+    [['--n', '100000', '--m', '16', '--optimal', 'on'], /LP optimum is limited to n\*m <= 1000000/],
   ];
   for (const [args, re] of cases) {
     await assert.rejects(runCli([...args, '--out', out, '--quiet'], () => {}), (err: Error) => re.test(err.message), `${args.join(' ')}`);

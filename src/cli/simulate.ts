@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { OPTIMAL_MAX_VARIABLES } from '../routing/optimal.ts';
 import { GATES, type Gate } from '../simulate/gate.ts';
 import { DEFAULT_METHODS, parseMethodList, type MethodSpec } from '../simulate/methods.ts';
 import { recordLine, type StepRecord } from '../simulate/record.ts';
@@ -230,6 +231,10 @@ function configure(values: Values): Config {
     });
   }
   if (k >= stream.m) throw new CliError(`--k must be smaller than m = ${stream.m}, got ${k}`);
+  const lpWanted = optimal === 'on' || methods.some((s) => s.method === 'optimal');
+  if (lpWanted && stream.n * stream.m > OPTIMAL_MAX_VARIABLES) {
+    throw new CliError(`the LP optimum is limited to n*m <= ${OPTIMAL_MAX_VARIABLES} variables, this stream has ${stream.n * stream.m}; use --optimal auto/off and drop 'optimal' from the methods`);
+  }
   const defaultOut = join('runs', `simulate-${replay !== undefined ? 'replay' : stream.name}${seed === null ? '' : `-seed${seed}`}`);
   return { stream, k, seed, gate, params, methods, optimal, threshold, timing, out: values.out ?? defaultOut, quiet: values.quiet ?? false };
 }
