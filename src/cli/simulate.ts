@@ -98,14 +98,23 @@ Methods:
   --methods LIST        specs separated by spaces or ';' (default "${DEFAULT_METHODS.join(' ')}")
   --method SPEC         one spec; repeat to list several (instead of --methods)
                         SPEC = METHOD[:key=value,...], METHOD = topk | bip | lossfree | quantile | auxloss | optimal,
-                        bip-TN = bip:iters=N. Options: bip iters, truncate, order; lossfree rate, update;
-                        quantile bins, range (lo..hi); auxloss alpha, form, seqLen; as=NAME sets the label.
+                        bip-TN = bip:iters=N. Options (defaults in brackets):
+                          bip       iters [4], truncate [true], order [update-then-route | route-then-update]
+                          lossfree  rate [0.001], update [sign | linear]
+                          quantile  bins [0 = exact], range [-1..1, with bins]
+                          auxloss   alpha [0.1], form [global | sequence], seqLen  (routes as plain top-k)
+                          any       as=NAME sets the label used in the log and the table
                         e.g. bip-T2   lossfree:rate=0.01,update=linear   bip-T4:order=route-then-update
                         Every method sees identical scores; state is never shared between methods.
 
-Metrics:
+Metrics (per step and layer; L = k*n/m, the mean load):
+  MaxVio = (max load - L) / L, MinVio = (min load - L) / L; retention = sum of the chosen scores over
+  that of plain top-k; retentionOpt = the same over the LP optimum at capacity ceil(L) (an unbalanced
+  method can exceed 1). The table adds AvgMaxVio / SupMaxVio (mean / max over steps and layers),
+  the final step's MaxVio, and ms/step (route() time summed over layers, mean over steps).
   --optimal WHEN        exact LP optimum per step and layer, for retentionOpt: auto (default: when
-                        n*m <= ${OPTIMAL_AUTO_LIMIT}) | on | off. Solved once per step and layer, shared by all methods.
+                        n*m <= ${OPTIMAL_AUTO_LIMIT}) | on | off. Solved once per step and layer, shared by all methods;
+                        it dominates the run time (about 0.5 s per solve at n*m = 65536 here): --optimal off is fast.
   --threshold X         MaxVio level for "steps to MaxVio<X": the first step from which MaxVio stays
                         below X through the last step, on every layer ('never' if the last step is not) (default ${DEFAULTS.threshold})
   --timing on|off       time each route() call with performance.now() (default on). routingMs is the only

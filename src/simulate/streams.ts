@@ -8,7 +8,8 @@
  * token-dependent part of a logit of std `logitStd`:
  * - skewed:    b_j = -zipf · ln(rank_j): expert popularity follows a Zipf law with exponent `zipf`.
  * - drift:     skewed, and after every batch W and b take a Gaussian random-walk step of size `drift`
- *              (b_j moves by about drift · sqrt(t) after t steps), so the popular experts change.
+ *              (b_j moves by about drift · sqrt(t) after t steps), so the popular experts change. A pure
+ *              random walk: the spread of b, and so the skew, also grows with t.
  * - collapse:  `dominant` experts (chosen at random) get b_j = +`strength`, the others 0: a few experts
  *              win almost every token, as in the first MoE layer of a model early in training.
  * - clustered: tokens come from `clusters` topics; x = sqrt(1 - spread^2) · mu_c + spread · eps, with
