@@ -99,7 +99,7 @@ Methods:
   --method SPEC         one spec; repeat to list several (instead of --methods)
                         SPEC = METHOD[:key=value,...], METHOD = topk | bip | lossfree | quantile | auxloss | optimal,
                         bip-TN = bip:iters=N. Options (defaults in brackets):
-                          bip       iters [4], truncate [true], order [update-then-route | route-then-update]
+                          bip       iters [4], truncate [true | q | false], order [update-then-route | route-then-update]
                           lossfree  rate [0.001], update [sign | linear]
                           quantile  bins [0 = exact], range [-1..1, with bins]
                           auxloss   alpha [0.1], form [global | sequence], seqLen  (routes as plain top-k)
