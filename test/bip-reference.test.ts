@@ -10,14 +10,15 @@ import { capacity } from '../src/routing/assign.ts';
 import { softmaxScores } from './helpers/scores.ts';
 
 /** Algorithm 1 by sorting; keys in float64 as in the implementation; ties: larger −q, then lower id. */
-function referenceBip(s: Float32Array, n: number, m: number, k: number, q: Float64Array, T: number, truncate: boolean) {
+function referenceBip(s: Float32Array, n: number, m: number, k: number, q: Float64Array, T: number, truncate: boolean | 'q') {
   const c = capacity(n, m, k);
   const p = new Float64Array(n);
-  const clamp = (v: number) => (truncate && v < 0 ? 0 : v);
+  const clampP = (v: number) => (truncate === true && v < 0 ? 0 : v);
+  const clamp = (v: number) => (truncate !== false && v < 0 ? 0 : v);
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < n; i++) {
       const keys = Array.from({ length: m }, (_, j) => s[i * m + j] - q[j]).sort((a, b) => b - a);
-      p[i] = clamp(keys[k]);
+      p[i] = clampP(keys[k]);
     }
     for (let j = 0; j < m; j++) {
       const col = Array.from({ length: n }, (_, i) => s[i * m + j] - p[i]).sort((a, b) => b - a);
@@ -42,6 +43,7 @@ test('optimised BIP equals the sort-based Algorithm 1, over several warm-started
     [3000, 64, 4, 3, true],
     [777, 8, 1, 5, false],
     [2100, 32, 8, 2, true],
+    [2500, 16, 2, 4, 'q'],
   ] as const) {
     const b = new BipBalancer({ iters: T, truncate });
     const q = new Float64Array(m);

@@ -158,7 +158,8 @@ function columnKthLargest(t: Float32Array, base: number, p: Float64Array, n: num
 
 /**
  * T dual iterations of Algorithm 1 (lines: p-update, q-update), updating q in place, warm-started
- * from the q passed in. Pure apart from q and the workspace.
+ * from the q passed in. Pure apart from q and the workspace. truncateP / truncateQ apply max(0, ·) to
+ * p (tokens: the paper's Σ_j x_ij ≤ k) and to q (experts: Σ_i x_ij ≤ c).
  */
 export function dualIterations(
   scores: Float32Array,
@@ -167,7 +168,8 @@ export function dualIterations(
   k: number,
   q: Float64Array,
   iters: number,
-  truncate: boolean,
+  truncateP: boolean,
+  truncateQ: boolean,
   ws: DualWorkspace,
 ): void {
   ws.ensure(n, m, k);
@@ -175,7 +177,7 @@ export function dualIterations(
   transposeInto(scores, n, m, ws);
   const c = capacity(n, m, k);
   for (let t = 0; t < iters; t++) {
-    rowStep(scores, n, m, k, q, truncate, ws);
-    columnStep(n, m, c, q, truncate, ws);
+    rowStep(scores, n, m, k, q, truncateP, ws);
+    columnStep(n, m, c, q, truncateQ, ws);
   }
 }
