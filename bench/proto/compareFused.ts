@@ -33,7 +33,7 @@ for (const [n, m, k] of [
   let maxDiff = 0;
   for (let call = 0; call < 6; call++) {
     const s = batches[call % 3];
-    dualIterations(s, n, m, k, qa, 4, true, wa);
+    dualIterations(s, n, m, k, qa, 4, true, true, wa);
     dualIterationsFused(s, n, m, k, qb, 4, wb);
     for (let j = 0; j < m; j++) maxDiff = Math.max(maxDiff, Math.abs(qa[j] - qb[j]));
   }
@@ -42,7 +42,7 @@ for (const [n, m, k] of [
   const ta: number[] = [];
   const tb: number[] = [];
   for (let round = 0; round < 3; round++) {
-    ta.push(median(() => dualIterations(batches[round], n, m, k, qa, 4, true, wa), reps));
+    ta.push(median(() => dualIterations(batches[round], n, m, k, qa, 4, true, true, wa), reps));
     tb.push(median(() => dualIterationsFused(batches[round], n, m, k, qb, 4, wb), reps));
   }
   const best = (a: number[]): string => Math.min(...a).toFixed(2);
