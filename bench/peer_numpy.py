@@ -2,9 +2,10 @@
 
     python3 bench/peer_numpy.py MANIFEST.json     (bench/routing.ts writes the manifest and runs this)
 
-The manifest lists score matrices (.npy, n x m float32), k, the methods and the timing budget. For each
-case this prints the median ms per call after warm-up, and saves the experts of one call from a fresh
-state (bip T=4, top-k) so that bench/routing.ts can check that both implementations route alike.
+The manifest lists cases (a few .npy batches of n x m float32 scores, routed in turn, and k), the
+methods and the timing budget. For each case this prints the median ms per call after warm-up, and
+saves the experts of one call on the first batch from a fresh state (bip T=4, top-k) so that
+bench/routing.ts can check that both implementations route alike.
 Output: one JSON object on stdout.
 
 Algorithms (algorithms.md; selection with np.partition / np.argpartition, never a full sort):
@@ -131,20 +132,28 @@ def main():
     manifest = json.load(open(sys.argv[1]))
     out = {'numpy': np.__version__, 'python': sys.version.split()[0], 'cases': []}
     for case in manifest['cases']:
-        s = np.load(case['scores'])
-        assert s.dtype == np.float32 and s.ndim == 2
+        batches = [np.load(path) for path in case['scores']]
+        for b in batches:
+            assert b.dtype == np.float32 and b.ndim == 2 and b.shape == batches[0].shape
+        s = batches[0]
         n, m = s.shape
         k = case['k']
         res = {'n': n, 'm': m, 'k': k, 'methods': {}}
         for method in manifest['methods']:
             bal = make(method, m)
-            ms, reps = time_calls(lambda: bal.route(s, k), manifest['budgetMs'], manifest['minReps'],
-                                  manifest['maxReps'], manifest['warmup'])
+            calls = [0]
+
+            def call():
+                bal.route(batches[calls[0] % len(batches)], k)
+                calls[0] += 1
+
+            ms, reps = time_calls(call, manifest['budgetMs'], manifest['minReps'], manifest['maxReps'],
+                                  manifest['warmup'])
             res['methods'][method] = {'ms': ms, 'reps': reps}
         # One call from a fresh state, for the agreement check.
         for method in ('topk', 'bip4'):
             experts, _, _ = make(method, m).route(s, k)
-            path = case['scores'].replace('.npy', f'.{method}.experts.npy')
+            path = case['scores'][0].replace('.npy', f'.{method}.experts.npy')
             np.save(path, experts.astype(np.int32))
             res['methods'].setdefault(method, {})['expertsFile'] = path
         out['cases'].append(res)

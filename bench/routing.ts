@@ -6,8 +6,9 @@
  *   npm run bench -- --quick           # smoke test: smallest size, few repeats
  *   moe-balance bench [--quick] [--out FILE] [--no-numpy]
  *
- * Per size: median ms per call after warm-up (state carried from call to call, as in training; numpy
- * and ours take turns for --rounds rounds and each keeps its lowest median) of
+ * Per size: median ms per call after warm-up (calls cycle through 3 batches of new tokens with the same
+ * expert popularity, the state carried from call to call, as in training; numpy and ours take turns
+ * for --rounds rounds and each keeps its lowest median) of
  * topk, bip T=1,2,4, quantile, lossfree; the bytes of scores read per call, counted as n·m·4 times the
  * algorithm's passes over the score matrix (top-k 1, lossfree 1, quantile 3, bip 2T+1), and the GB/s
  * achieved; the read bandwidth measured by summing a Float32Array of the same size; for bip T=4 the
@@ -43,6 +44,9 @@ interface MethodSpec {
   /** Passes over the n x m scores the algorithm makes (its nominal reads). */
   passes: number;
 }
+
+/** Batches per size, routed in turn. */
+const BATCHES = 3;
 
 const METHODS: MethodSpec[] = [
   { name: 'topk', method: 'topk', options: {}, passes: 1 },
@@ -92,9 +96,9 @@ interface PeerOutput {
 }
 
 /** Runs bench/peer_numpy.py on one score matrix. */
-function runPeer(dir: string, scoresPath: string, k: number, budget: Budget): PeerOutput {
+function runPeer(dir: string, scoresPaths: string[], k: number, budget: Budget): PeerOutput {
   const manifest = join(dir, 'manifest.json');
-  writeFileAtomic(manifest, JSON.stringify({ cases: [{ k, scores: scoresPath }], methods: METHODS.map((x) => x.name), ...budget }));
+  writeFileAtomic(manifest, JSON.stringify({ cases: [{ k, scores: scoresPaths }], methods: METHODS.map((x) => x.name), ...budget }));
   const r = spawnSync('python3', [join(HERE, 'peer_numpy.py'), manifest], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`bench/peer_numpy.py failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as PeerOutput;
@@ -135,10 +139,15 @@ function sumFloat32(a: Float32Array): number {
   return s0 + s1 + s2 + s3;
 }
 
-/** Router scores like a real gate's: softmax of normal logits plus a per-expert popularity offset. */
-export function syntheticScores(n: number, m: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const offset = Float64Array.from({ length: m }, () => rng.normal());
+/**
+ * Router scores like a real gate's: softmax of normal logits plus a per-expert popularity offset.
+ * Batches with the same `popularitySeed` share the offsets (one layer's router over successive batches);
+ * `seed` draws the tokens.
+ */
+export function syntheticScores(n: number, m: number, seed: number, popularitySeed = seed): Float32Array {
+  const popularity = new Rng(popularitySeed);
+  const offset = Float64Array.from({ length: m }, () => popularity.normal());
+  const rng = new Rng(seed + 0x9e3779b9);
   const s = new Float32Array(n * m);
   const row = new Float64Array(m);
   for (let i = 0; i < n; i++) {
@@ -212,16 +221,22 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'moe-bench-'));
   try {
     // Inputs first, written as .npy so that numpy routes exactly the same float32 matrices.
+    // BATCHES batches per size with the same expert popularity, routed in turn: each call sees new
+    // tokens, as in training, so a warm-started state is not handed the answer to the same batch again.
     const inputs = sizes.map(([n, m, k], x) => {
-      const scores = syntheticScores(n, m, 1000 + x);
-      const path = join(dir, `scores_${n}x${m}.npy`);
-      writeNpy(path, scores, [n, m]);
-      return { n, m, k, scores, path };
+      const batches = Array.from({ length: BATCHES }, (_, b) => syntheticScores(n, m, 1000 * (x + 1) + b, 1000 + x));
+      const paths = batches.map((scores, b) => {
+        const path = join(dir, `scores_${n}x${m}_${b}.npy`);
+        writeNpy(path, scores, [n, m]);
+        return path;
+      });
+      return { n, m, k, batches, paths };
     });
 
     const peerVersion: { numpy: string | null } = { numpy: null };
     const results: SizeResult[] = [];
-    for (const { n, m, k, scores, path } of inputs) {
+    for (const { n, m, k, batches, paths } of inputs) {
+      const scores = batches[0];
       const bytes = n * m * 4;
       const loadBefore = loadavg()[0];
       // numpy and ours take turns (never at the same time), `rounds` times; each keeps its lowest
@@ -232,7 +247,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
       let expertsFiles: Record<string, string> = {};
       for (let round = 0; round < rounds; round++) {
         if (npVersion !== null) {
-          const peer = runPeer(dir, path, k, budget);
+          const peer = runPeer(dir, paths, k, budget);
           peerVersion.numpy = peer.numpy;
           for (const [name, v] of Object.entries(peer.cases[0].methods)) {
             if (v.ms !== undefined) numpyMs.set(name, Math.min(v.ms, numpyMs.get(name) ?? Infinity));
@@ -242,7 +257,8 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
         bwMs = Math.min(bwMs, timeCalls(() => void sumFloat32(scores), { ...budget, minReps: budget.minReps * 4, maxReps: budget.maxReps * 10 }).ms);
         for (const spec of METHODS) {
           const bal: Balancer = createBalancer(spec.method, spec.options);
-          const t = timeCalls(() => void bal.route(scores, n, m, k), budget);
+          let call = 0;
+          const t = timeCalls(() => void bal.route(batches[call++ % BATCHES], n, m, k), budget);
           const prev = oursMs.get(spec.name);
           if (prev === undefined || t.ms < prev.ms) oursMs.set(spec.name, t);
         }
@@ -311,7 +327,12 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
         loadAverageStart: load0,
         loadAverageEnd: load1,
       },
-      timing: { ...budget, rounds, statistic: 'median ms per call after warm-up, lowest over rounds (numpy and ours alternate); balancer state carried between calls' },
+      timing: {
+        ...budget,
+        rounds,
+        batches: BATCHES,
+        statistic: `median ms per call after warm-up, lowest over rounds (numpy and ours alternate); calls cycle through ${BATCHES} batches of the same popularity; balancer state carried between calls`,
+      },
       passesCounted: 'nominal passes over the n*m float32 scores: topk 1, lossfree 1, quantile 3, bip 2T+1 (input validation, the transposed copy and quickselect re-reads are not counted)',
       sizes: results,
       targets,
