@@ -46,9 +46,10 @@ tbody tr:nth-child(even) td{background:#fafbfc}
 table.meta th{width:170px;background:#fff;border-right:1px solid #eceff3}
 table.meta td{width:100%}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:7px;vertical-align:-1px}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px}
-.grid svg.chart,.card svg.chart{display:block;width:100%;height:auto;border:1px solid #dde1e7;border-radius:6px;background:#fff}
-.card{max-width:880px;margin:8px 0 14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
+svg.chart{display:block;max-width:100%;height:auto;border:1px solid #dde1e7;border-radius:6px;background:#fff}
+.grid svg.chart{width:100%}
+.card{margin:8px 0 14px}
 .legend-row{margin:4px 0 8px}
 .note{color:#5b6475;font-size:13px}
 @media print{body{background:#fff}main{padding:0}}
@@ -68,10 +69,14 @@ export function chartCard(svg: string, note?: string): string {
   return `<div class="card">${svg}${note ? `<p class="note">${escapeHtml(note)}</p>` : ''}</div>`;
 }
 
-/** A responsive grid of chart panels with one shared legend above it. */
-export function chartGrid(charts: string[], legendNames: string[] = [], colors?: Readonly<Record<string, string>>): string {
+/**
+ * A responsive grid of chart panels with one shared legend above it; panels are at least
+ * `minPanelWidth` px wide (default 340: three per row on a laptop screen).
+ */
+export function chartGrid(charts: string[], legendNames: string[] = [], colors?: Readonly<Record<string, string>>, minPanelWidth = 340): string {
   const legend = legendNames.length > 0 ? `<div class="legend-row">${legendSvg(legendNames, colors)}</div>` : '';
-  return `${legend}<div class="grid">\n${charts.join('\n')}\n</div>`;
+  const style = minPanelWidth === 340 ? '' : ` style="grid-template-columns:repeat(auto-fill,minmax(${minPanelWidth}px,1fr))"`;
+  return `${legend}<div class="grid"${style}>\n${charts.join('\n')}\n</div>`;
 }
 
 function metaTable(meta: Record<string, string>): string {
