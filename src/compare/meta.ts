@@ -8,8 +8,8 @@ import { join } from 'node:path';
 
 export interface RunRecord {
   name: string;
-  /** done: trained now; skipped: already finished; resumed: continued from a checkpoint; failed: non-zero exit. */
-  status: 'done' | 'skipped' | 'resumed' | 'failed';
+  /** done: trained now; skipped: already finished; resumed: continued from a checkpoint; failed: non-zero exit; pending: not started (interrupted). */
+  status: 'done' | 'skipped' | 'resumed' | 'failed' | 'pending';
   exitCode?: number;
   ms?: number;
 }
