@@ -1,41 +1,36 @@
 /**
- * createBalancer(method, options): one balancer object for one MoE layer.
- * (Stub: signature fixed, implementation lands with the routing core.)
+ * createBalancer(method, options): one balancer object for one MoE layer, with its options checked
+ * up front (an unknown method or option, or a value of the wrong type, is an InputError here, never a
+ * surprise mid-run). The exact optimum needs the LP solver loaded: use createOptimalBalancer().
  */
-import type { Balancer, MethodName } from './types.ts';
+import { AuxLossBalancer, type AuxLossOptions } from './auxLoss.ts';
+import { BipBalancer, type BipOptions } from './bip.ts';
+import { InputError } from './errors.ts';
+import { LossFreeBalancer, type LossFreeOptions } from './lossFree.ts';
+import { QuantileBalancer, type QuantileOptions } from './quantile.ts';
+import { TopKBalancer } from './topk.ts';
+import type { Balancer } from './types.ts';
 
-export interface BipOptions {
-  /** Dual iterations per call, T (default 4). */
-  iters?: number;
-  /** The max(0, .) truncation of p and q (default true, the paper's). */
-  truncate?: boolean;
-  /** 'update-then-route' (paper, default) or 'route-then-update' (causal). */
-  order?: 'update-then-route' | 'route-then-update';
-}
-export interface LossFreeOptions {
-  /** Update rate u (default 0.001). */
-  rate?: number;
-  /** 'sign' (default, b += u*sign(mean - load)) or 'linear' (b += u*(mean - load) with loads as fractions). */
-  update?: 'sign' | 'linear';
-}
-export interface QuantileOptions {
-  /** 0 (default): exact quantiles; B > 0: histogram form with B bins. */
-  bins?: number;
-  /** Histogram range [lo, hi] of the required bias (default [-1, 1] for scores in [0, 1]). */
-  range?: [number, number];
-}
-export interface AuxLossOptions {
-  /** Loss weight alpha (default 0.1, the BIP paper's / MiniMind's). */
-  alpha?: number;
-  /** 'global' (default) or 'sequence' (per-sequence, then averaged). */
-  form?: 'global' | 'sequence';
-  /** Tokens per sequence, for form 'sequence' (n must be a multiple). */
-  seqLen?: number;
-}
-export type BalancerOptions = BipOptions & LossFreeOptions & QuantileOptions & AuxLossOptions;
+export type { AuxLossOptions, BipOptions, LossFreeOptions, QuantileOptions };
 
-export function createBalancer(method: MethodName | string, options: Record<string, unknown> = {}): Balancer {
-  void method;
-  void options;
-  throw new Error('not implemented yet');
+/** Methods createBalancer makes synchronously ('optimal' needs createOptimalBalancer). */
+export const SYNC_METHODS = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss'] as const;
+
+export function createBalancer(method: string, options: Record<string, unknown> = {}): Balancer {
+  switch (method) {
+    case 'topk':
+      return new TopKBalancer(options);
+    case 'bip':
+      return new BipBalancer(options as BipOptions);
+    case 'lossfree':
+      return new LossFreeBalancer(options as LossFreeOptions);
+    case 'quantile':
+      return new QuantileBalancer(options as QuantileOptions);
+    case 'auxloss':
+      return new AuxLossBalancer(options as AuxLossOptions);
+    case 'optimal':
+      throw new InputError(`method 'optimal' needs the LP solver: use 'await createOptimalBalancer()'`);
+    default:
+      throw new InputError(`unknown method '${method}' (methods: ${[...SYNC_METHODS, 'optimal'].join(', ')})`);
+  }
 }

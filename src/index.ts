@@ -1,0 +1,33 @@
+/**
+ * moe-balance public API. Balancers work on Float32Array scores (n tokens x m experts, row-major).
+ *
+ *     import { createBalancer, maxVio } from 'moe-balance';
+ *     const bip = createBalancer('bip', { iters: 4 });
+ *     const { experts, weights, loads } = bip.route(scores, n, m, k);
+ */
+export type { AuxLossResult, Balancer, BalancerState, MethodName, RouteCallOptions, RouteResult } from './routing/types.ts';
+export { METHOD_NAMES } from './routing/types.ts';
+export { InputError } from './routing/errors.ts';
+export { createBalancer, SYNC_METHODS } from './routing/factory.ts';
+export type { AuxLossOptions, BipOptions, LossFreeOptions, QuantileOptions } from './routing/factory.ts';
+export { TopKBalancer, topk } from './routing/topk.ts';
+export { BipBalancer, type BipOrder } from './routing/bip.ts';
+export { LossFreeBalancer, lossFreeUpdate, type LossFreeUpdate } from './routing/lossFree.ts';
+export { QuantileBalancer, quantileHistogram, mergeHistograms, betaFromHistogram, type QuantileHistogram } from './routing/quantile.ts';
+export { AuxLossBalancer, auxLoss, type AuxLossForm } from './routing/auxLoss.ts';
+export { OptimalBalancer, createOptimalBalancer, loadSolver, solveOptimal, OPTIMAL_MAX_VARIABLES, type OptimalResult, type Solver } from './routing/optimal.ts';
+export { dualIterations, DualWorkspace } from './routing/dual.ts';
+export { capacity } from './routing/assign.ts';
+export { kthLargest } from './routing/select.ts';
+export {
+  expertLoads,
+  maxVio,
+  minVio,
+  avgMaxVio,
+  supMaxVio,
+  scoreSum,
+  retention,
+  epStepTime,
+  droppedTokens,
+} from './routing/metrics.ts';
+export { Rng } from './util/rng.ts';

@@ -1,0 +1,48 @@
+/**
+ * The routing step every balancer ends with: top-k of (scores + sign * shift) per token, then combine
+ * weights from the ORIGINAL scores (a bias only reorders experts, it never enters the weights),
+ * renormalised to sum 1 when k > 1, and the per-expert loads.
+ */
+import { topKRow } from './select.ts';
+import type { RouteResult } from './types.ts';
+
+/** Capacity c = ceil(k·n/m) (algorithms.md §1: the integer used where k·n/m is fractional). */
+export function capacity(n: number, m: number, k: number): number {
+  // Guard against float error such as 3*7/21 = 0.99999...
+  const exact = (k * n) / m;
+  const r = Math.round(exact);
+  return Math.abs(exact - r) < 1e-9 ? r : Math.ceil(exact);
+}
+
+export function assignTopK(
+  scores: Float32Array,
+  n: number,
+  m: number,
+  k: number,
+  shift: Float64Array | null,
+  sign: number,
+): RouteResult {
+  const experts = new Int32Array(n * k);
+  const weights = new Float32Array(n * k);
+  const loads = new Int32Array(m);
+  const idBuf = new Int32Array(k);
+  const keyBuf = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    topKRow(scores, i, m, shift, sign, k, idBuf, keyBuf);
+    const o = i * k;
+    let sum = 0;
+    for (let t = 0; t < k; t++) {
+      const j = idBuf[t];
+      experts[o + t] = j;
+      loads[j]++;
+      sum += scores[i * m + j];
+    }
+    for (let t = 0; t < k; t++) {
+      const w = scores[i * m + idBuf[t]];
+      // k = 1: the gate value itself (MiniMind renormalises only when top_k > 1).
+      // A zero sum (all-zero scores) gets equal weights rather than NaN.
+      weights[o + t] = k === 1 ? w : sum !== 0 ? w / sum : 1 / k;
+    }
+  }
+  return { n, m, k, experts, weights, loads };
+}

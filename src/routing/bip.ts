@@ -1,0 +1,87 @@
+/**
+ * BIP-Based Balancing (Sun 2025, arXiv 2502.15451, Algorithm 1; algorithms.md §2).
+ *
+ * State: q ∈ R^m (one entry per expert), starting at 0 and carried from call to call (warm start,
+ * inferred). Each call runs T dual iterations of the BIP
+ *     max Σ s_ij x_ij   s.t.  Σ_j x_ij ≤ k,  Σ_i x_ij ≤ c = k·n/m,  x ∈ {0,1}
+ * (see dual.ts), then routes every token to the top-k of (s_ij − q_j). Combine weights are the
+ * original scores of the chosen experts (renormalised when k > 1); q only reorders.
+ *
+ * Defaults: iters T = 4 (inferred: "a small number"), truncate = true (p, q ≥ 0 as in the paper's dual),
+ * order = 'update-then-route' (the paper's: the batch is routed with the q computed from that same
+ * batch). 'route-then-update' is the causal variant: route with the previous q, then update it.
+ */
+import { assignTopK } from './assign.ts';
+import { InputError } from './errors.ts';
+import { DualWorkspace, dualIterations } from './dual.ts';
+import { validateRouteInput, readStateVector, checkOptions, numberOption, boolOption, enumOption } from './validate.ts';
+import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
+
+export type BipOrder = 'update-then-route' | 'route-then-update';
+
+export interface BipOptions {
+  /** Dual iterations per call, T (default 4). */
+  iters?: number;
+  /** The max(0, ·) truncation of p and q (default true, the paper's). */
+  truncate?: boolean;
+  /** 'update-then-route' (paper, default) or 'route-then-update' (causal). */
+  order?: BipOrder;
+}
+
+export const BIP_OPTION_KEYS = ['iters', 'truncate', 'order'] as const;
+
+export class BipBalancer implements Balancer {
+  readonly method = 'bip' as const;
+  readonly iters: number;
+  readonly truncate: boolean;
+  readonly order: BipOrder;
+  private q: Float64Array | null = null;
+  private readonly ws = new DualWorkspace();
+
+  constructor(options: BipOptions = {}) {
+    checkOptions('bip', options as Record<string, unknown>, BIP_OPTION_KEYS);
+    this.iters = numberOption('bip', 'iters', options.iters, 4, (x) => Number.isInteger(x) && x >= 0 && x <= 10000, 'an integer from 0 to 10000');
+    this.truncate = boolOption('bip', 'truncate', options.truncate, true);
+    this.order = enumOption('bip', 'order', options.order, 'update-then-route', ['update-then-route', 'route-then-update']);
+  }
+
+  route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
+    validateRouteInput(scores, n, m, k);
+    const q = this.stateFor(m);
+    const update = opts.update ?? true;
+    if (!update) return assignTopK(scores, n, m, k, q, -1);
+    if (this.order === 'update-then-route') {
+      dualIterations(scores, n, m, k, q, this.iters, this.truncate, this.ws);
+      return assignTopK(scores, n, m, k, q, -1);
+    }
+    const result = assignTopK(scores, n, m, k, q, -1);
+    dualIterations(scores, n, m, k, q, this.iters, this.truncate, this.ws);
+    return result;
+  }
+
+  getState(): BalancerState {
+    return { q: this.q ? Array.from(this.q) : [] };
+  }
+
+  setState(state: BalancerState): void {
+    const v = readStateVector(state, 'q', this.q ? this.q.length : null, 'bip');
+    this.q = v.length === 0 ? null : v;
+  }
+
+  reset(): void {
+    this.q = null;
+  }
+
+  /** The current q (a copy), or null before the first call. */
+  get qVector(): Float64Array | null {
+    return this.q ? this.q.slice() : null;
+  }
+
+  private stateFor(m: number): Float64Array {
+    if (this.q === null) this.q = new Float64Array(m);
+    else if (this.q.length !== m) {
+      throw new InputError(`bip: state q has ${this.q.length} entries but the scores have m=${m} experts`);
+    }
+    return this.q;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Loss-Free Balancing (Wang et al. 2024, arXiv 2408.15664; DeepSeek-V3; algorithms.md §3).
+ *
+ * State: an expert bias b ∈ R^m, starting at 0. Tokens go to the top-k of (s_ij + b_j); the combine
+ * weights are the unbiased s. After the batch (causal: the batch is routed with the previous b):
+ *     sign   (default):  b_j += u · sign(c̄ − c_j)               c_j = tokens routed to j, c̄ = n·k/m
+ *     linear          :  b_j += u · (c̄ − c_j) / (n·k)           the same with loads as fractions of n·k
+ * Default u = 0.001 (the paper's).
+ */
+import { assignTopK } from './assign.ts';
+import { InputError } from './errors.ts';
+import { checkOptions, enumOption, numberOption, readStateVector, validateRouteInput } from './validate.ts';
+import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
+
+export type LossFreeUpdate = 'sign' | 'linear';
+
+export interface LossFreeOptions {
+  /** Update rate u (default 0.001). */
+  rate?: number;
+  /** 'sign' (default) or 'linear'. */
+  update?: LossFreeUpdate;
+}
+
+export const LOSSFREE_OPTION_KEYS = ['rate', 'update'] as const;
+
+/** One bias update from a batch's loads, in place (the rule above). */
+export function lossFreeUpdate(b: Float64Array, loads: Int32Array, n: number, k: number, rate: number, update: LossFreeUpdate): void {
+  const m = b.length;
+  const mean = (n * k) / m;
+  for (let j = 0; j < m; j++) {
+    const e = mean - loads[j];
+    b[j] += update === 'sign' ? rate * Math.sign(e) : (rate * e) / (n * k);
+  }
+}
+
+export class LossFreeBalancer implements Balancer {
+  readonly method = 'lossfree' as const;
+  readonly rate: number;
+  readonly update: LossFreeUpdate;
+  private b: Float64Array | null = null;
+
+  constructor(options: LossFreeOptions = {}) {
+    checkOptions('lossfree', options as Record<string, unknown>, LOSSFREE_OPTION_KEYS);
+    this.rate = numberOption('lossfree', 'rate', options.rate, 0.001, (x) => x >= 0, 'a number >= 0');
+    this.update = enumOption('lossfree', 'update', options.update, 'sign', ['sign', 'linear']);
+  }
+
+  route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
+    validateRouteInput(scores, n, m, k);
+    if (this.b === null) this.b = new Float64Array(m);
+    if (this.b.length !== m) throw new InputError(`lossfree: state b has ${this.b.length} entries but the scores have m=${m} experts`);
+    const result = assignTopK(scores, n, m, k, this.b, 1);
+    if (opts.update ?? true) lossFreeUpdate(this.b, result.loads, n, k, this.rate, this.update);
+    return result;
+  }
+
+  getState(): BalancerState {
+    return { b: this.b ? Array.from(this.b) : [] };
+  }
+
+  setState(state: BalancerState): void {
+    const v = readStateVector(state, 'b', this.b ? this.b.length : null, 'lossfree');
+    this.b = v.length === 0 ? null : v;
+  }
+
+  reset(): void {
+    this.b = null;
+  }
+}

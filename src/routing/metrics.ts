@@ -1,0 +1,104 @@
+/**
+ * Balance and quality metrics (algorithms.md §7).
+ *
+ *     MaxVio = (max_j load_j − L̄) / L̄      MinVio = (min_j load_j − L̄) / L̄      L̄ = k·n/m (exact, fractional)
+ *     AvgMaxVio = mean of MaxVio over steps and layers;  SupMaxVio = its maximum (inferred definitions)
+ *     retention = Σ s over chosen pairs / Σ s over a reference routing (plain top-k, or the LP optimum)
+ *     expert-parallel step time = Σ_layers max_j load_j / Σ_layers L̄  (a layer waits for its busiest expert)
+ */
+import { InputError } from './errors.ts';
+import { topk } from './topk.ts';
+import type { RouteResult } from './types.ts';
+
+/** Tokens per expert from expert ids (n·k ids over m experts). */
+export function expertLoads(experts: Int32Array, m: number): Int32Array {
+  const loads = new Int32Array(m);
+  for (let x = 0; x < experts.length; x++) {
+    const j = experts[x];
+    if (j < 0 || j >= m) throw new InputError(`expert id ${j} at position ${x} is outside 0..${m - 1}`);
+    loads[j]++;
+  }
+  return loads;
+}
+
+function meanLoad(loads: Int32Array, n: number, k: number): number {
+  if (loads.length < 1) throw new InputError('loads is empty');
+  if (!(n >= 1) || !(k >= 1)) throw new InputError(`metrics need n >= 1 and k >= 1, got n=${n}, k=${k}`);
+  return (k * n) / loads.length;
+}
+
+/** MaxVio = (max load − L̄) / L̄ (Loss-Free paper, Eq. 4). */
+export function maxVio(loads: Int32Array, n: number, k: number): number {
+  const mean = meanLoad(loads, n, k);
+  let max = -Infinity;
+  for (let j = 0; j < loads.length; j++) if (loads[j] > max) max = loads[j];
+  return (max - mean) / mean;
+}
+
+/** MinVio = (min load − L̄) / L̄; −1 means a dead expert. */
+export function minVio(loads: Int32Array, n: number, k: number): number {
+  const mean = meanLoad(loads, n, k);
+  let min = Infinity;
+  for (let j = 0; j < loads.length; j++) if (loads[j] < min) min = loads[j];
+  return (min - mean) / mean;
+}
+
+/** Mean of MaxVio values (over steps and layers). */
+export function avgMaxVio(values: ArrayLike<number>): number {
+  if (values.length === 0) throw new InputError('avgMaxVio of an empty series');
+  let s = 0;
+  for (let x = 0; x < values.length; x++) s += values[x];
+  return s / values.length;
+}
+
+/** Maximum of MaxVio values (over steps and layers). */
+export function supMaxVio(values: ArrayLike<number>): number {
+  if (values.length === 0) throw new InputError('supMaxVio of an empty series');
+  let s = -Infinity;
+  for (let x = 0; x < values.length; x++) if (values[x] > s) s = values[x];
+  return s;
+}
+
+/** Σ s_ij over the chosen (token, expert) pairs. */
+export function scoreSum(scores: Float32Array, routing: RouteResult): number {
+  const { n, m, k, experts } = routing;
+  if (scores.length !== n * m) throw new InputError(`scores has length ${scores.length}, routing is for n*m = ${n * m}`);
+  let s = 0;
+  for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) s += scores[i * m + experts[i * k + t]];
+  return s;
+}
+
+/**
+ * Score retention: Σ s of the chosen pairs over Σ s of a reference, by default plain top-k (the most any
+ * routing can keep). Pass the LP optimum's objective (a number) to measure against perfect balance.
+ */
+export function retention(scores: Float32Array, routing: RouteResult, reference?: RouteResult | number): number {
+  const own = scoreSum(scores, routing);
+  const ref =
+    typeof reference === 'number'
+      ? reference
+      : scoreSum(scores, reference ?? topk(scores, routing.n, routing.m, routing.k));
+  return ref === 0 ? (own === 0 ? 1 : Infinity) : own / ref;
+}
+
+/** Expert-parallel step time: Σ_layers max_j load_j / Σ_layers L̄ (= 1 + the mean MaxVio). */
+export function epStepTime(loadsPerLayer: Int32Array[], n: number, k: number): number {
+  if (loadsPerLayer.length === 0) throw new InputError('epStepTime of no layers');
+  let num = 0;
+  let den = 0;
+  for (const loads of loadsPerLayer) {
+    let max = -Infinity;
+    for (let j = 0; j < loads.length; j++) if (loads[j] > max) max = loads[j];
+    num += max;
+    den += meanLoad(loads, n, k);
+  }
+  return num / den;
+}
+
+/** Tokens dropped at a capacity factor: Σ_j max(0, load_j − ⌊factor · k·n/m⌋). */
+export function droppedTokens(loads: Int32Array, n: number, k: number, factor: number): number {
+  const cap = Math.floor(factor * meanLoad(loads, n, k));
+  let d = 0;
+  for (let j = 0; j < loads.length; j++) if (loads[j] > cap) d += loads[j] - cap;
+  return d;
+}

@@ -1,0 +1,88 @@
+/**
+ * Input checks shared by every balancer. Each error names the problem: a wrong answer from bad input
+ * is worse than a loud failure.
+ */
+import { InputError } from './errors.ts';
+
+/** Checks n, m, k and the scores (length n*m, all finite). */
+export function validateRouteInput(scores: unknown, n: number, m: number, k: number): asserts scores is Float32Array {
+  if (!(scores instanceof Float32Array)) {
+    throw new InputError(`scores must be a Float32Array (n*m, row-major), got ${describe(scores)}`);
+  }
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`n (tokens) must be an integer >= 1, got ${n}`);
+  if (!Number.isInteger(m) || m < 2) throw new InputError(`m (experts) must be an integer >= 2, got ${m}`);
+  if (!Number.isInteger(k) || k < 1) throw new InputError(`k must be an integer >= 1, got ${k}`);
+  if (k >= m) throw new InputError(`k must be < m (experts): k=${k}, m=${m}`);
+  if (scores.length !== n * m) {
+    throw new InputError(`scores has length ${scores.length}, expected n*m = ${n}*${m} = ${n * m}`);
+  }
+  for (let x = 0; x < scores.length; x++) {
+    const v = scores[x];
+    // v - v is NaN exactly when v is NaN or +-Infinity: one cheap test for both.
+    if (v - v !== 0) {
+      const i = Math.floor(x / m);
+      throw new InputError(`scores contain ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} at token ${i}, expert ${x - i * m}`);
+    }
+  }
+}
+
+/** Checks a state vector read back from JSON: present, an array of m finite numbers. */
+export function readStateVector(state: Record<string, unknown>, key: string, m: number | null, method: string): Float64Array {
+  const known = Object.keys(state);
+  for (const kk of known) {
+    if (kk !== key) throw new InputError(`${method} state: unknown key '${kk}' (expected only '${key}')`);
+  }
+  const v = state[key];
+  if (!Array.isArray(v)) throw new InputError(`${method} state: '${key}' must be an array of numbers`);
+  if (m !== null && v.length !== m) {
+    throw new InputError(`${method} state: '${key}' has ${v.length} entries, but this balancer has m=${m} experts`);
+  }
+  const out = new Float64Array(v.length);
+  for (let j = 0; j < v.length; j++) {
+    const x = v[j];
+    if (typeof x !== 'number' || !Number.isFinite(x)) {
+      throw new InputError(`${method} state: '${key}[${j}]' is not a finite number (${String(x)})`);
+    }
+    out[j] = x;
+  }
+  return out;
+}
+
+/** Rejects option keys a method does not know, and checks option types. */
+export function checkOptions(method: string, options: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (options[key] === undefined) continue;
+    if (!allowed.includes(key)) {
+      const list = allowed.length > 0 ? allowed.join(', ') : 'none';
+      throw new InputError(`unknown option '${key}' for method '${method}' (options: ${list})`);
+    }
+  }
+}
+
+export function numberOption(method: string, name: string, v: unknown, def: number, check: (x: number) => boolean, rule: string): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) {
+    throw new InputError(`option '${name}' of '${method}' must be ${rule}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+export function enumOption<T extends string>(method: string, name: string, v: unknown, def: T, values: readonly T[]): T {
+  if (v === undefined) return def;
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
+    throw new InputError(`option '${name}' of '${method}' must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+  }
+  return v as T;
+}
+
+export function boolOption(method: string, name: string, v: unknown, def: boolean): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') throw new InputError(`option '${name}' of '${method}' must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
+  return typeof x;
+}

@@ -1,0 +1,103 @@
+/**
+ * Properties every balancer must have on any input (random and adversarial: skewed, tied, constant,
+ * coarse ties, n not divisible by m): each token gets exactly k distinct experts; loads match the ids
+ * and sum to n*k; weights are the chosen ORIGINAL scores renormalised; state stays finite (q, beta >= 0
+ * with truncation); same input and state, same output; getState/setState round-trips.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBalancer } from '../src/routing/factory.ts';
+import type { Balancer, RouteResult } from '../src/routing/types.ts';
+import { adversarial } from './helpers/scores.ts';
+
+const CONFIGS: [string, Record<string, unknown>][] = [
+  ['topk', {}],
+  ['bip', {}],
+  ['bip', { iters: 1 }],
+  ['bip', { iters: 8, truncate: false }],
+  ['bip', { order: 'route-then-update' }],
+  ['lossfree', {}],
+  ['lossfree', { rate: 0.05, update: 'linear' }],
+  ['quantile', {}],
+  ['quantile', { bins: 64 }],
+  ['auxloss', {}],
+];
+
+const SHAPES: [number, number, number][] = [
+  [37, 5, 2], // n not divisible by m, fractional capacity
+  [64, 8, 1],
+  [96, 16, 4],
+  [3, 4, 3], // k = m - 1
+];
+
+function checkRouting(r: RouteResult, scores: Float32Array, n: number, m: number, k: number, what: string): void {
+  assert.equal(r.experts.length, n * k, `${what}: experts length`);
+  assert.equal(r.weights.length, n * k, `${what}: weights length`);
+  const loads = new Int32Array(m);
+  for (let i = 0; i < n; i++) {
+    const ids = Array.from(r.experts.subarray(i * k, i * k + k));
+    assert.equal(new Set(ids).size, k, `${what}: token ${i} experts not distinct: ${ids}`);
+    let sum = 0;
+    for (const j of ids) {
+      assert.ok(j >= 0 && j < m, `${what}: id ${j} out of range`);
+      loads[j]++;
+      sum += scores[i * m + j];
+    }
+    for (let t = 0; t < k; t++) {
+      const s = scores[i * m + ids[t]];
+      const expected = k === 1 ? s : sum !== 0 ? s / sum : 1 / k;
+      assert.ok(Math.abs(r.weights[i * k + t] - expected) < 1e-6, `${what}: token ${i} weight ${t} = ${r.weights[i * k + t]}, expected ${expected}`);
+    }
+  }
+  assert.deepEqual(Array.from(r.loads), Array.from(loads), `${what}: loads do not match the ids`);
+  assert.equal(loads.reduce((a, b) => a + b, 0), n * k, `${what}: loads do not sum to n*k`);
+}
+
+function checkState(b: Balancer, what: string, truncate: boolean): void {
+  for (const [key, v] of Object.entries(b.getState())) {
+    for (const x of v) {
+      assert.ok(Number.isFinite(x), `${what}: state ${key} not finite`);
+      if (b.method === 'bip' && truncate) assert.ok(x >= 0, `${what}: q < 0 with truncation`);
+    }
+  }
+}
+
+for (const [method, options] of CONFIGS) {
+  test(`${method} ${JSON.stringify(options)}: invariants on random and adversarial inputs over 5 steps`, () => {
+    for (const [n, m, k] of SHAPES) {
+      for (const [name, scores] of Object.entries(adversarial(n, m, n * 31 + m))) {
+        const b = createBalancer(method, options);
+        for (let step = 0; step < 5; step++) {
+          const what = `${method} ${name} n=${n} m=${m} k=${k} step ${step}`;
+          checkRouting(b.route(scores, n, m, k), scores, n, m, k, what);
+          checkState(b, what, options.truncate !== false);
+        }
+      }
+    }
+  });
+
+  test(`${method} ${JSON.stringify(options)}: same input and state give the same output; state round-trips through JSON`, () => {
+    const [n, m, k] = [96, 16, 4];
+    const { random, skewed } = adversarial(n, m, 5);
+    const a = createBalancer(method, options);
+    a.route(skewed, n, m, k); // build up some state
+    const saved = JSON.parse(JSON.stringify(a.getState()));
+    const b = createBalancer(method, options);
+    b.setState(saved);
+    const ra = a.route(random, n, m, k);
+    const rb = b.route(random, n, m, k);
+    assert.deepEqual(Array.from(ra.experts), Array.from(rb.experts));
+    assert.deepEqual(Array.from(ra.weights), Array.from(rb.weights));
+    assert.deepEqual(a.getState(), b.getState());
+  });
+
+  test(`${method} ${JSON.stringify(options)}: update=false leaves the state untouched`, () => {
+    const [n, m, k] = [64, 8, 2];
+    const { random, skewed } = adversarial(n, m, 9);
+    const b = createBalancer(method, options);
+    b.route(random, n, m, k);
+    const before = JSON.stringify(b.getState());
+    b.route(skewed, n, m, k, { update: false });
+    assert.equal(JSON.stringify(b.getState()), before);
+  });
+}
