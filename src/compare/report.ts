@@ -127,19 +127,19 @@ function mainTable(methods: MethodStats[]): Table {
 }
 
 function runsTable(runs: RunStats[]): Table {
-  const headers = ['Method', 'Seed', 'Steps', 'Val loss', 'Val perplexity', 'AvgMaxVio', 'SupMaxVio', 'EP step time', 'Wall-clock', 'Σ step time', 'Routing ms / step'];
+  const headers = ['Method', 'Seed', 'Steps', 'Val loss', 'Val perplexity', 'AvgMaxVio', 'SupMaxVio', 'EP step time', 'Wall-clock', 'Σ step time', 'Routing ms'];
   const align: Align[] = ['left', ...new Array<Align>(headers.length - 1).fill('right')];
   const rows = runs.map((r) => [
     r.method,
     String(r.seed),
-    r.finished ? String(r.lastStep) : `${r.lastStep} (unfinished)`,
+    r.finished ? String(r.lastStep) : r.steps === 0 ? 'none' : `${r.lastStep} (unfinished)`,
     fmtNum(r.valLoss, 4),
     fmtNum(r.perplexity, 2),
     fmtNum(r.avgMaxVio, 4),
     fmtNum(r.supMaxVio, 4),
     fmtRatio(r.epStepTime, 3),
     fmtDuration(r.wallMs),
-    fmtDuration(r.trainMs),
+    r.steps === 0 ? MISSING : fmtDuration(r.trainMs),
     fmtNum(r.meanRoutingMs, 2),
   ]);
   return { headers, rows, align, strong: new Set() };
@@ -155,9 +155,9 @@ function layerTable(methods: MethodStats[], pick: (m: MethodStats) => number[], 
   return { headers, rows, align, strong };
 }
 
-function toHtml(t: Table): string {
+function toHtml(t: Table, className?: string): string {
   const rows = t.rows.map((r, i) => r.map((c, j) => (t.strong.has(`${i},${j}`) ? `<strong>${escapeHtml(c)}</strong>` : escapeHtml(c))));
-  return htmlTable(t.headers, rows, t.align, { htmlCells: true });
+  return htmlTable(t.headers, rows, t.align, { htmlCells: true, className });
 }
 
 function toMarkdown(t: Table): string {
@@ -327,13 +327,14 @@ export function buildCompareReport(dir: string): CompareReport {
     {
       heading: 'Balance per layer',
       html:
-        '<h3>AvgMaxVio per layer</h3>' +
-        toHtml(layersAvg) +
-        '<h3>SupMaxVio per layer</h3>' +
-        toHtml(layersSup) +
-        (hasGlobal ? '<h3>MaxVio<sub>global</sub> at the last evaluation</h3><p class="note">Loads summed over the whole validation set.</p>' + toHtml(layersGlobal) : ''),
+        '<div class="tables">' +
+        `<div><h3>AvgMaxVio per layer</h3>${toHtml(layersAvg, 'compact')}</div>` +
+        `<div><h3>SupMaxVio per layer</h3>${toHtml(layersSup, 'compact')}</div>` +
+        (hasGlobal ? `<div><h3>MaxVio<sub>global</sub>, last evaluation</h3>${toHtml(layersGlobal, 'compact')}</div>` : '') +
+        '</div>' +
+        '<p class="note">Mean over seeds. MaxVio<sub>global</sub> uses the loads summed over the whole validation set at the last evaluation.</p>',
     },
-    { heading: 'Runs', html: toHtml(perRun) },
+    { heading: 'Runs', html: toHtml(perRun, 'compact') },
   ];
   const title = 'moe-balance: load-balancing comparison';
   const html = renderPage({ title, intro, meta: metaRec, sections });

@@ -117,6 +117,15 @@ export function lastLoggedStep(runDir: string): number {
   return 0;
 }
 
+/** The last non-empty line of a text file (the child's error message, usually). */
+function lastLine(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').at(-1)?.slice(0, 300) ?? '';
+  } catch {
+    return '';
+  }
+}
+
 interface Job {
   method: string;
   seed: number;
@@ -228,7 +237,11 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         const status: RunRecord['status'] = ok ? (resume ? 'resumed' : 'done') : 'failed';
         records.set(job.name, { name: job.name, status, exitCode: code ?? -1, ms });
         if (ok) log(`${job.name}: done in ${fmtDuration(ms)}`);
-        else log(`${job.name}: FAILED (${err ? err.message : `exit ${code}`}${code === 0 ? ', no summary line in log.jsonl' : ''}); see ${join(job.dir, 'train.out')}`);
+        else {
+          const why = err ? err.message : `exit ${code}${code === 0 ? ', no summary line in log.jsonl' : ''}`;
+          log(`${job.name}: FAILED (${why}): ${lastLine(join(job.dir, 'train.out'))}`);
+          log(`  see ${join(job.dir, 'train.out')}`);
+        }
         done();
       };
       child.on('error', (err) => finish(null, err));

@@ -37,7 +37,12 @@ nav{font-size:13px;margin:10px 0 0}
 nav a{color:#3d5a80;text-decoration:none;margin-right:14px}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 pre{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px 12px;overflow:auto;max-height:420px;margin:0;white-space:pre-wrap;word-break:break-word}
-table{border-collapse:collapse;background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:8px 0 14px;font-size:14px}
+table{border-collapse:collapse;background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:0;font-size:14px}
+.table-wrap{overflow-x:auto;max-width:100%;margin:8px 0 14px}
+.tables{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+.tables h3{margin-top:6px}
+table.compact{font-size:13px}
+table.compact th,table.compact td{padding:5px 9px}
 th,td{padding:6px 12px;border-bottom:1px solid #eceff3;text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -61,7 +66,7 @@ export function htmlTable(headers: string[], rows: string[][], align: Align[] = 
   const esc = opts.htmlCells ? (s: string) => s : escapeHtml;
   const head = `<thead><tr>${headers.map((h, i) => `<th${cls(i)}>${escapeHtml(h)}</th>`).join('')}</tr></thead>`;
   const body = rows.map((r) => `<tr>${headers.map((_, i) => `<td${cls(i)}>${esc(r[i] ?? '')}</td>`).join('')}</tr>`).join('\n');
-  return `<table${opts.className ? ` class="${escapeHtml(opts.className)}"` : ''}>${head}<tbody>\n${body}\n</tbody></table>`;
+  return `<div class="table-wrap"><table${opts.className ? ` class="${escapeHtml(opts.className)}"` : ''}>${head}<tbody>\n${body}\n</tbody></table></div>`;
 }
 
 /** A single chart in a readable-width card. */
@@ -84,7 +89,7 @@ function metaTable(meta: Record<string, string>): string {
     const value = v.includes('\n') || v.length > 160 ? `<pre>${escapeHtml(v)}</pre>` : `<code>${escapeHtml(v)}</code>`;
     return `<tr><th>${escapeHtml(k)}</th><td>${value}</td></tr>`;
   });
-  return `<table class="meta"><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<div class="table-wrap"><table class="meta"><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }
 
 /** The whole page as one HTML string. */
