@@ -288,7 +288,6 @@ export function finalizeConfig(cfg: TrainConfig): TrainConfig {
     throw new ConfigError(`config key 'heads': the head size dim/heads=${c.dim / c.heads} must be even (rotary pairs)`);
   }
   if (c.minLr > c.lr) throw new ConfigError(`config key 'minLr' (${c.minLr}) must not exceed lr (${c.lr})`);
-  if (c.warmupSteps > c.steps) throw new ConfigError(`config key 'warmupSteps' (${c.warmupSteps}) must not exceed steps (${c.steps})`);
   for (const key of CONFIG_KEYS) {
     const spec = SPECS[key];
     if ('method' in spec && spec.method) {
@@ -311,7 +310,7 @@ export function balancerOptions(c: TrainConfig): Record<string, unknown> {
     case 'quantile':
       return { bins: c.quantileBins ?? undefined };
     case 'auxloss':
-      return { alpha: c.auxAlpha ?? undefined, form: c.auxForm ?? undefined, seqLen: c.seqLen };
+      return { alpha: c.auxAlpha ?? undefined, form: c.auxForm ?? undefined, seqLen: c.auxForm === 'sequence' ? c.seqLen : undefined };
     default:
       return {};
   }
