@@ -248,8 +248,25 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       child.on('exit', (code, signal) => finish(code ?? (signal ? 128 : -1)));
     });
 
-  const workers = Array.from({ length: Math.min(jobsAtOnce, pending.length) }, async () => {
-    for (let job = pending.shift(); job && !interrupted; job = pending.shift()) await runOne(job);
+  // The first run starts alone until it has logged a step (or exited): on a fresh checkout it builds
+  // the tokenizer and token cache, which the other runs then read instead of building it again.
+  let firstDone = false;
+  const firstReady = async (job: Job): Promise<void> => {
+    const logFile = join(job.dir, 'log.jsonl');
+    const size0 = existsSync(logFile) ? statSync(logFile).size : 0;
+    while (!firstDone && !interrupted && (existsSync(logFile) ? statSync(logFile).size : 0) <= size0) await new Promise((r) => setTimeout(r, 250));
+  };
+  let gate: Promise<void> | undefined;
+  const workers = Array.from({ length: Math.min(jobsAtOnce, pending.length) }, async (_, w) => {
+    if (w > 0) await gate;
+    for (let job = pending.shift(); job && !interrupted; job = pending.shift()) {
+      const p = runOne(job);
+      if (w === 0 && gate === undefined) {
+        gate = Promise.race([firstReady(job), p]);
+        void p.then(() => (firstDone = true));
+      }
+      await p;
+    }
   });
   try {
     await Promise.all(workers);

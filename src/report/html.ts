@@ -32,6 +32,7 @@ main{max-width:1180px;margin:0 auto;padding:28px 32px 48px}
 h1{font-size:26px;margin:0 0 6px}
 h2{font-size:19px;margin:34px 0 10px;padding-bottom:4px;border-bottom:1px solid #dde1e7}
 h3{font-size:16px;margin:20px 0 8px}
+sub{line-height:0}
 p{margin:6px 0 10px;max-width:880px}
 nav{font-size:13px;margin:10px 0 0}
 nav a{color:#3d5a80;text-decoration:none;margin-right:14px}
