@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildCompareReport, movingAverage } from '../src/compare/report.ts';
+import { buildCompareReport, movingAverage, concurrencyNote } from '../src/compare/report.ts';
+import type { CompareMeta } from '../src/compare/meta.ts';
 import { parseRunLog, parseRunName, listRunDirs } from '../src/compare/logs.ts';
 import { writeSyntheticRun, syntheticRunLines } from './fixtures/compareLogs.ts';
 
@@ -143,4 +144,19 @@ test('unfinished runs, missing methods and compare.json metadata are reported', 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a note warns when runs did not share the machine alike', () => {
+  const meta = (runs: CompareMeta['runs']) => ({ runs }) as CompareMeta;
+  assert.equal(concurrencyNote(meta([{ name: 'a-s1', status: 'done', concurrent: 2 }, { name: 'b-s1', status: 'done', concurrent: 2 }])), undefined);
+  assert.equal(concurrencyNote(undefined), undefined);
+  const note = concurrencyNote(
+    meta([
+      { name: 'a-s1', status: 'done', concurrent: 2 },
+      { name: 'b-s1', status: 'skipped', concurrent: 2 },
+      { name: 'c-s1', status: 'done', concurrent: 1 },
+      { name: 'd-s1', status: 'failed', concurrent: 1 },
+    ]),
+  );
+  assert.equal(note, 'the runs did not share the machine alike (2 at once: a-s1, b-s1; alone: c-s1), so their wall-clock and step times are not directly comparable.');
 });

@@ -63,6 +63,7 @@ test('compare runs every method and seed, at most `jobs` at once, then writes co
     };
     const res = await withEnv({ FAKE_TRAIN_RECORD: record, FAKE_TRAIN_CRASH_AT: undefined, FAKE_TRAIN_FAIL: undefined }, () => runCompare(o));
     assert.equal(res.failed, 0);
+    for (const r of res.records) assert.ok(r.concurrent === 1 || r.concurrent === 2, `${r.name} concurrent ${r.concurrent}`);
     assert.deepEqual(res.records.map((r) => `${r.name}:${r.status}`).sort(), ['auxloss-s1:done', 'auxloss-s2:done', 'bip-T2-s1:done', 'bip-T2-s2:done', 'bip-s1:done', 'bip-s2:done']);
     const cs = calls(record);
     assert.equal(cs.length, 6);
@@ -123,6 +124,7 @@ test('an interrupted compare resumes from checkpoints and skips finished runs', 
     // Third: nothing left to do.
     const third = await withEnv({ FAKE_TRAIN_RECORD: record }, () => runCompare(o));
     assert.deepEqual(third.records.map((r) => r.status), ['skipped', 'skipped']);
+    assert.ok(third.records.every((r) => typeof r.ms === 'number' && r.concurrent !== undefined), 'skipped runs keep their recorded time');
     assert.equal(calls(record).length, 2);
     const meta = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8'));
     assert.equal(meta.previousStarts.length, 2);

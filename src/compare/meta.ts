@@ -12,6 +12,8 @@ export interface RunRecord {
   status: 'done' | 'skipped' | 'resumed' | 'failed' | 'pending';
   exitCode?: number;
   ms?: number;
+  /** Most runs in progress at once while this one ran (1 = it had the machine to itself, as far as compare knows). */
+  concurrent?: number;
 }
 
 export interface MachineInfo {

@@ -286,6 +286,18 @@ function charts(methods: string[], loaded: LoadedRun[]): { heading: string; html
   ];
 }
 
+/** A warning when the runs did not share the machine alike, so their times are not comparable. */
+export function concurrencyNote(meta: CompareMeta | undefined): string | undefined {
+  const byLevel = new Map<number, string[]>();
+  for (const r of meta?.runs ?? []) {
+    if (r.concurrent === undefined || r.status === 'failed' || r.status === 'pending') continue;
+    byLevel.set(r.concurrent, [...(byLevel.get(r.concurrent) ?? []), r.name]);
+  }
+  if (byLevel.size < 2) return undefined;
+  const parts = [...byLevel].sort((a, b) => b[0] - a[0]).map(([n, names]) => `${n === 1 ? 'alone' : `${n} at once`}: ${names.join(', ')}`);
+  return `the runs did not share the machine alike (${parts.join('; ')}), so their wall-clock and step times are not directly comparable.`;
+}
+
 /** Build DIR/report.html, DIR/summary.md and DIR/summary.json from the logs under DIR/runs. */
 export function buildCompareReport(dir: string): CompareReport {
   const meta = readCompareMeta(dir);
@@ -321,8 +333,9 @@ export function buildCompareReport(dir: string): CompareReport {
     '<b>Wall-clock</b>: whole run including evaluation (mean over seeds); <b>vs auxloss</b>: relative to the auxiliary-loss runs. ' +
     '<b>ms / step</b>: mean training step time.</p>';
 
+  const warning = concurrencyNote(meta);
   const sections = [
-    { heading: 'Results', html: toHtml(main) + definitions },
+    { heading: 'Results', html: toHtml(main) + (warning ? `<p class="note"><b>Note:</b> ${escapeHtml(warning)}</p>` : '') + definitions },
     ...charts(methods, loaded),
     {
       heading: 'Balance per layer',
@@ -347,6 +360,7 @@ export function buildCompareReport(dir: string): CompareReport {
     '',
     markdown,
     '',
+    ...(concurrencyNote(meta) ? [`Note: ${concurrencyNote(meta)}`, ''] : []),
     '## AvgMaxVio per layer',
     '',
     toMarkdown(layersAvg),

@@ -185,7 +185,9 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   for (const job of jobs) {
     const runLog = readRunLog(job.dir);
     if (runLog.summary) {
-      records.set(job.name, { name: job.name, status: 'skipped' });
+      // Keep what the invocation that trained it recorded (time, concurrency).
+      const before = previous?.runs?.find((r) => r.name === job.name && r.status !== 'failed' && r.status !== 'pending');
+      records.set(job.name, { ...before, name: job.name, status: 'skipped' });
       const note = runLog.summary.steps !== o.steps ? ` (it ran ${runLog.summary.steps} steps, not ${o.steps}; delete its folder to retrain)` : '';
       log(`${job.name}: finished already, skipped${note}`);
     } else pending.push(job);
@@ -216,6 +218,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       : undefined;
 
   const total = pending.length;
+  const concurrent = new Map<string, number>();
   let started = 0;
   const runOne = (job: Job): Promise<void> =>
     new Promise((done) => {
@@ -228,6 +231,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       log(`[${started}/${total}] ${job.name}: ${resume ? 'resuming from its checkpoint' : 'training'}`);
       const child = spawn(trainCommand[0], args, { stdio: ['ignore', outFd, outFd], cwd: process.cwd() });
       running.set(job.name, { child, start, job });
+      for (const r of running.keys()) concurrent.set(r, Math.max(concurrent.get(r) ?? 0, running.size));
       const finish = (code: number | null, err?: Error): void => {
         if (!running.has(job.name)) return;
         running.delete(job.name);
@@ -235,7 +239,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         const ms = Date.now() - start;
         const ok = code === 0 && readRunLog(job.dir).summary !== undefined;
         const status: RunRecord['status'] = ok ? (resume ? 'resumed' : 'done') : 'failed';
-        records.set(job.name, { name: job.name, status, exitCode: code ?? -1, ms });
+        records.set(job.name, { name: job.name, status, exitCode: code ?? -1, ms, concurrent: concurrent.get(job.name) });
         if (ok) log(`${job.name}: done in ${fmtDuration(ms)}`);
         else {
           const why = err ? err.message : `exit ${code}${code === 0 ? ', no summary line in log.jsonl' : ''}`;

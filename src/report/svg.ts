@@ -119,7 +119,7 @@ export function lineChart(opts: LineChartOptions): string {
   const names = series.map((s) => s.name);
   const legendW = legend && series.length > 0 ? Math.min(200, 34 + CHAR_W * Math.max(...names.map((n) => n.length))) : 0;
   const margin = { top: 34, right: 16 + legendW, bottom: 44, left: 62 };
-  const plotW = Math.max(40, width - margin.left - margin.right);
+  let plotW = Math.max(40, width - margin.left - margin.right);
   const plotH = Math.max(40, height - margin.top - margin.bottom);
 
   const yOk = (v: number): boolean => Number.isFinite(v) && (!logY || v > 0);
@@ -155,7 +155,6 @@ export function lineChart(opts: LineChartOptions): string {
     return out.join('\n');
   }
 
-  const x = scaleLinear().domain(widen(xExt, false)).range([0, plotW]).nice();
   let y: (v: number) => number;
   let yTicks: number[];
   let yFmt: (v: number) => string;
@@ -173,6 +172,11 @@ export function lineChart(opts: LineChartOptions): string {
     yFmt = sy.tickFormat(yTickCount);
     yTicks = logY ? sy.ticks(yTickCount).filter((t) => yFmt(t) !== '') : sy.ticks(yTickCount);
   }
+  // Room for the widest y tick label (about 6.5 px per character at 12 px) and the rotated axis label.
+  const labelW = Math.max(0, ...yTicks.map((t) => yFmt(t).length)) * 6.5;
+  margin.left = Math.max(62, Math.ceil(labelW + 36));
+  plotW = Math.max(40, width - margin.left - margin.right);
+  const x = scaleLinear().domain(widen(xExt, false)).range([0, plotW]).nice();
   const X = (v: number): number => margin.left + x(v);
   const Y = (v: number): number => margin.top + y(v);
 
