@@ -1,0 +1,122 @@
+/**
+ * moe-balance train: train a small MoE language model whose every MoE layer is routed by a balancer.
+ *
+ *   moe-balance train --config configs/tiny.json --method bip --out runs/tiny-bip
+ *   moe-balance train --config configs/moe16.json --method bip --steps 300 --out runs/bip16
+ *   moe-balance train --config configs/moe16.json --method auxloss --set auxAlpha=0.01 --out runs/aux16
+ *   moe-balance train --out runs/bip16 --resume          (continues from runs/bip16/checkpoint.json)
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadDataset, checkSplits } from '../data/dataset.ts';
+import { CheckpointError } from '../train/checkpoint.ts';
+import { CONFIG_KEYS, ConfigError, resolveConfig, type TrainConfig } from '../train/config.ts';
+import { train, TrainingError } from '../train/trainer.ts';
+import { CliError } from './errors.ts';
+
+const HELP = `Usage: moe-balance train --out DIR [options]
+
+Options:
+  --config FILE          JSON config (presets: configs/tiny.json, configs/moe16.json, configs/moe64.json)
+  --method NAME          topk | bip | lossfree | quantile | auxloss (default bip)
+  --steps N              training steps
+  --out DIR              output folder: config.json, log.jsonl, checkpoint.json (required)
+  --set KEY=VALUE        override any config key (repeatable), e.g. --set bipIters=8 --set lr=0.001
+  --seed N               seed of the initial weights and the data order
+  --eval-every N         validation every N steps (0: only at the end)
+  --checkpoint-every N   checkpoint every N steps (0: only at the end)
+  --resume               continue the run in --out from its last checkpoint (its config.json is the base)
+  --backend NAME         wasm (default) | cpu | tensorflow (needs @tensorflow/tfjs-node)
+  --data FILE            train on this UTF-8 text file instead of the built-in corpus
+  --quiet                no progress output
+  --help                 this text
+
+Config keys: ${CONFIG_KEYS.join(', ')}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      config: { type: 'string' },
+      method: { type: 'string' },
+      steps: { type: 'string' },
+      out: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      seed: { type: 'string' },
+      'eval-every': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      resume: { type: 'boolean' },
+      backend: { type: 'string' },
+      data: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!values.out) throw new CliError('--out DIR is required (see --help)');
+  const outDir = values.out;
+
+  const flags: Record<string, unknown> = {};
+  const int = (name: string, v: string | undefined, key: keyof TrainConfig) => {
+    if (v === undefined) return;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n)) throw new CliError(`--${name} must be an integer, got '${v}'`);
+    flags[key] = n;
+  };
+  if (values.method !== undefined) flags.method = values.method;
+  int('steps', values.steps, 'steps');
+  int('seed', values.seed, 'seed');
+  int('eval-every', values['eval-every'], 'evalEvery');
+  int('checkpoint-every', values['checkpoint-every'], 'checkpointEvery');
+  if (values.backend !== undefined) flags.backend = values.backend;
+  if (values.data !== undefined) flags.dataFile = values.data;
+
+  let file = values.config;
+  if (values.resume && file === undefined && existsSync(join(outDir, 'config.json'))) file = join(outDir, 'config.json');
+  let cfg: TrainConfig;
+  try {
+    cfg = resolveConfig({ file, sets: values.set ?? [], flags });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CliError(e.message);
+    throw e;
+  }
+  const say = (s: string) => {
+    if (!values.quiet) console.log(s);
+  };
+  say(`effective configuration (saved to ${join(outDir, 'config.json')}):`);
+  say(
+    Object.entries(cfg)
+      .map(([k, v]) => `  ${k} = ${JSON.stringify(v)}`)
+      .join('\n'),
+  );
+
+  let data;
+  try {
+    data = await loadDataset({ dataFile: cfg.dataFile || undefined, vocabSize: cfg.vocabSize, log: say });
+    checkSplits(data, cfg.seqLen, cfg.batchSize);
+  } catch (e) {
+    const what = cfg.dataFile ? `data file '${cfg.dataFile}'` : 'the built-in corpus';
+    throw new CliError(`cannot use ${what}: ${(e as Error).message}`);
+  }
+
+  try {
+    const { summary } = await train({ config: cfg, outDir, data, resume: values.resume, quiet: values.quiet });
+    if (summary) {
+      console.log(
+        `done: ${summary.steps} steps, ${summary.tokens} tokens, val perplexity ${summary.perplexity.toFixed(2)} ` +
+          `(loss ${summary.valLoss.toFixed(4)}), AvgMaxVio ${summary.avgMaxVio.toFixed(4)}, SupMaxVio ${summary.supMaxVio.toFixed(4)}, ` +
+          `wall ${(summary.wallMs / 1000).toFixed(1)} s -> ${join(outDir, 'log.jsonl')}`,
+      );
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof TrainingError || e instanceof ConfigError || e instanceof CheckpointError) throw new CliError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * TensorFlow.js backend set-up and the kernels that make training on the wasm backend fast and possible
+ * (measured facts in docs/tfjs-wasm-notes.md):
+ * - `UnsortedSegmentSum` is missing on wasm (so the gradient of `gather` fails) and unusably slow on cpu:
+ *   both get a row scatter-add written over typed arrays.
+ * - wasm `GatherV2` and `Slice` copy their whole input out of the heap on every call: replaced, for the
+ *   shapes the model uses (row gather on axis 0, slices of rank <= 4), by kernels that read heap views.
+ * - XNNPACK (wasm's fast matmul) is used only for plain 2-D products with neither operand transposed, and
+ *   tfjs's matMul gradient uses transposeA/B: `matMul2d` has a custom gradient that transposes explicitly.
+ *
+ *   await setBackend('wasm');   // or 'cpu', or 'tensorflow' when @tensorflow/tfjs-node is installed
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow';
+export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow'];
+
+type TypedArray = Float32Array | Int32Array | Uint8Array;
+type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs?: Record<string, unknown>; backend: unknown };
+type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+/** What a kernel needs from a backend: views of inputs and a fresh output with a writable view. */
+interface Io {
+  /** Allocate first, then take input views: a wasm allocation may grow (and detach) the heap. */
+  alloc(shape: number[], dtype: tf.DataType): { info: tf.TensorInfo; view: TypedArray };
+  view(t: tf.TensorInfo): TypedArray;
+}
+
+interface WasmLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): TypedArray;
+}
+interface CpuLike {
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: TypedArray): tf.TensorInfo;
+  readSync(dataId: unknown): TypedArray;
+}
+
+function ioFor(backendName: string, backend: unknown): Io {
+  if (backendName === 'wasm') {
+    const b = backend as WasmLike;
+    return {
+      alloc(shape, dtype) {
+        const info = b.makeOutput(shape, dtype);
+        return { info, view: b.typedArrayFromHeap(info) };
+      },
+      view: (t) => b.typedArrayFromHeap(t),
+    };
+  }
+  const b = backend as CpuLike;
+  return {
+    alloc(shape, dtype) {
+      const size = shape.reduce((a, c) => a * c, 1);
+      const view = dtype === 'int32' ? new Int32Array(size) : dtype === 'bool' ? new Uint8Array(size) : new Float32Array(size);
+      return { info: b.makeTensorInfo(shape, dtype, view), view };
+    },
+    view: (t) => b.readSync(t.dataId),
+  };
+}
+
+const size = (shape: number[]): number => shape.reduce((a, c) => a * c, 1);
+
+/** out[ids[r]] += x[r] over rows: the gradient of a row gather. */
+function segmentSumKernel(backendName: string): KernelFn {
+  return ({ inputs, attrs, backend }) => {
+    const { x, segmentIds } = inputs;
+    const numSegments = attrs!.numSegments as number;
+    const nIds = size(segmentIds.shape);
+    const inner = size(x.shape) / Math.max(nIds, 1);
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+    out.view.fill(0);
+    const xv = io.view(x);
+    const idv = io.view(segmentIds);
+    const ov = out.view;
+    for (let r = 0; r < nIds; r++) {
+      const s = idv[r];
+      if (s < 0 || s >= numSegments) continue; // TF semantics: out-of-range ids are dropped
+      const src = r * inner;
+      const dst = s * inner;
+      for (let c = 0; c < inner; c++) ov[dst + c] += xv[src + c];
+    }
+    return out.info;
+  };
+}
+
+/** Row gather (axis 0, no batch dims) by typed-array copies; anything else goes to the original kernel. */
+function gatherKernel(backendName: string, original: KernelFn): KernelFn {
+  return (args) => {
+    const { inputs, attrs, backend } = args;
+    const { x, indices } = inputs;
+    const axis = attrs!.axis as number;
+    const batchDims = (attrs!.batchDims as number) ?? 0;
+    if (axis !== 0 || batchDims !== 0 || x.dtype === 'string' || indices.dtype !== 'int32') return original(args);
+    const nIdx = size(indices.shape);
+    const rows = x.shape[0];
+    const inner = rows === 0 ? 0 : size(x.shape) / rows;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    const xv = io.view(x);
+    const idv = io.view(indices);
+    const ov = out.view;
+    for (let r = 0; r < nIdx; r++) {
+      const i = idv[r];
+      if (i < 0 || i >= rows) throw new Error(`GatherV2: the index value ${i} is not in [0, ${rows - 1}]`);
+      ov.set(xv.subarray(i * inner, i * inner + inner), r * inner);
+    }
+    return out.info;
+  };
+}
+
+/** Copies x[begin : begin + sz] (rank <= 4) into a new output, reading x through a heap view. */
+function sliceOut(io: Io, x: tf.TensorInfo, begin: number[], sz: number[]): tf.TensorInfo {
+  const out = io.alloc(sz, x.dtype);
+  const xv = io.view(x);
+  const ov = out.view;
+  // Pad to rank 4 so one loop nest covers every rank.
+  const pad = 4 - x.shape.length;
+  const shp = [...Array(pad).fill(1), ...x.shape];
+  const b = [...Array(pad).fill(0), ...begin];
+  const s = [...Array(pad).fill(1), ...sz];
+  const st2 = shp[3];
+  const st1 = shp[2] * st2;
+  const st0 = shp[1] * st1;
+  let o = 0;
+  for (let i = b[0]; i < b[0] + s[0]; i++) {
+    for (let j = b[1]; j < b[1] + s[1]; j++) {
+      for (let k = b[2]; k < b[2] + s[2]; k++) {
+        const off = i * st0 + j * st1 + k * st2 + b[3];
+        ov.set(xv.subarray(off, off + s[3]), o);
+        o += s[3];
+      }
+    }
+  }
+  return out.info;
+}
+
+/** Slice without copying the input out of the heap (wasm's own kernel does that on every call). */
+function sliceKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const { inputs, attrs, backend } = args;
+    const { x } = inputs;
+    if (x.dtype === 'string' || x.shape.length > 4 || x.shape.length === 0) return original(args);
+    const [begin, sz] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs!.begin as number[], attrs!.size as number[]);
+    return sliceOut(ioFor('wasm', backend), x, begin, sz);
+  };
+}
+
+/** SplitV by the slice above (wasm's SplitV calls its own copying Slice directly, not the registry). */
+function splitKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const { inputs, attrs, backend } = args;
+    const { x } = inputs;
+    const axis = tf.util.parseAxisParam(attrs!.axis as number, x.shape)[0];
+    const spec = attrs!.numOrSizeSplits as number[] | number;
+    const sizes = Array.isArray(spec) ? spec : new Array<number>(spec).fill(x.shape[axis] / spec);
+    if (sizes.includes(-1) || x.dtype === 'string' || x.shape.length > 4) return original(args);
+    const io = ioFor('wasm', backend);
+    const begin = new Array(x.shape.length).fill(0);
+    return sizes.map((s) => {
+      const sz = [...x.shape];
+      sz[axis] = s;
+      const out = sliceOut(io, x, [...begin], sz);
+      begin[axis] += s;
+      return out;
+    });
+  };
+}
+
+function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
+  const existing = tf.getKernel(kernelName, backendName);
+  // Idempotent without module state: our kernels carry a marker property.
+  if (existing && (existing.kernelFunc as { moeBalance?: boolean }).moeBalance) return;
+  const fn = make(existing?.kernelFunc as KernelFn | undefined);
+  (fn as { moeBalance?: boolean }).moeBalance = true;
+  if (existing) tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
+}
+
+/** Registers the replacement kernels for a backend (safe to call more than once). */
+export function installKernels(backendName: string): void {
+  if (backendName !== 'wasm' && backendName !== 'cpu') return;
+  replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
+  replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
+  if (backendName === 'wasm') {
+    replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
+    replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));
+  }
+}
+
+/** Selects and initialises a backend, with the kernels above. Throws a clear error when unavailable. */
+export async function setBackend(name: BackendName): Promise<void> {
+  if (name === 'tensorflow') {
+    try {
+      const mod = '@tensorflow/tfjs-node';
+      await import(mod);
+    } catch {
+      throw new Error("backend 'tensorflow' needs @tensorflow/tfjs-node, which is not installed (use wasm or cpu)");
+    }
+  } else if (!BACKEND_NAMES.includes(name)) {
+    throw new Error(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
+  }
+  installKernels(name);
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`backend '${name}' failed to initialise`);
+  await tf.ready();
+}
+
+/**
+ * tf.customGrad over tensor inputs, typed plainly. The forward pass runs inside a tidy, so whatever the
+ * gradient needs (inputs, fixed ids) must go through `save`: `keep` lists those extra tensors, and the
+ * backward function receives the saved inputs and saved extras.
+ */
+function withGrad(
+  forward: (xs: tf.Tensor[], keep: tf.Tensor[]) => tf.Tensor,
+  backward: (dy: tf.Tensor, xs: tf.Tensor[], keep: tf.Tensor[]) => tf.Tensor[],
+  keep: tf.Tensor[] = [],
+) {
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const xs = args.slice(0, -1) as tf.Tensor[];
+    save([...xs, ...keep]);
+    return {
+      value: forward(xs, keep),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        backward(dy as tf.Tensor, saved.slice(0, xs.length), saved.slice(xs.length)),
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return (...xs: tf.Tensor[]): tf.Tensor => f(...xs);
+}
+
+/**
+ * a [M, K] x b [K, N] as a plain 2-D product, with a gradient made of plain products of explicit
+ * transposes (dA = dy . b^T, dB = a^T . dy) so that every product takes XNNPACK's fast path on wasm.
+ */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return withGrad(
+    ([x, y]) => tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D),
+    (dy, [x, y]) => [tf.matMul(dy as tf.Tensor2D, tf.transpose(y as tf.Tensor2D)), tf.matMul(tf.transpose(x as tf.Tensor2D), dy as tf.Tensor2D)],
+  )(a, b) as tf.Tensor2D;
+}
+
+/** Rows of x [R, ...] at ids (int32, computed outside the gradient); gradient: scatterAddRows(dy, ids). */
+export function gatherRows(x: tf.Tensor, ids: tf.Tensor1D): tf.Tensor {
+  const rows = x.shape[0];
+  return withGrad(
+    ([xx], [i]) => tf.gather(xx, i as tf.Tensor1D),
+    (dy, _xs, [i]) => [scatterAddRows(dy, i as tf.Tensor1D, rows)],
+    [ids],
+  )(x);
+}
+
+/** out [rows, ...] with out[ids[r]] += src[r]; gradient: gatherRows(dy, ids). The combine of an MoE layer. */
+export function scatterAddRows(src: tf.Tensor, ids: tf.Tensor1D, rows: number): tf.Tensor {
+  return withGrad(
+    ([s], [i]) => tf.unsortedSegmentSum(s, i as tf.Tensor1D, rows),
+    (dy, _xs, [i]) => [gatherRows(dy, i as tf.Tensor1D)],
+    [ids],
+  )(src);
+}

@@ -1,0 +1,70 @@
+/**
+ * Model parameters: one tf.Variable per named weight, created in a fixed order from a seeded Rng so that
+ * the same seed gives bit-identical initial weights on every backend and for every balancing method.
+ *
+ * Names: `tokEmb` [V, d]; per block i: `b{i}.attnNorm` [d], `b{i}.wq|wk|wv|wo` [d, d], `b{i}.ffnNorm` [d],
+ * `b{i}.router` [d, m], routed expert j: `b{i}.e{j}.w1|w3` [d, h] (gate, up), `b{i}.e{j}.w2` [h, d] (down),
+ * shared expert j: `b{i}.s{j}.w1|w3|w2`; `finalNorm` [d]. Norm weights start at 1, the rest ~ N(0, std²),
+ * with wo and w2 (the projections that write into the residual stream) scaled by 1/sqrt(2L) as in GPT-2.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../util/rng.ts';
+import type { ModelConfig } from './config.ts';
+
+export type Params = Map<string, tf.Variable>;
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  /** 'ones' for norm weights, otherwise the standard deviation of a normal init. */
+  init: 'ones' | number;
+  /** AdamW decays matrices, not norm weights. */
+  decay: boolean;
+}
+
+export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
+  const { vocabSize: V, dim: d, layers: L, experts: m, expertHidden: h, sharedExperts, initStd: std } = cfg;
+  const outStd = std / Math.sqrt(2 * L);
+  const specs: ParamSpec[] = [{ name: 'tokEmb', shape: [V, d], init: std, decay: true }];
+  const ffn = (prefix: string) => {
+    specs.push({ name: `${prefix}.w1`, shape: [d, h], init: std, decay: true });
+    specs.push({ name: `${prefix}.w3`, shape: [d, h], init: std, decay: true });
+    specs.push({ name: `${prefix}.w2`, shape: [h, d], init: outStd, decay: true });
+  };
+  for (let i = 0; i < L; i++) {
+    const b = `b${i}`;
+    specs.push({ name: `${b}.attnNorm`, shape: [d], init: 'ones', decay: false });
+    for (const w of ['wq', 'wk', 'wv']) specs.push({ name: `${b}.${w}`, shape: [d, d], init: std, decay: true });
+    specs.push({ name: `${b}.wo`, shape: [d, d], init: outStd, decay: true });
+    specs.push({ name: `${b}.ffnNorm`, shape: [d], init: 'ones', decay: false });
+    specs.push({ name: `${b}.router`, shape: [d, m], init: std, decay: true });
+    for (let j = 0; j < m; j++) ffn(`${b}.e${j}`);
+    for (let j = 0; j < sharedExperts; j++) ffn(`${b}.s${j}`);
+  }
+  specs.push({ name: 'finalNorm', shape: [d], init: 'ones', decay: false });
+  return specs;
+}
+
+/** Fresh parameters from `seed` (the Rng stream is consumed in paramSpecs order). */
+export function initParams(cfg: ModelConfig, seed: number): Params {
+  const rng = new Rng(seed);
+  const params: Params = new Map();
+  for (const s of paramSpecs(cfg)) {
+    const size = s.shape.reduce((a, c) => a * c, 1);
+    const v = new Float32Array(size);
+    if (s.init === 'ones') v.fill(1);
+    else for (let i = 0; i < size; i++) v[i] = rng.normal() * s.init;
+    params.set(s.name, tf.tidy(() => tf.variable(tf.tensor(v, s.shape), true)));
+  }
+  return params;
+}
+
+export function disposeParams(params: Params): void {
+  for (const v of params.values()) v.dispose();
+}
+
+export function countParams(params: Params): number {
+  let n = 0;
+  for (const v of params.values()) n += v.size;
+  return n;
+}

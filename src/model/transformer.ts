@@ -1,0 +1,126 @@
+/**
+ * A decoder-only MoE transformer in the MiniMind shape the BIP paper trained:
+ *
+ *   h = tokEmb[x]                                                  [N, d], N = B*T
+ *   per block:  h += Attn(RMSNorm(h))   (causal, multi-head, rotary)
+ *               h += MoE(RMSNorm(h))    (router -> balancer -> k SwiGLU experts)
+ *   logits = RMSNorm(h) . tokEmbᵀ                                  [N, V] (tied head)
+ *   lmLoss = mean cross-entropy of the next token;  loss = lmLoss + sum over blocks of aux (auxloss only)
+ *
+ * `lossAndStats` is what the trainer differentiates: it returns the loss in the graph and fills a plain
+ * record with what the log needs (per-layer routes, routing time, the two loss parts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { RouteResult } from '../routing/types.ts';
+import { gatherRows, matMul2d } from './backend.ts';
+import type { ModelConfig } from './config.ts';
+import { attention, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
+import { moeForward, type AuxSpec, type MoeWeights } from './moe.ts';
+import type { Params } from './params.ts';
+
+/** Routing for one forward pass: one function per layer, the balancer's route bound to its state. */
+export type LayerRouter = (scores: Float32Array, n: number, m: number, k: number) => RouteResult;
+
+export interface ForwardOptions {
+  routers: LayerRouter[];
+  /** Auxiliary loss settings (method auxloss); alpha and form, B and T are filled per batch. */
+  aux?: { alpha: number; form: 'global' | 'sequence' };
+  /** Keep each layer's scores in the stats (tests; costs a copy per layer). */
+  keepScores?: boolean;
+}
+
+export interface ForwardStats {
+  lmLoss: number;
+  auxLoss: number;
+  routingMs: number;
+  routes: RouteResult[];
+  scores: Float32Array[];
+}
+
+/** The model: configuration, parameters and the constant tensors it owns. */
+export class MoeTransformer {
+  readonly consts: AttnConsts;
+
+  constructor(
+    readonly cfg: ModelConfig,
+    readonly params: Params,
+  ) {
+    this.consts = makeAttnConsts(cfg.seqLen, cfg.dim / cfg.heads, cfg.ropeTheta);
+  }
+
+  private p(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`missing parameter ${name}`);
+    return v;
+  }
+
+  moeWeights(i: number): MoeWeights {
+    const f = (pre: string) => ({ w1: this.p(`${pre}.w1`), w3: this.p(`${pre}.w3`), w2: this.p(`${pre}.w2`) });
+    return {
+      router: this.p(`b${i}.router`),
+      experts: Array.from({ length: this.cfg.experts }, (_, j) => f(`b${i}.e${j}`)),
+      shared: Array.from({ length: this.cfg.sharedExperts }, (_, j) => f(`b${i}.s${j}`)),
+    };
+  }
+
+  /**
+   * Mean next-token cross-entropy (+ auxiliary losses) of a batch: x and y are B*T token ids, y the
+   * targets. Returns a scalar in the graph; `stats` receives the plain numbers.
+   */
+  loss(x: Int32Array, y: Int32Array, B: number, T: number, opts: ForwardOptions, stats: ForwardStats): tf.Scalar {
+    const { cfg } = this;
+    const N = B * T;
+    if (T !== cfg.seqLen) throw new Error(`batch sequence length ${T} != model seqLen ${cfg.seqLen}`);
+    if (opts.routers.length !== cfg.layers) throw new Error(`need ${cfg.layers} layer routers, got ${opts.routers.length}`);
+    const emb = this.p('tokEmb');
+    let h = gatherRows(emb, tf.tensor1d(x, 'int32')) as tf.Tensor2D; // [N, d]
+    const auxTerms: tf.Scalar[] = [];
+    const aux: AuxSpec | undefined = opts.aux ? { ...opts.aux, B, T } : undefined;
+    for (let i = 0; i < cfg.layers; i++) {
+      const b = `b${i}`;
+      const a = attention(
+        rmsNorm(h, this.p(`${b}.attnNorm`), cfg.normEps),
+        { wq: this.p(`${b}.wq`), wk: this.p(`${b}.wk`), wv: this.p(`${b}.wv`), wo: this.p(`${b}.wo`) },
+        B,
+        T,
+        cfg.heads,
+        this.consts,
+      );
+      h = tf.add(h, a);
+      const out = moeForward(rmsNorm(h, this.p(`${b}.ffnNorm`), cfg.normEps), this.moeWeights(i), {
+        k: cfg.topK,
+        gate: cfg.gate,
+        route: opts.routers[i],
+        aux,
+      });
+      h = tf.add(h, out.y);
+      stats.routes.push(out.route);
+      stats.routingMs += out.routingMs;
+      if (opts.keepScores) stats.scores.push(out.scores);
+      if (out.aux) auxTerms.push(out.aux);
+    }
+    h = rmsNorm(h, this.p('finalNorm'), cfg.normEps);
+    const logits = matMul2d(h, tf.transpose(emb) as tf.Tensor2D); // [N, V]
+    const logp = tf.logSoftmax(logits);
+    const V = cfg.vocabSize;
+    const pick = new Int32Array(N);
+    for (let i = 0; i < N; i++) pick[i] = i * V + y[i];
+    const lm = tf.neg(tf.mean(gatherRows(tf.reshape(logp, [N * V, 1]), tf.tensor1d(pick, 'int32')))) as tf.Scalar;
+    stats.lmLoss = lm.dataSync()[0];
+    if (auxTerms.length === 0) {
+      stats.auxLoss = 0;
+      return lm;
+    }
+    const auxSum = tf.addN(auxTerms) as tf.Scalar;
+    stats.auxLoss = auxSum.dataSync()[0];
+    return tf.add(lm, auxSum) as tf.Scalar;
+  }
+
+  dispose(): void {
+    tf.dispose([this.consts.cos, this.consts.sin, this.consts.rot, this.consts.mask]);
+  }
+}
+
+export function emptyStats(): ForwardStats {
+  return { lmLoss: 0, auxLoss: 0, routingMs: 0, routes: [], scores: [] };
+}

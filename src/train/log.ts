@@ -1,0 +1,76 @@
+/**
+ * OUT/log.jsonl: one JSON object per line, in three kinds (others build reports on this schema):
+ *   step:    {"step","loss","lmLoss","auxLoss","lr","tokensPerSec","stepMs","routingMs","layers":[{"loads","maxVio","minVio"}]}
+ *   eval:    {"eval":true,"step","valLoss","perplexity","maxVioGlobal":[one per layer]}
+ *   summary: {"summary":true,"steps","tokens","perplexity","valLoss","avgMaxVio","supMaxVio","wallMs","method"}
+ * Each line is appended with one write call, so a killed run leaves whole lines; a reader should still
+ * skip a last line that does not parse. On resume the log is cut back to the checkpoint's step.
+ */
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from './checkpoint.ts';
+
+export interface LayerLog {
+  loads: number[];
+  maxVio: number;
+  minVio: number;
+}
+
+export interface StepLine {
+  step: number;
+  loss: number;
+  lmLoss: number;
+  auxLoss: number;
+  lr: number;
+  tokensPerSec: number;
+  stepMs: number;
+  routingMs: number;
+  layers: LayerLog[];
+}
+
+export interface EvalLine {
+  eval: true;
+  step: number;
+  valLoss: number;
+  perplexity: number;
+  maxVioGlobal: number[];
+}
+
+export interface SummaryLine {
+  summary: true;
+  steps: number;
+  tokens: number;
+  perplexity: number;
+  valLoss: number;
+  avgMaxVio: number;
+  supMaxVio: number;
+  wallMs: number;
+  method: string;
+}
+
+export type LogLine = StepLine | EvalLine | SummaryLine;
+
+export function appendLogLine(path: string, line: LogLine): void {
+  appendFileSync(path, JSON.stringify(line) + '\n');
+}
+
+/** Every whole, parseable line of a log (a torn last line is skipped). */
+export function readLog(path: string): LogLine[] {
+  if (!existsSync(path)) return [];
+  const out: LogLine[] = [];
+  for (const text of readFileSync(path, 'utf8').split('\n')) {
+    if (text.trim() === '') continue;
+    try {
+      out.push(JSON.parse(text) as LogLine);
+    } catch {
+      // a line cut by a kill: ignore
+    }
+  }
+  return out;
+}
+
+/** Keeps the step and eval lines up to `step` (drops later ones, any summary and any torn line). */
+export function truncateLog(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const keep = readLog(path).filter((l) => !('summary' in l) && l.step <= step);
+  writeFileAtomic(path, keep.map((l) => JSON.stringify(l) + '\n').join(''));
+}

@@ -1,0 +1,83 @@
+/**
+ * AdamW (Loshchilov & Hutter) with global-norm gradient clipping, computed in plain typed arrays so
+ * that its state (the two moments and the step) is explicit, checkpointable and bit-for-bit resumable:
+ *
+ *   g   <- g * min(1, clip / ||g||)               (global norm over all parameters; clip = 0: off)
+ *   m   <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g²
+ *   p   <- p - lr * ( m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps)  +  wd * p )   (wd on matrices only)
+ *
+ * Defaults as in nanoGPT: b1 0.9, b2 0.95, eps 1e-8, weight decay 0.1, clip 1.0.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Params } from '../model/params.ts';
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this; 0 turns clipping off. */
+  gradClip: number;
+}
+
+/** The optimizer's state: the step count and the two moment buffers of every parameter. */
+export interface AdamWState {
+  t: number;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+}
+
+export function initAdamWState(params: Params): AdamWState {
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const [name, p] of params) {
+    m.set(name, new Float32Array(p.size));
+    v.set(name, new Float32Array(p.size));
+  }
+  return { t: 0, m, v };
+}
+
+/** Global L2 norm of a set of gradients (float64 accumulation). */
+export function globalNorm(grads: Map<string, Float32Array>): number {
+  let s = 0;
+  for (const g of grads.values()) for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+  return Math.sqrt(s);
+}
+
+/**
+ * One AdamW update of `params` from `grads` (read out of tfjs by the caller) at learning rate `lr`.
+ * `decay(name)` says whether a parameter gets weight decay. Returns the gradient norm before clipping.
+ */
+export function adamWStep(
+  params: Params,
+  grads: Map<string, Float32Array>,
+  state: AdamWState,
+  lr: number,
+  opts: AdamWOptions,
+  decay: (name: string) => boolean,
+): number {
+  const norm = globalNorm(grads);
+  if (!Number.isFinite(norm)) throw new Error(`gradient norm is ${norm}`);
+  const scale = opts.gradClip > 0 && norm > opts.gradClip ? opts.gradClip / norm : 1;
+  state.t += 1;
+  const { beta1: b1, beta2: b2, eps } = opts;
+  const bc1 = 1 - Math.pow(b1, state.t);
+  const bc2 = 1 - Math.pow(b2, state.t);
+  for (const [name, p] of params) {
+    const g = grads.get(name);
+    if (!g) throw new Error(`no gradient for parameter ${name}`);
+    const m = state.m.get(name)!;
+    const v = state.v.get(name)!;
+    // An explicit copy: on the cpu backend dataSync returns the tensor's own buffer.
+    const w = new Float32Array(p.dataSync() as Float32Array);
+    const wd = decay(name) ? opts.weightDecay : 0;
+    for (let i = 0; i < w.length; i++) {
+      const gi = g[i] * scale;
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      w[i] -= lr * (m[i] / bc1 / (Math.sqrt(v[i] / bc2) + eps) + wd * w[i]);
+    }
+    tf.tidy(() => p.assign(tf.tensor(w, p.shape)));
+  }
+  return norm;
+}

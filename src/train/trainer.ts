@@ -1,0 +1,293 @@
+/**
+ * The training loop: AdamW + cosine schedule + clipping on the MoE transformer, every MoE layer routed
+ * by its own balancer from the routing core. Writes OUT/config.json, OUT/log.jsonl and checkpoints
+ * (see log.ts and checkpoint.ts for the formats), and resumes a stopped run exactly.
+ *
+ *   const summary = await train({ config: resolveConfig({ file: 'configs/tiny.json' }), outDir: 'runs/t', data });
+ *
+ * One step: sample a batch, forward (routing reads each layer's scores out of the graph and calls
+ * balancer.route, which updates the balancer's state), backward, clip, AdamW, log. The seed fixes the
+ * initial weights and the data order, so runs with different methods see identical data and init.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { BatchSampler, evalBatches, type Batch } from '../data/batches.ts';
+import { setBackend } from '../model/backend.ts';
+import { initParams, paramSpecs } from '../model/params.ts';
+import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } from '../model/transformer.ts';
+import { createBalancer } from '../routing/factory.ts';
+import { maxVio, minVio } from '../routing/metrics.ts';
+import type { Balancer } from '../routing/types.ts';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
+import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
+import { appendLogLine, truncateLog, type EvalLine, type StepLine, type SummaryLine } from './log.ts';
+import { adamWStep, initAdamWState, type AdamWState } from './optimizer.ts';
+import { makeProgress } from './progress.ts';
+import { learningRate } from './schedule.ts';
+
+/** Token data for training: what loadDataset returns, minus the tokenizer. */
+export interface TrainData {
+  name: string;
+  vocabSize: number;
+  train: Int32Array;
+  val: Int32Array;
+}
+
+export interface TrainOptions {
+  /** The effective configuration (from resolveConfig / finalizeConfig). */
+  config: TrainConfig;
+  outDir: string;
+  data: TrainData;
+  /** Continue from OUT/checkpoint.json. */
+  resume?: boolean;
+  /** No progress output. */
+  quiet?: boolean;
+  /** Stop after this step as if killed: no final evaluation, checkpoint or summary (tests). */
+  stopAfterStep?: number;
+  /** Test seams: run before each step / after each logged step. */
+  hooks?: {
+    beforeStep?: (step: number, model: MoeTransformer) => void;
+    afterStep?: (line: StepLine) => void;
+  };
+}
+
+export interface TrainResult {
+  summary: SummaryLine | null;
+  lastStep: number;
+}
+
+/** Training stopped for a reason the user must see (divergence, incompatible resume). */
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
+/** Config keys a resumed run may change (they do not affect the numbers of the steps). */
+const RESUMABLE_CHANGES = new Set(['steps', 'evalEvery', 'checkpointEvery', 'logEvery', 'evalBatches']);
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { config: cfg, outDir, data } = opts;
+  if (data.vocabSize !== cfg.vocabSize) {
+    throw new ConfigError(`config key 'vocabSize' is ${cfg.vocabSize} but the data's tokenizer has ${data.vocabSize}`);
+  }
+  checkDataSize(data, cfg);
+  await setBackend(cfg.backend);
+  mkdirSync(outDir, { recursive: true });
+  const logPath = join(outDir, 'log.jsonl');
+
+  const model = new MoeTransformer(cfg, initParams(cfg, cfg.seed));
+  const specs = paramSpecs(cfg);
+  const decay = new Map(specs.map((s) => [s.name, s.decay]));
+  const balancers: Balancer[] = Array.from({ length: cfg.layers }, () => createBalancer(cfg.method, balancerOptions(cfg)));
+  const sampler = new BatchSampler(data.train, cfg.batchSize, cfg.seqLen, cfg.seed);
+  const valBatches = evalBatches(data.val, cfg.batchSize, cfg.seqLen, cfg.evalBatches > 0 ? cfg.evalBatches : Infinity);
+  let adam = initAdamWState(model.params);
+  let metrics: RunningMetrics = { tokens: 0, wallMs: 0, sumMaxVio: 0, countMaxVio: 0, supMaxVio: 0 };
+  let startStep = 0;
+
+  if (opts.resume) {
+    if (!hasCheckpoint(outDir)) throw new TrainingError(`--resume: no checkpoint in ${outDir}`);
+    const ck = loadCheckpoint(outDir);
+    for (const [key, v] of Object.entries(ck.config)) {
+      const now = (cfg as unknown as Record<string, unknown>)[key];
+      if (!RESUMABLE_CHANGES.has(key) && JSON.stringify(now) !== JSON.stringify(v)) {
+        throw new ConfigError(`--resume: config key '${key}' is ${JSON.stringify(now)} but the checkpoint was made with ${JSON.stringify(v)}`);
+      }
+    }
+    restoreParams(model, ck.tensors);
+    adam = { t: ck.adamStep, m: new Map(ck.tensors.map((t) => [t.name, t.m])), v: new Map(ck.tensors.map((t) => [t.name, t.v])) };
+    ck.balancers.forEach((s, i) => balancers[i].setState(s));
+    sampler.setState(ck.sampler);
+    metrics = { ...ck.metrics };
+    startStep = ck.step;
+    truncateLog(logPath, startStep);
+  } else {
+    writeFileSync(logPath, '');
+  }
+  writeFileSync(join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  const progress = makeProgress({ quiet: opts.quiet, every: cfg.logEvery });
+  const saveCk = (step: number) =>
+    saveCheckpoint(outDir, {
+      step,
+      config: cfg as unknown as Record<string, unknown>,
+      tensors: [...model.params].map(([name, p]) => ({
+        name,
+        shape: p.shape,
+        value: p.dataSync() as Float32Array,
+        m: adam.m.get(name)!,
+        v: adam.v.get(name)!,
+      })),
+      adamStep: adam.t,
+      balancers: balancers.map((b) => b.getState()),
+      sampler: sampler.getState(),
+      metrics,
+    });
+
+  const lastStep = Math.min(cfg.steps, opts.stopAfterStep ?? Infinity);
+  let lastEval: EvalLine | null = null;
+  progress.start(cfg.steps, startStep);
+  try {
+    for (let step = startStep + 1; step <= lastStep; step++) {
+      opts.hooks?.beforeStep?.(step, model);
+      const t0 = performance.now();
+      const batch = sampler.next();
+      const lr = learningRate(step, cfg);
+      const { loss, stats } = trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
+      const stepMs = performance.now() - t0;
+      const n = cfg.batchSize * cfg.seqLen;
+      const layers = stats.routes.map((r) => ({
+        loads: Array.from(r.loads),
+        maxVio: maxVio(r.loads, r.n, r.k),
+        minVio: minVio(r.loads, r.n, r.k),
+      }));
+      const line: StepLine = {
+        step,
+        loss,
+        lmLoss: stats.lmLoss,
+        auxLoss: stats.auxLoss,
+        lr,
+        tokensPerSec: n / (stepMs / 1000),
+        stepMs,
+        routingMs: stats.routingMs,
+        layers,
+      };
+      appendLogLine(logPath, line);
+      for (const l of layers) {
+        metrics.sumMaxVio += l.maxVio;
+        metrics.countMaxVio += 1;
+        metrics.supMaxVio = Math.max(metrics.supMaxVio, l.maxVio);
+      }
+      metrics.tokens += n;
+      opts.hooks?.afterStep?.(line);
+      progress.update({ step, loss, tokensPerSec: line.tokensPerSec, maxVio: Math.max(...layers.map((l) => l.maxVio)), lr });
+
+      const final = step === cfg.steps;
+      if ((cfg.evalEvery > 0 && step % cfg.evalEvery === 0) || final) {
+        lastEval = evaluate(model, balancers, valBatches, cfg, step);
+        appendLogLine(logPath, lastEval);
+        progress.message(`eval step ${step}: valLoss ${lastEval.valLoss.toFixed(4)} perplexity ${lastEval.perplexity.toFixed(2)}`);
+      }
+      metrics.wallMs += performance.now() - t0;
+      if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || final) saveCk(step);
+    }
+  } finally {
+    progress.stop();
+    model.dispose();
+    for (const p of model.params.values()) p.dispose();
+  }
+
+  if (lastStep < cfg.steps || !lastEval) return { summary: null, lastStep };
+  const summary: SummaryLine = {
+    summary: true,
+    steps: cfg.steps,
+    tokens: metrics.tokens,
+    perplexity: lastEval.perplexity,
+    valLoss: lastEval.valLoss,
+    avgMaxVio: metrics.countMaxVio > 0 ? metrics.sumMaxVio / metrics.countMaxVio : 0,
+    supMaxVio: metrics.supMaxVio,
+    wallMs: metrics.wallMs,
+    method: cfg.method,
+  };
+  appendLogLine(logPath, summary);
+  return { summary, lastStep };
+}
+
+function checkDataSize(data: TrainData, cfg: TrainConfig): void {
+  if (data.train.length < cfg.seqLen + 2) {
+    throw new ConfigError(`training split of '${data.name}' has ${data.train.length} tokens: too few for seqLen=${cfg.seqLen}`);
+  }
+  const windows = Math.floor((data.val.length - 1) / cfg.seqLen);
+  if (windows < cfg.batchSize) {
+    throw new ConfigError(
+      `validation split of '${data.name}' has ${data.val.length} tokens: one evaluation batch needs batchSize*seqLen+1=${cfg.batchSize * cfg.seqLen + 1}`,
+    );
+  }
+}
+
+function restoreParams(model: MoeTransformer, tensors: { name: string; shape: number[]; value: Float32Array }[]): void {
+  if (tensors.length !== model.params.size) throw new TrainingError(`checkpoint has ${tensors.length} tensors, model has ${model.params.size}`);
+  for (const t of tensors) {
+    const p = model.params.get(t.name);
+    if (!p || JSON.stringify(p.shape) !== JSON.stringify(t.shape)) throw new TrainingError(`checkpoint tensor ${t.name} does not fit the model`);
+    tf.tidy(() => p.assign(tf.tensor(t.value, t.shape)));
+  }
+}
+
+function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: boolean, withAux: boolean): ForwardOptions {
+  return {
+    routers: balancers.map((b) => (s: Float32Array, n: number, m: number, k: number) => b.route(s, n, m, k, { update })),
+    aux: withAux && cfg.method === 'auxloss' ? { alpha: cfg.auxAlpha ?? 0.1, form: cfg.auxForm ?? 'global' } : undefined,
+  };
+}
+
+/** Forward, backward and AdamW update on one batch. Throws TrainingError on a non-finite loss or score. */
+function trainStep(
+  model: MoeTransformer,
+  balancers: Balancer[],
+  batch: Batch,
+  cfg: TrainConfig,
+  adam: AdamWState,
+  lr: number,
+  decay: Map<string, boolean>,
+  step: number,
+): { loss: number; stats: ForwardStats } {
+  const stats = emptyStats();
+  const fwd = forwardOptions(balancers, cfg, true, true);
+  const varList = [...model.params.values()];
+  const grads = new Map<string, Float32Array>();
+  const loss = guard(step, () =>
+    tf.tidy(() => {
+      const { value, grads: g } = tf.variableGrads(() => model.loss(batch.x, batch.y, cfg.batchSize, cfg.seqLen, fwd, stats), varList);
+      for (const [name, p] of model.params) {
+        const gt = g[p.name];
+        grads.set(name, gt ? new Float32Array(gt.dataSync() as Float32Array) : new Float32Array(p.size));
+      }
+      return value.dataSync()[0];
+    }),
+  );
+  if (!Number.isFinite(loss)) {
+    throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr); the last checkpoint is intact`);
+  }
+  guard(step, () => adamWStep(model.params, grads, adam, lr, { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip }, (n) => decay.get(n) ?? true));
+  return { loss, stats };
+}
+
+/** Turns a NaN met inside routing or the optimizer into a TrainingError that names the step. */
+function guard<T>(step: number, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    if (/NaN|Infinity|gradient norm/.test(msg)) {
+      throw new TrainingError(`non-finite values at step ${step} (training diverged: try a lower lr): ${msg}; the last checkpoint is intact`);
+    }
+    throw e;
+  }
+}
+
+/** Validation loss and global load balance, routing with the balancers' current state (no update). */
+export function evaluate(model: MoeTransformer, balancers: Balancer[], batches: Batch[], cfg: TrainConfig, step: number): EvalLine {
+  const fwd = forwardOptions(balancers, cfg, false, false);
+  let sum = 0;
+  const loads = Array.from({ length: cfg.layers }, () => new Int32Array(cfg.experts));
+  for (const b of batches) {
+    const stats = emptyStats();
+    tf.tidy(() => {
+      model.loss(b.x, b.y, cfg.batchSize, cfg.seqLen, fwd, stats);
+    });
+    sum += stats.lmLoss;
+    stats.routes.forEach((r, i) => {
+      for (let j = 0; j < cfg.experts; j++) loads[i][j] += r.loads[j];
+    });
+  }
+  const valLoss = sum / batches.length;
+  const nTotal = batches.length * cfg.batchSize * cfg.seqLen;
+  return {
+    eval: true,
+    step,
+    valLoss,
+    perplexity: Math.exp(valLoss),
+    maxVioGlobal: loads.map((l) => maxVio(l, nTotal, cfg.topK)),
+  };
+}
