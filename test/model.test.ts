@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows, matMul2d, scatterAddRows, setBackend } from '../src/model/backend.ts';
 import { swiglu } from '../src/model/layers.ts';
+import { crossEntropy } from '../src/model/loss.ts';
 import { moeForward, type MoeWeights } from '../src/model/moe.ts';
 import { initParams } from '../src/model/params.ts';
 import { MoeTransformer, emptyStats } from '../src/model/transformer.ts';
@@ -105,6 +106,21 @@ test('matMul2d, gatherRows and scatterAddRows have the same gradients as the tfj
     const ds = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(scatterAddRows(t, ids, 5), ws)))(src);
     const dsRef = tf.gather(ws, ids); // d/dsrc of sum(ws * scatter(src)) = ws at the ids
     assertClose(ds.dataSync(), dsRef.dataSync(), 1e-7, 'scatter-add gradient');
+  });
+});
+
+test('fused cross-entropy: value and gradient equal logSoftmax + pick', () => {
+  const rng = new Rng(8);
+  tf.tidy(() => {
+    const [N, V] = [6, 11];
+    const logits = randn([N, V], rng, 3) as tf.Tensor2D;
+    const y = Int32Array.from({ length: N }, () => rng.int(V));
+    const onehot = tf.oneHot(tf.tensor1d(y, 'int32'), V);
+    const ref = (z: tf.Tensor) => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(z), onehot), 1))) as tf.Scalar;
+    const a = tf.valueAndGrad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, y))(logits);
+    const b = tf.valueAndGrad(ref)(logits);
+    assertClose(a.value.dataSync(), b.value.dataSync(), 1e-6, 'value');
+    assertClose(a.grad.dataSync(), b.grad.dataSync(), 1e-6, 'gradient');
   });
 });
 
