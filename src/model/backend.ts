@@ -167,6 +167,19 @@ function splitKernel(original: KernelFn): KernelFn {
   };
 }
 
+/**
+ * Identity without a copy (tfjs's clone, used by every customGrad save(), copies on wasm): share the data
+ * and count the reference, as wasm's own Reshape does. Safe because tensors are immutable.
+ */
+function identityKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (x.dtype === 'string') return original(args);
+    (args.backend as { incRef(dataId: unknown): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property.
@@ -185,6 +198,7 @@ export function installKernels(backendName: string): void {
   if (backendName === 'wasm') {
     replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
     replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));
+    replaceKernel('Identity', backendName, (orig) => identityKernel(orig!));
   }
 }
 

@@ -11,10 +11,14 @@ export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D 
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
 }
 
-/** SwiGLU: (silu(x w1) * (x w3)) w2, x [N, d] -> [N, d]. */
+/**
+ * SwiGLU: (silu(x w1) * (x w3)) w2, x [N, d] -> [N, d]. The gate and up projections run as one product
+ * with [w1 | w3] (one transpose of x in the backward pass instead of two, and a larger, faster matmul).
+ */
 export function swiglu(x: tf.Tensor2D, w1: tf.Tensor, w3: tf.Tensor, w2: tf.Tensor): tf.Tensor2D {
-  const g = matMul2d(x, w1 as tf.Tensor2D); // [N, h]
-  const u = matMul2d(x, w3 as tf.Tensor2D); // [N, h]
+  const h = w1.shape[1]!;
+  const gu = matMul2d(x, tf.concat([w1, w3], 1) as tf.Tensor2D); // [N, 2h]
+  const [g, u] = tf.split(gu, [h, h], 1); // [N, h] each
   const hdn = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
   return matMul2d(hdn, w2 as tf.Tensor2D);
 }
@@ -108,9 +112,11 @@ export function attention(
 ): tf.Tensor2D {
   const d = x.shape[1];
   const hd = d / H;
-  const q = rope(matMul2d(x, w.wq as tf.Tensor2D), B, T, H, c);
-  const k = rope(matMul2d(x, w.wk as tf.Tensor2D), B, T, H, c);
-  const v = tf.transpose(tf.reshape(matMul2d(x, w.wv as tf.Tensor2D), [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
+  // q, k and v as one product with [wq | wk | wv]: one transpose of x in the backward pass, not three.
+  const [q2, k2, v2] = tf.split(matMul2d(x, tf.concat([w.wq, w.wk, w.wv], 1) as tf.Tensor2D), [d, d, d], 1); // [N, d] each
+  const q = rope(q2 as tf.Tensor2D, B, T, H, c);
+  const k = rope(k2 as tf.Tensor2D, B, T, H, c);
+  const v = tf.transpose(tf.reshape(v2, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
   const o = scaledDotAttention(q, k, v, c.mask, c.perHead); // [B, H, T, hd]
   const o2 = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D; // [N, d]
   return matMul2d(o2, w.wo as tf.Tensor2D);

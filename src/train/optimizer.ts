@@ -61,21 +61,22 @@ export function adamWStep(
   const scale = opts.gradClip > 0 && norm > opts.gradClip ? opts.gradClip / norm : 1;
   state.t += 1;
   const { beta1: b1, beta2: b2, eps } = opts;
-  const bc1 = 1 - Math.pow(b1, state.t);
-  const bc2 = 1 - Math.pow(b2, state.t);
+  const inv1 = 1 / (1 - Math.pow(b1, state.t));
+  const inv2 = 1 / (1 - Math.pow(b2, state.t));
   for (const [name, p] of params) {
     const g = grads.get(name);
     if (!g) throw new Error(`no gradient for parameter ${name}`);
     const m = state.m.get(name)!;
     const v = state.v.get(name)!;
-    // An explicit copy: on the cpu backend dataSync returns the tensor's own buffer.
-    const w = new Float32Array(p.dataSync() as Float32Array);
+    // wasm's dataSync returns a copy; the cpu backend's returns the tensor's own buffer: copy that one.
+    const raw = p.dataSync() as Float32Array;
+    const w = tf.getBackend() === 'wasm' ? raw : new Float32Array(raw);
     const wd = decay(name) ? opts.weightDecay : 0;
     for (let i = 0; i < w.length; i++) {
       const gi = g[i] * scale;
       m[i] = b1 * m[i] + (1 - b1) * gi;
       v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      w[i] -= lr * (m[i] / bc1 / (Math.sqrt(v[i] / bc2) + eps) + wd * w[i]);
+      w[i] -= lr * ((m[i] * inv1) / (Math.sqrt(v[i] * inv2) + eps) + wd * w[i]);
     }
     tf.tidy(() => p.assign(tf.tensor(w, p.shape)));
   }

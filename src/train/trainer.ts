@@ -241,7 +241,8 @@ function trainStep(
       const { value, grads: g } = tf.variableGrads(() => model.loss(batch.x, batch.y, cfg.batchSize, cfg.seqLen, fwd, stats), varList);
       for (const [name, p] of model.params) {
         const gt = g[p.name];
-        grads.set(name, gt ? new Float32Array(gt.dataSync() as Float32Array) : new Float32Array(p.size));
+        // Tensors are disposed after the tidy, so the arrays dataSync returns are ours on every backend.
+        grads.set(name, gt ? (gt.dataSync() as Float32Array) : new Float32Array(p.size));
       }
       return value.dataSync()[0];
     }),
