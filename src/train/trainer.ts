@@ -100,6 +100,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     sampler.setState(ck.sampler);
     metrics = { ...ck.metrics };
     startStep = ck.step;
+    if (startStep >= cfg.steps) {
+      throw new TrainingError(`--resume: the run in ${outDir} is already at step ${startStep} of ${cfg.steps}; raise --steps to continue it`);
+    }
     truncateLog(logPath, startStep);
   } else {
     writeFileSync(logPath, '');
