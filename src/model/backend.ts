@@ -215,6 +215,8 @@ export async function setBackend(name: BackendName): Promise<void> {
     throw new Error(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
   }
   installKernels(name);
+  // Production mode: no debug checks, and no console banner from the cpu backend on Node.
+  tf.enableProdMode();
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`backend '${name}' failed to initialise`);
   await tf.ready();
