@@ -124,6 +124,30 @@ test('fused cross-entropy: value and gradient equal logSoftmax + pick', () => {
   });
 });
 
+test('fused cross-entropy and the replacement kernels give the same results on the cpu backend', async () => {
+  const rng = new Rng(10);
+  const [N, V] = [5, 9];
+  const z = Float32Array.from({ length: N * V }, () => rng.normal() * 2);
+  const y = Int32Array.from({ length: N }, () => rng.int(V));
+  const ids = Int32Array.from([3, 0, 3, 1]);
+  const run = () =>
+    tf.tidy(() => {
+      const { value, grad } = tf.valueAndGrad((t: tf.Tensor) => crossEntropy(t as tf.Tensor2D, y))(tf.tensor2d(z, [N, V]));
+      const seg = tf.unsortedSegmentSum(tf.tensor2d(z.slice(0, 4 * V), [4, V]), tf.tensor1d(ids, 'int32'), N);
+      return [value.dataSync()[0], Array.from(grad.dataSync()), Array.from(seg.dataSync())] as const;
+    });
+  const onWasm = run();
+  await setBackend('cpu');
+  try {
+    const onCpu = run();
+    assert.ok(Math.abs(onCpu[0] - onWasm[0]) < 1e-6, 'loss');
+    assertClose(onCpu[1], onWasm[1], 1e-6, 'gradient');
+    assertClose(onCpu[2], onWasm[2], 1e-6, 'segment sum');
+  } finally {
+    await setBackend('wasm');
+  }
+});
+
 test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same output and gradients', () => {
   const rng = new Rng(3);
   const [N, d, h] = [12, 8, 16];

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow';
 export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow'];
@@ -180,6 +181,22 @@ function identityKernel(original: KernelFn): KernelFn {
   };
 }
 
+/** Outputs [loss (mean, shape [1]), gradient (softmax - onehot) / N, shape [N, V]]. */
+function crossEntropyKernel(backendName: string): KernelFn {
+  return ({ inputs, backend }) => {
+    const { logits, targets } = inputs;
+    const [N, V] = logits.shape;
+    const io = ioFor(backendName, backend);
+    const grad = io.alloc([N, V], 'float32');
+    const loss = io.alloc([1], 'float32');
+    // Views after the allocations (a wasm allocation may move the heap).
+    const g = io.view(grad.info) as Float32Array;
+    const total = softmaxCrossEntropyInto(io.view(logits) as Float32Array, io.view(targets) as Int32Array, N, V, g);
+    (io.view(loss.info) as Float32Array)[0] = total / N;
+    return [loss.info, grad.info];
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property.
@@ -195,11 +212,26 @@ export function installKernels(backendName: string): void {
   if (backendName !== 'wasm' && backendName !== 'cpu') return;
   replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
+  replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName));
   if (backendName === 'wasm') {
     replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
     replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));
     replaceKernel('Identity', backendName, (orig) => identityKernel(orig!));
   }
+}
+
+/**
+ * The storage of a float32 tensor as a typed array, without a copy: a view of the wasm heap, or the cpu
+ * backend's own array; null on other backends. Read only: never write into it (wasm's XNNPACK matmul
+ * caches packed weights per tensor and would not see the change). A wasm view is invalidated by the next
+ * allocation on the heap, so take it, use it, drop it.
+ */
+export function storageView(t: tf.Tensor): Float32Array | null {
+  if (t.dtype !== 'float32') return null;
+  const name = tf.getBackend();
+  if (name === 'wasm') return (tf.backend() as unknown as WasmLike).typedArrayFromHeap(t) as Float32Array;
+  if (name === 'cpu') return (tf.backend() as unknown as CpuLike).readSync(t.dataId) as Float32Array;
+  return null;
 }
 
 /** Selects and initialises a backend, with the kernels above. Throws a clear error when unavailable. */

@@ -3,11 +3,15 @@
  *
  *   loss = mean_i ( logsumexp_j logits_ij - logits_i,y_i ),     d loss / d logits = (softmax - onehot) / N
  *
- * Computed over typed arrays in one pass per row; the softmax is kept for the backward pass, so the
- * exponentials are taken once. tfjs's logSoftmax + gather + their gradients took two passes of exp
- * over the N x V logits plus a scatter into a zero N*V tensor: the largest cost of a small-d, V=4096 model.
+ * One kernel computes the loss and the gradient together (the exponentials are taken once), reading the
+ * logits and writing the gradient in place in the backend's memory (wasm heap or cpu arrays): no copy of
+ * the N x V matrices. tfjs's logSoftmax + gather + their gradients took two passes of exp over the
+ * logits plus a scatter into a zero N*V tensor: the largest cost of a small-d, V = 4096 model.
  */
 import * as tf from '@tensorflow/tfjs';
+
+/** Name of the fused kernel (registered by backend.ts): inputs logits [N, V], targets [N]; outputs [loss [1], grad [N, V]]. */
+export const CROSS_ENTROPY_KERNEL = 'MoeBalanceSoftmaxCrossEntropy';
 
 const C3 = 1 / 6;
 const C4 = 1 / 24;
@@ -17,46 +21,61 @@ const C7 = 1 / 5040;
 /** 2^-i for i = 0..159 (2^-150 is below the smallest float32). */
 const POW2 = Float64Array.from({ length: 160 }, (_, i) => Math.pow(2, -i));
 
+/**
+ * Writes (softmax(z) - onehot(y)) / N into g (both N x V, row-major) and returns the summed loss
+ * (not yet divided by N). Throws on non-finite logits or an out-of-range target.
+ */
+export function softmaxCrossEntropyInto(z: Float32Array, y: Int32Array, N: number, V: number, g: Float32Array): number {
+  let total = 0;
+  for (let i = 0; i < N; i++) {
+    const o = i * V;
+    let max = -Infinity;
+    for (let j = 0; j < V; j++) if (z[o + j] > max) max = z[o + j];
+    if (!Number.isFinite(max)) throw new Error(`crossEntropy: logits of row ${i} are not finite (NaN or Infinity)`);
+    let sum = 0;
+    for (let j = 0; j < V; j++) {
+      // exp(z - max) for z - max <= 0: 2^t = 2^k * e^g with k = round(t), |g| <= ln2/2, Taylor to degree 7
+      // (relative error < 1e-8, below float32 precision); ~4x faster than Math.exp here.
+      const t = (z[o + j] - max) * Math.LOG2E;
+      let e = 0;
+      if (t > -150) {
+        const k = Math.floor(t + 0.5);
+        const r = (t - k) * Math.LN2;
+        e = (1 + r * (1 + r * (0.5 + r * (C3 + r * (C4 + r * (C5 + r * (C6 + r * C7))))))) * POW2[-k];
+      }
+      g[o + j] = e;
+      sum += e;
+    }
+    const target = y[i];
+    if (!(target >= 0 && target < V)) throw new Error(`crossEntropy: target ${target} at row ${i} is not in [0, ${V})`);
+    total += max + Math.log(sum) - z[o + target];
+    const scale = 1 / (sum * N);
+    for (let j = 0; j < V; j++) g[o + j] *= scale;
+    g[o + target] -= 1 / N;
+  }
+  return total;
+}
+
 export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Scalar {
   const [N, V] = logits.shape;
   if (targets.length !== N) throw new Error(`crossEntropy: ${targets.length} targets for ${N} rows`);
   const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const x = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
-    const z = x.dataSync() as Float32Array;
-    const p = new Float32Array(N * V);
-    let total = 0;
-    for (let i = 0; i < N; i++) {
-      const o = i * V;
-      let max = -Infinity;
-      for (let j = 0; j < V; j++) if (z[o + j] > max) max = z[o + j];
-      if (!Number.isFinite(max)) throw new Error(`crossEntropy: logits of row ${i} are not finite (NaN or Infinity)`);
-      let sum = 0;
-      for (let j = 0; j < V; j++) {
-        // exp(z - max) for z - max <= 0: 2^t = 2^k * e^(g) with k = round(t), |g| <= ln2/2, Taylor to
-        // degree 7 (relative error < 1e-8, below float32 precision); ~4x faster than Math.exp here.
-        const t = (z[o + j] - max) * Math.LOG2E;
-        let e = 0;
-        if (t > -150) {
-          const k = Math.floor(t + 0.5);
-          const g = (t - k) * Math.LN2;
-          e = (1 + g * (1 + g * (0.5 + g * (C3 + g * (C4 + g * (C5 + g * (C6 + g * C7))))))) * POW2[-k];
-        }
-        p[o + j] = e;
-        sum += e;
-      }
-      const y = targets[i];
-      if (!(y >= 0 && y < V)) throw new Error(`crossEntropy: target ${y} at row ${i} is not in [0, ${V})`);
-      total += max + Math.log(sum) - z[o + y];
-      // The backward pass needs (softmax - onehot) / N: build it now, save() keeps it alive.
-      const scale = 1 / (sum * N);
-      for (let j = 0; j < V; j++) p[o + j] *= scale;
-      p[o + y] -= 1 / N;
+    let loss: tf.Tensor;
+    let grad: tf.Tensor;
+    if (tf.getKernel(CROSS_ENTROPY_KERNEL, tf.getBackend())) {
+      [loss, grad] = tf.engine().runKernel(CROSS_ENTROPY_KERNEL, { logits: x, targets: tf.tensor1d(targets, 'int32') }, {}) as tf.Tensor[];
+    } else {
+      // Backends without the kernel (tensorflow): the same math over copies.
+      const g = new Float32Array(N * V);
+      const total = softmaxCrossEntropyInto(x.dataSync() as Float32Array, targets, N, V, g);
+      loss = tf.tensor1d([total / N]);
+      grad = tf.tensor2d(g, [N, V]);
     }
-    const grad = tf.tensor2d(p, [N, V]);
     save([grad]);
     return {
-      value: tf.scalar(total / N),
+      value: tf.reshape(loss, []),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         // The loss is usually the last node (dy = 1): skip a multiply over N x V.
         const d = dy as tf.Tensor;

@@ -45,7 +45,8 @@ export function globalNorm(grads: Map<string, Float32Array>): number {
 }
 
 /**
- * One AdamW update of `params` from `grads` (read out of tfjs by the caller) at learning rate `lr`.
+ * One AdamW update of `params` from `grads` at learning rate `lr`. The gradients may be views of the wasm
+ * heap, which any tensor allocation can invalidate: all updates are computed first, then assigned.
  * `decay(name)` says whether a parameter gets weight decay. Returns the gradient norm before clipping.
  */
 export function adamWStep(
@@ -63,6 +64,7 @@ export function adamWStep(
   const { beta1: b1, beta2: b2, eps } = opts;
   const inv1 = 1 / (1 - Math.pow(b1, state.t));
   const inv2 = 1 / (1 - Math.pow(b2, state.t));
+  const updated: [tf.Variable, Float32Array][] = [];
   for (const [name, p] of params) {
     const g = grads.get(name);
     if (!g) throw new Error(`no gradient for parameter ${name}`);
@@ -78,7 +80,11 @@ export function adamWStep(
       v[i] = b2 * v[i] + (1 - b2) * gi * gi;
       w[i] -= lr * ((m[i] * inv1) / (Math.sqrt(v[i] * inv2) + eps) + wd * w[i]);
     }
-    tf.tidy(() => p.assign(tf.tensor(w, p.shape)));
+    updated.push([p, w]);
   }
+  // Assign, never write in place: wasm's XNNPACK matmul caches packed weights per tensor.
+  tf.tidy(() => {
+    for (const [p, w] of updated) p.assign(tf.tensor(w, p.shape));
+  });
   return norm;
 }

@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BatchSampler, evalBatches, type Batch } from '../data/batches.ts';
-import { setBackend } from '../model/backend.ts';
+import { setBackend, storageView } from '../model/backend.ts';
 import { initParams, paramSpecs } from '../model/params.ts';
 import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } from '../model/transformer.ts';
 import { createBalancer } from '../routing/factory.ts';
@@ -238,22 +238,24 @@ function trainStep(
   const stats = emptyStats();
   const fwd = forwardOptions(balancers, cfg, true, true);
   const varList = [...model.params.values()];
-  const grads = new Map<string, Float32Array>();
-  const loss = guard(step, () =>
+  const adamOpts = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
+  let loss = NaN;
+  guard(step, () =>
     tf.tidy(() => {
       const { value, grads: g } = tf.variableGrads(() => model.loss(batch.x, batch.y, cfg.batchSize, cfg.seqLen, fwd, stats), varList);
+      loss = value.dataSync()[0];
+      if (!Number.isFinite(loss)) {
+        throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr); the last checkpoint is intact`);
+      }
+      // Gradients read in place (views of backend memory, valid until the tidy ends; no copies).
+      const grads = new Map<string, Float32Array>();
       for (const [name, p] of model.params) {
         const gt = g[p.name];
-        // Tensors are disposed after the tidy, so the arrays dataSync returns are ours on every backend.
-        grads.set(name, gt ? (gt.dataSync() as Float32Array) : new Float32Array(p.size));
+        grads.set(name, gt ? (storageView(gt) ?? (gt.dataSync() as Float32Array)) : new Float32Array(p.size));
       }
-      return value.dataSync()[0];
+      adamWStep(model.params, grads, adam, lr, adamOpts, (n) => decay.get(n) ?? true);
     }),
   );
-  if (!Number.isFinite(loss)) {
-    throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr); the last checkpoint is intact`);
-  }
-  guard(step, () => adamWStep(model.params, grads, adam, lr, { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip }, (n) => decay.get(n) ?? true));
   return { loss, stats };
 }
 
@@ -262,6 +264,7 @@ function guard<T>(step: number, f: () => T): T {
   try {
     return f();
   } catch (e) {
+    if (e instanceof TrainingError) throw e;
     const msg = (e as Error).message ?? String(e);
     if (/NaN|Infinity|gradient norm/.test(msg)) {
       throw new TrainingError(`non-finite values at step ${step} (training diverged: try a lower lr): ${msg}; the last checkpoint is intact`);
