@@ -287,3 +287,26 @@ test('lossfree, bip and quantile add no loss term and no gradient beyond the lan
   model.dispose();
   for (const p of model.params.values()) p.dispose();
 });
+
+test('sigmoid gate and shared experts: finite loss, and every kind of weight receives gradient', () => {
+  const cfg: ModelConfig = { ...TINY, gate: 'sigmoid', sharedExperts: 1 };
+  const model = new MoeTransformer(cfg, initParams(cfg, 12));
+  const B = 2;
+  const rng = new Rng(13);
+  const x = Int32Array.from({ length: B * cfg.seqLen }, () => rng.int(cfg.vocabSize));
+  const y = Int32Array.from({ length: B * cfg.seqLen }, () => rng.int(cfg.vocabSize));
+  const bal = Array.from({ length: cfg.layers }, () => createBalancer('bip'));
+  const stats = emptyStats();
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() =>
+      model.loss(x, y, B, cfg.seqLen, { routers: bal.map((b) => (s, n, m, k) => b.route(s, n, m, k)) }, stats),
+    );
+    assert.ok(Number.isFinite(value.dataSync()[0]));
+    for (const name of ['tokEmb', 'b0.wq', 'b0.router', 'b0.s0.w1', 'b0.s0.w2', 'b1.ffnNorm', 'finalNorm']) {
+      const g = grads[model.params.get(name)!.name];
+      assert.ok(g && g.dataSync().some((v) => v !== 0), `${name} has a gradient`);
+    }
+  });
+  model.dispose();
+  for (const p of model.params.values()) p.dispose();
+});
