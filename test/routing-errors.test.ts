@@ -35,6 +35,7 @@ test('unknown method, unknown option, wrong option type or value are named', () 
   throwsNaming(() => createBalancer('bip', { rate: 0.1 }), /unknown option 'rate' for method 'bip'/);
   throwsNaming(() => createBalancer('bip', { iters: '4' }), /option 'iters' of 'bip' must be an integer/);
   throwsNaming(() => createBalancer('bip', { order: 'sideways' }), /option 'order' of 'bip' must be one of/);
+  throwsNaming(() => createBalancer('bip', { truncate: 'p' }), /option 'truncate' of 'bip' must be true, false or 'q'/);
   throwsNaming(() => createBalancer('lossfree', { update: 'cube' }), /option 'update' of 'lossfree'/);
   throwsNaming(() => createBalancer('lossfree', { rate: -1 }), /option 'rate' of 'lossfree' must be a number >= 0/);
   throwsNaming(() => createBalancer('quantile', { range: [1, 0] }), /option 'range' of 'quantile'/);

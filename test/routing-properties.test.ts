@@ -15,6 +15,7 @@ const CONFIGS: [string, Record<string, unknown>][] = [
   ['bip', {}],
   ['bip', { iters: 1 }],
   ['bip', { iters: 8, truncate: false }],
+  ['bip', { truncate: 'q' }],
   ['bip', { order: 'route-then-update' }],
   ['lossfree', {}],
   ['lossfree', { rate: 0.05, update: 'linear' }],

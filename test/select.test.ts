@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kthLargest, topKRow } from '../src/routing/select.ts';
+import { kthLargest, topKRowPlain, topKRowShifted } from '../src/routing/select.ts';
 import { Rng } from '../src/util/rng.ts';
 
 test('kthLargest equals the sorted order for every rank, with ties and sizes around the insertion cut-off', () => {
@@ -20,21 +20,26 @@ test('kthLargest returns -Infinity past the end (a capacity that cannot bind)', 
   assert.equal(kthLargest(new Float64Array([1, 2]), 2, 3), -Infinity);
 });
 
-test('topKRow returns the k largest in decreasing order, lower id first on ties', () => {
+test('topKRowPlain returns the k largest in decreasing order, lower id first on ties', () => {
   const s = new Float32Array([0.5, 0.1, 0.5, 0.9, 0.3]);
   const ids = new Int32Array(3);
   const keys = new Float64Array(3);
-  const third = topKRow(s, 0, 5, null, 1, 3, ids, keys);
+  const third = topKRowPlain(s, 0, 5, 3, ids, keys);
   assert.deepEqual(Array.from(ids), [3, 0, 2]);
   assert.equal(third, 0.5);
 });
 
-test('topKRow with a shift breaks exact key ties towards the larger sign*shift (the smaller q)', () => {
+test('topKRowShifted breaks exact key ties towards the larger sign*shift (the smaller q)', () => {
   // keys s - q: expert 0: 0.75 - 0.25 = 0.5, expert 1: 0.5 - 0 = 0.5 -> tie; expert 1 has the smaller q.
   const s = new Float32Array([0.75, 0.5, 0.0]);
-  const q = new Float64Array([0.25, 0, 0]);
+  const negQ = new Float64Array([-0.25, 0, 0]);
   const ids = new Int32Array(1);
   const keys = new Float64Array(1);
-  topKRow(s, 0, 3, q, -1, 1, ids, keys);
+  topKRowShifted(s, 0, 3, negQ, 1, ids, keys, -Infinity);
+  assert.equal(ids[0], 1);
+  // A floor that is a lower bound of the result changes nothing; one that is too high still gives the exact answer.
+  topKRowShifted(s, 0, 3, negQ, 1, ids, keys, 0.5);
+  assert.equal(ids[0], 1);
+  topKRowShifted(s, 0, 3, negQ, 1, ids, keys, 0.9);
   assert.equal(ids[0], 1);
 });

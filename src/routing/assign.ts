@@ -3,7 +3,7 @@
  * weights from the ORIGINAL scores (a bias only reorders experts, it never enters the weights),
  * renormalised to sum 1 when k > 1, and the per-expert loads.
  */
-import { topKRow } from './select.ts';
+import { topKRowPlain, topKRowShifted } from './select.ts';
 import type { RouteResult } from './types.ts';
 
 /** Capacity c = ceil(k·n/m) (algorithms.md §1: the integer used where k·n/m is fractional). */
@@ -21,14 +21,17 @@ export function assignTopK(
   k: number,
   shift: Float64Array | null,
   sign: number,
+  floors: Float64Array | null = null,
 ): RouteResult {
   const experts = new Int32Array(n * k);
   const weights = new Float32Array(n * k);
   const loads = new Int32Array(m);
   const idBuf = new Int32Array(k);
   const keyBuf = new Float64Array(k);
+  const sh = shift === null ? null : shift.map((x) => sign * x);
   for (let i = 0; i < n; i++) {
-    topKRow(scores, i, m, shift, sign, k, idBuf, keyBuf);
+    if (sh === null) topKRowPlain(scores, i * m, m, k, idBuf, keyBuf);
+    else topKRowShifted(scores, i * m, m, sh, k, idBuf, keyBuf, floors === null ? -Infinity : floors[i]);
     const o = i * k;
     let sum = 0;
     for (let t = 0; t < k; t++) {

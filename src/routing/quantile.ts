@@ -146,6 +146,7 @@ export class QuantileBalancer implements Balancer {
       return;
     }
     this.ws.ensure(n, m, k);
+    this.ws.pValid = false; // new scores: no floor from an earlier call
     transposeInto(scores, n, m, this.ws);
     rowStep(scores, n, m, k, beta, false, this.ws); // α from the previous β
     columnStep(n, m, capacity(n, m, k), beta, false, this.ws); // β from α

@@ -1,75 +1,79 @@
 /**
  * Selection primitives shared by every balancer: partial selection, never a full sort.
  *
- * - topKRow: the k largest of one row of keys (insertion into a k-slot buffer: O(m) for the typical
- *   case, O(m·k) worst), ties broken towards the lower expert id so results are deterministic.
- * - kthLargestRow: the (k+1)-th largest of a row, by the same buffer (the row-side dual step of Alg. 1).
+ * - topKRowPlain / topKRowShifted: the k (or k+1) largest of one row of keys, by insertion into a small
+ *   sorted buffer: O(m) typical, O(m·k) worst; deterministic tie-breaking. The (k+1)-th largest is the
+ *   row-side dual step of Alg. 1.
  * - kthLargest: the r-th largest of a long column, by quickselect (Hoare partition, median-of-three
  *   pivot), O(n) expected (the column-side dual step of Alg. 1, r = c + 1).
  */
 
 /**
- * Top-k of `scores[row*m + j] - shift[j]` over j (shift may be null). Writes the ids in decreasing
- * order of key into `outIds[outOff .. outOff+k)` and their keys into `keyBuf` (length >= k + 1).
- * If `kthOut` is requested (`wantNext`), the buffer keeps k+1 slots and the function returns the
- * (k+1)-th largest key; otherwise it returns the k-th largest.
+ * Top-`slots` of one row of scores: writes the ids in decreasing order of score into idBuf[0..slots)
+ * and the scores into keyBuf; returns the slots-th largest. Ties go to the lower id.
  */
-export function topKRow(
-  scores: Float32Array,
-  row: number,
-  m: number,
-  shift: Float64Array | null,
-  sign: number,
-  slots: number,
-  idBuf: Int32Array,
-  keyBuf: Float64Array,
-): number {
-  // keyBuf[0..filled) sorted decreasing. `sign` lets Loss-Free add its bias (+1) and BIP subtract q (-1).
-  const base = row * m;
+export function topKRowPlain(scores: Float32Array, base: number, m: number, slots: number, idBuf: Int32Array, keyBuf: Float64Array): number {
+  const last = slots - 1;
   let filled = 0;
-  if (shift === null) {
-    for (let j = 0; j < m; j++) {
-      const v = scores[base + j];
-      if (filled === slots) {
-        // Strict '>' keeps the earlier (lower) id on ties.
-        if (!(v > keyBuf[slots - 1])) continue;
-        filled--;
-      }
-      let p = filled;
-      while (p > 0 && v > keyBuf[p - 1]) {
-        keyBuf[p] = keyBuf[p - 1];
-        idBuf[p] = idBuf[p - 1];
-        p--;
-      }
-      keyBuf[p] = v;
-      idBuf[p] = j;
-      filled++;
-    }
-    return keyBuf[slots - 1];
-  }
-  // With a shift, exact ties of the key are broken towards the larger sign*shift (then the lower id):
-  // for BIP/Quantile that is the smaller q_j, the expert whose capacity is not binding. This matters
-  // because the dual step sets q_j to exactly the key of the (c+1)-th token of column j, which then
-  // ties with that token's alternative; the tie must not push expert j to c + 1 tokens.
+  // thr: the smallest key kept once the buffer is full; most keys fall below it and cost one compare.
+  let thr = -Infinity;
   for (let j = 0; j < m; j++) {
-    const sh = sign * shift[j];
-    const v = scores[base + j] + sh;
-    if (filled === slots) {
-      const last = slots - 1;
-      if (!(v > keyBuf[last] || (v === keyBuf[last] && sh > sign * shift[idBuf[last]]))) continue;
-      filled--;
-    }
-    let p = filled;
-    while (p > 0 && (v > keyBuf[p - 1] || (v === keyBuf[p - 1] && sh > sign * shift[idBuf[p - 1]]))) {
+    const v = scores[base + j];
+    // '<=' keeps the earlier (lower) id on ties.
+    if (v <= thr) continue;
+    let p = filled < slots ? filled++ : last;
+    while (p > 0 && v > keyBuf[p - 1]) {
       keyBuf[p] = keyBuf[p - 1];
       idBuf[p] = idBuf[p - 1];
       p--;
     }
     keyBuf[p] = v;
     idBuf[p] = j;
-    filled++;
+    if (filled === slots) thr = keyBuf[last];
   }
-  return keyBuf[slots - 1];
+  return keyBuf[last];
+}
+
+/**
+ * Top-`slots` of one row of keys (s_ij + sh_j), where sh is a signed shift (−q for BIP and Quantile,
+ * +b for Loss-Free). Exact ties of the key go to the larger sh (then the lower id): for BIP/Quantile
+ * that is the smaller q_j, the expert whose capacity is not binding. This matters because the dual step
+ * sets q_j to exactly the key of the (c+1)-th token of column j, which then ties with that token's
+ * alternative; the tie must not push expert j to c + 1 tokens.
+ *
+ * `floor`, when given, is a known lower bound of the slots-th largest key (from the previous dual
+ * iteration): keys below it are skipped even before the buffer is full, which saves most insertions.
+ */
+export function topKRowShifted(
+  scores: Float32Array,
+  base: number,
+  m: number,
+  sh: Float64Array,
+  slots: number,
+  idBuf: Int32Array,
+  keyBuf: Float64Array,
+  floor: number,
+): number {
+  const last = slots - 1;
+  let filled = 0;
+  let thr = floor;
+  for (let j = 0; j < m; j++) {
+    const v = scores[base + j] + sh[j];
+    if (v < thr) continue;
+    if (v === thr && filled === slots && !(sh[j] > sh[idBuf[last]])) continue;
+    let p = filled < slots ? filled++ : last;
+    while (p > 0 && (v > keyBuf[p - 1] || (v === keyBuf[p - 1] && sh[j] > sh[idBuf[p - 1]]))) {
+      keyBuf[p] = keyBuf[p - 1];
+      idBuf[p] = idBuf[p - 1];
+      p--;
+    }
+    keyBuf[p] = v;
+    idBuf[p] = j;
+    if (filled === slots) thr = keyBuf[last];
+  }
+  // A floor is only ever passed when it is a proven lower bound; stay exact regardless.
+  if (filled < slots) return topKRowShifted(scores, base, m, sh, slots, idBuf, keyBuf, -Infinity);
+  return keyBuf[last];
 }
 
 /**

@@ -1,0 +1,302 @@
+/**
+ * `moe-balance route`: route one batch of router scores with a balancer and print the routing as JSON.
+ *
+ *   moe-balance route --method bip --k 2 --iters 4 --input scores.npy --state state.json --output out.json
+ *   moe-balance route --method lossfree --k 2 --input logits.npy --input-kind logits --gate softmax
+ *
+ * With --state the balancer's state (bip q, lossfree b, quantile beta) is read from the file when it
+ * exists and the new state is written back atomically, so that successive batches can be chained.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createBalancer } from '../routing/factory.ts';
+import { maxVio, minVio } from '../routing/metrics.ts';
+import { METHOD_NAMES, type AuxLossResult, type Balancer, type BalancerState, type MethodName, type RouteResult } from '../routing/types.ts';
+import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { float32Text } from '../io/floatText.ts';
+import { readScoreMatrix, ScoreInputError } from '../io/scoreMatrix.ts';
+import { CliError } from './errors.ts';
+
+export const ROUTE_OPTIONS = {
+  method: { type: 'string' },
+  k: { type: 'string' },
+  input: { type: 'string' },
+  'input-kind': { type: 'string' },
+  gate: { type: 'string' },
+  state: { type: 'string' },
+  output: { type: 'string' },
+  iters: { type: 'string' },
+  truncate: { type: 'string' },
+  order: { type: 'string' },
+  rate: { type: 'string' },
+  update: { type: 'string' },
+  bins: { type: 'string' },
+  range: { type: 'string' },
+  alpha: { type: 'string' },
+  form: { type: 'string' },
+  'seq-len': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The options that only one method takes; giving one to another method is an error. */
+const METHOD_OPTIONS: Record<MethodName, readonly string[]> = {
+  topk: [],
+  bip: ['iters', 'truncate', 'order'],
+  lossfree: ['rate', 'update'],
+  quantile: ['bins', 'range'],
+  auxloss: ['alpha', 'form', 'seq-len'],
+  optimal: [],
+};
+
+/** The state key each stateful method keeps (one number per expert). */
+const STATE_KEY: Partial<Record<MethodName, string>> = { bip: 'q', lossfree: 'b', quantile: 'beta' };
+
+export const ROUTE_HELP = `Usage: moe-balance route --input FILE [options]
+
+Route one batch of n tokens over m experts and print the routing as JSON.
+
+Input
+  --input FILE          n x m router scores (or logits): a 2-D float32/float64 .npy file, or a JSON
+                        array of n rows of m numbers; '-' reads standard input. Required.
+  --input-kind KIND     scores (default): used as they are; logits: the gate is applied first
+  --gate GATE           with --input-kind logits: softmax (default, per row) or sigmoid
+  --k K                 experts per token, 1 <= K < m (default 2)
+
+Method
+  --method METHOD       topk | bip | lossfree | quantile | auxloss | optimal (default bip)
+  bip (BIP-Based Balancing, Sun 2025):
+    --iters T           dual iterations per batch (default 4)
+    --truncate BOOL     true (default): p, q >= 0 as in the paper; false: no max(0, .)
+    --order ORDER       update-then-route (default, the paper's) | route-then-update (causal)
+  lossfree (Loss-Free Balancing, Wang et al. 2024):
+    --rate U            bias update rate u (default 0.001)
+    --update RULE       sign (default): b += u*sign(mean - load); linear: b += u*(mean - load), loads as fractions
+  quantile (Quantile Balancing, Su 2026):
+    --bins B            0 (default): exact quantiles; B > 0: histogram with B bins
+    --range LO,HI       histogram range of the bias, with --bins (default -1,1)
+  auxloss (auxiliary loss; plain top-k, plus the loss value):
+    --alpha A           loss weight (default 0.1)
+    --form FORM         global (default) | sequence (per sequence, then averaged)
+    --seq-len L         tokens per sequence, with --form sequence (n must be a multiple of L)
+  topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options.
+  An option of another method is an error.
+
+State and output
+  --state FILE          read the balancer state from FILE if it exists, write the new state there
+                        (atomically) after routing: chains batches. JSON: bip {"q": [m]},
+                        lossfree {"b": [m]}, quantile {"beta": [m]}, other methods {}.
+  --output FILE         where to write the JSON result; '-' or absent: standard output
+  -h, --help            this help
+
+Output (JSON)
+  method, n, m, k; experts: n arrays of k expert ids (best first); weights: n arrays of k combine
+  weights (the chosen scores, renormalised when k > 1); loads: m tokens per expert;
+  maxVio, minVio: (max or min load - kn/m) / (kn/m); state: the balancer state after this batch;
+  auxLoss (auxloss only).
+
+Exit status: 0 on success; 2 with a one-line message on bad usage or bad input.`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values: Partial<Record<keyof typeof ROUTE_OPTIONS, string | boolean>>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: ROUTE_OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  if (values.help) {
+    console.log(ROUTE_HELP);
+    return 0;
+  }
+  const opt = values as Partial<Record<keyof typeof ROUTE_OPTIONS, string>>;
+
+  const method = (opt.method ?? 'bip') as MethodName;
+  if (!METHOD_NAMES.includes(method)) throw new CliError(`unknown method '${opt.method}' (methods: ${METHOD_NAMES.join(', ')})`);
+  for (const [other, names] of Object.entries(METHOD_OPTIONS)) {
+    if (other === method) continue;
+    for (const name of names) {
+      if (opt[name as keyof typeof opt] !== undefined) throw new CliError(`--${name} is an option of method ${other}, not of ${method}`);
+    }
+  }
+  const inputKind = choice(opt['input-kind'], 'input-kind', ['scores', 'logits'], 'scores');
+  if (opt.gate !== undefined && inputKind !== 'logits') throw new CliError('--gate applies only with --input-kind logits');
+  const gate = choice(opt.gate, 'gate', ['softmax', 'sigmoid'], 'softmax');
+  const k = integer(opt.k, 'k', 1) ?? 2;
+  const balancerOptions = methodOptions(method, opt);
+  if (opt.input === undefined) throw new CliError('--input FILE is required (see --help)');
+  if (opt.state === '-') throw new CliError('--state needs a file name');
+
+  const matrix = (() => {
+    try {
+      return readScoreMatrix(opt.input);
+    } catch (err) {
+      if (err instanceof ScoreInputError) throw new CliError(err.message);
+      throw err;
+    }
+  })();
+  const { n, m } = matrix;
+  if (k >= m) throw new CliError(`--k ${k} must be smaller than the number of experts m = ${m} (the input has ${m} columns)`);
+  const scores = inputKind === 'logits' ? applyGate(matrix.data, n, m, gate) : matrix.data;
+
+  const balancer = await makeBalancer(method, balancerOptions);
+  if (opt.state !== undefined && existsSync(opt.state)) balancer.setState(readState(opt.state, method, m));
+
+  const result = balancer.route(scores, n, m, k);
+  const state = balancer.getState();
+
+  if (opt.state !== undefined) writeOrFail(opt.state, JSON.stringify(state) + '\n', 'state');
+  const text = formatResult(method, result, state);
+  if (opt.output === undefined || opt.output === '-') process.stdout.write(text);
+  else writeOrFail(opt.output, text, 'output');
+  return 0;
+}
+
+async function makeBalancer(method: MethodName, options: Record<string, unknown>): Promise<Balancer> {
+  if (method !== 'optimal') return createBalancer(method, options);
+  // Loaded only when asked for: it brings up the HiGHS wasm solver.
+  const { createOptimalBalancer } = await import('../routing/optimal.ts');
+  return createOptimalBalancer();
+}
+
+function methodOptions(method: MethodName, opt: Partial<Record<string, string>>): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  const set = (key: string, v: unknown): void => {
+    if (v !== undefined) o[key] = v;
+  };
+  if (method === 'bip') {
+    set('iters', integer(opt.iters, 'iters', 0));
+    set('truncate', boolean(opt.truncate, 'truncate'));
+    set('order', opt.order === undefined ? undefined : choice(opt.order, 'order', ['update-then-route', 'route-then-update'], ''));
+  } else if (method === 'lossfree') {
+    set('rate', positive(opt.rate, 'rate'));
+    set('update', opt.update === undefined ? undefined : choice(opt.update, 'update', ['sign', 'linear'], ''));
+  } else if (method === 'quantile') {
+    set('bins', integer(opt.bins, 'bins', 0));
+    if (opt.range !== undefined) {
+      const parts = opt.range.split(',').map((s) => Number(s.trim()));
+      if (parts.length !== 2 || !parts.every(Number.isFinite) || !(parts[0] < parts[1])) {
+        throw new CliError(`--range must be LO,HI with LO < HI, got '${opt.range}'`);
+      }
+      if (opt.bins === undefined || Number(opt.bins) === 0) throw new CliError('--range applies only with --bins B > 0');
+      set('range', parts);
+    }
+  } else if (method === 'auxloss') {
+    if (opt.alpha !== undefined) {
+      const a = Number(opt.alpha);
+      if (opt.alpha.trim() === '' || !Number.isFinite(a) || a < 0) throw new CliError(`--alpha must be a number >= 0, got '${opt.alpha}'`);
+      set('alpha', a);
+    }
+    const form = opt.form === undefined ? undefined : choice(opt.form, 'form', ['global', 'sequence'], '');
+    set('form', form);
+    set('seqLen', integer(opt['seq-len'], 'seq-len', 1));
+    if (form === 'sequence' && opt['seq-len'] === undefined) throw new CliError('--form sequence needs --seq-len L');
+    if (form !== 'sequence' && opt['seq-len'] !== undefined) throw new CliError('--seq-len applies only with --form sequence');
+  }
+  return o;
+}
+
+/** Reads and checks a state file before the balancer sees it, so the message can name the file. */
+function readState(path: string, method: MethodName, m: number): BalancerState {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CliError(`state file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CliError(`state file ${path}: expected a JSON object`);
+  const want = STATE_KEY[method];
+  const keys = Object.keys(parsed);
+  if (want === undefined) {
+    if (keys.length > 0) throw new CliError(`state file ${path}: method ${method} keeps no state, but the file has ${keys.map((x) => `'${x}'`).join(', ')}`);
+    return {};
+  }
+  if (keys.length !== 1 || keys[0] !== want) {
+    throw new CliError(`state file ${path}: method ${method} expects {"${want}": [${m} numbers]}, the file has keys ${keys.map((x) => `'${x}'`).join(', ') || '(none)'}`);
+  }
+  const v: unknown = (parsed as Record<string, unknown>)[want];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw new CliError(`state file ${path}: "${want}" must be an array of finite numbers`);
+  }
+  if (v.length !== m) throw new CliError(`state file ${path}: "${want}" has ${v.length} values but the input has m = ${m} experts`);
+  return { [want]: v as number[] };
+}
+
+function writeOrFail(path: string, text: string, what: string): void {
+  try {
+    writeFileAtomic(path, text);
+  } catch (err) {
+    throw new CliError(`cannot write the ${what} file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Scores from logits: softmax over each row (max-subtracted, float64 sums) or elementwise sigmoid. */
+export function applyGate(logits: Float32Array, n: number, m: number, gate: string): Float32Array {
+  const out = new Float32Array(n * m);
+  if (gate === 'sigmoid') {
+    for (let x = 0; x < n * m; x++) out[x] = 1 / (1 + Math.exp(-logits[x]));
+    return out;
+  }
+  for (let i = 0; i < n; i++) {
+    const row = i * m;
+    let max = -Infinity;
+    for (let j = 0; j < m; j++) max = Math.max(max, logits[row + j]);
+    let sum = 0;
+    for (let j = 0; j < m; j++) sum += Math.exp(logits[row + j] - max);
+    for (let j = 0; j < m; j++) out[row + j] = Math.exp(logits[row + j] - max) / sum;
+  }
+  return out;
+}
+
+/** The result as JSON: small fields first, then one line per token. */
+function formatResult(method: MethodName, r: RouteResult, state: BalancerState): string {
+  const { n, m, k } = r;
+  const lines = [
+    `  "method": ${JSON.stringify(method)}`,
+    `  "n": ${n}`,
+    `  "m": ${m}`,
+    `  "k": ${k}`,
+    `  "maxVio": ${JSON.stringify(maxVio(r.loads, n, k))}`,
+    `  "minVio": ${JSON.stringify(minVio(r.loads, n, k))}`,
+  ];
+  if (method === 'auxloss') lines.push(`  "auxLoss": ${JSON.stringify((r as AuxLossResult).auxLoss)}`);
+  lines.push(`  "loads": [${Array.from(r.loads).join(', ')}]`);
+  lines.push(`  "state": ${JSON.stringify(state)}`);
+  const rows = (f: (x: number) => string, a: ArrayLike<number>): string => {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const cells: string[] = [];
+      for (let t = 0; t < k; t++) cells.push(f(a[i * k + t]));
+      out.push(`    [${cells.join(', ')}]`);
+    }
+    return `[\n${out.join(',\n')}\n  ]`;
+  };
+  lines.push(`  "experts": ${rows(String, r.experts)}`);
+  lines.push(`  "weights": ${rows(float32Text, r.weights)}`);
+  return `{\n${lines.join(',\n')}\n}\n`;
+}
+
+function choice(v: string | undefined, name: string, allowed: string[], dflt: string): string {
+  if (v === undefined) return dflt;
+  if (!allowed.includes(v)) throw new CliError(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
+  return v;
+}
+
+function integer(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim()) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
+    throw new CliError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  }
+  return Number(v);
+}
+
+function positive(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x <= 0) throw new CliError(`--${name} must be a number > 0, got '${v}'`);
+  return x;
+}
+
+function boolean(v: string | undefined, name: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'true' && v !== 'false') throw new CliError(`--${name} must be true or false, got '${v}'`);
+  return v === 'true';
+}

@@ -1,0 +1,119 @@
+/**
+ * The simulate report: DIR/report.html built from DIR/log.jsonl and DIR/run.json alone, so
+ * `writeSimulateReport(dir)` can rebuild it at any time. Charts: MaxVio per step (linear and log
+ * scale) and score retention per step, one line per method, averaged over layers; with several
+ * layers, one MaxVio panel per layer too. Self-contained HTML (inline SVG, no scripts, no network).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { chartCard, chartGrid, escapeHtml, htmlTable, renderPage } from '../report/html.ts';
+import { lineChart, type Series } from '../report/svg.ts';
+import { parseLog, type StepRecord } from './record.ts';
+import { summarize, type MethodSummary } from './summary.ts';
+
+/** What run.json holds (written by the simulate command). */
+export interface RunInfo {
+  command: string;
+  stream: string;
+  seed: number | null;
+  n: number;
+  m: number;
+  k: number;
+  steps: number;
+  layers: number;
+  gate: string;
+  params: Record<string, number> | null;
+  methods: { label: string; method: string; options: Record<string, unknown> }[];
+  optimal: boolean;
+  threshold: number;
+  timing: boolean;
+}
+
+/** Per method, the mean over layers of `value` at each step. */
+function perStep(records: readonly StepRecord[], value: (r: StepRecord) => number | undefined, layer?: number): Series[] {
+  const acc = new Map<string, Map<number, number[]>>();
+  for (const r of records) {
+    if (layer !== undefined && r.layer !== layer) continue;
+    const v = value(r);
+    if (v === undefined) continue;
+    let byStep = acc.get(r.method);
+    if (!byStep) acc.set(r.method, (byStep = new Map()));
+    let list = byStep.get(r.step);
+    if (!list) byStep.set(r.step, (list = []));
+    list.push(v);
+  }
+  return [...acc].map(([name, byStep]) => {
+    const steps = [...byStep.keys()].sort((a, b) => a - b);
+    return { name, x: steps, y: steps.map((s) => mean(byStep.get(s) as number[])) };
+  });
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function summaryHtml(rows: MethodSummary[], threshold: number): string {
+  const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
+  const header = ['method', 'AvgMaxVio', 'SupMaxVio', 'final MaxVio', `steps to MaxVio<${threshold}`, 'retention vs top-k', 'retention vs LP', 'ms/step'];
+  const body = rows.map((r) => [r.method, f(r.avgMaxVio), f(r.supMaxVio), f(r.finalMaxVio), r.settledStep === null ? 'never' : String(r.settledStep), f(r.retention, 4), f(r.retentionOpt, 4), f(r.msPerStep, 2)]);
+  return htmlTable(header, body, ['left', ...header.slice(1).map(() => 'right' as const)]);
+}
+
+/** The report page as HTML. */
+export function simulateReportHtml(info: RunInfo, records: readonly StepRecord[]): string {
+  const summary = summarize(records, info.threshold);
+  const multi = info.layers > 1;
+  const over = multi ? ` (mean over ${info.layers} layers)` : '';
+  const maxVio = perStep(records, (r) => r.maxVio);
+  const sections = [
+    { heading: 'Summary', html: summaryHtml(summary, info.threshold) },
+    {
+      heading: 'MaxVio per step',
+      html:
+        chartCard(lineChart({ title: `MaxVio per step${over}`, xLabel: 'step', yLabel: 'MaxVio', series: maxVio, yInclude: [0], yRef: info.threshold }), `Dashed line: the threshold ${info.threshold}. MaxVio = (max load − mean load) / mean load.`) +
+        chartCard(lineChart({ title: `MaxVio per step, log scale${over}`, xLabel: 'step', yLabel: 'MaxVio', series: maxVio, logY: true, yRef: info.threshold }), 'Steps with MaxVio = 0 leave a gap on the log scale.'),
+    },
+    {
+      heading: 'Score retention per step',
+      html:
+        chartCard(lineChart({ title: `Retention vs plain top-k${over}`, xLabel: 'step', yLabel: 'Σ chosen scores / top-k', series: perStep(records, (r) => r.retention) })) +
+        (info.optimal
+          ? chartCard(
+              lineChart({ title: `Retention vs the LP optimum${over}`, xLabel: 'step', yLabel: 'Σ chosen scores / LP optimum', series: perStep(records, (r) => r.retentionOpt), yRef: 1 }),
+              'The LP optimum keeps every expert at capacity ⌈k·n/m⌉; an unbalanced method can exceed 1.',
+            )
+          : '<p class="note">The exact LP optimum was not solved for this run (n·m above the limit, or --optimal off).</p>'),
+    },
+  ];
+  if (multi) {
+    const panels = Array.from({ length: info.layers }, (_, l) =>
+      lineChart({ title: `layer ${l}`, xLabel: 'step', yLabel: 'MaxVio', series: perStep(records, (r) => r.maxVio, l), legend: false, yInclude: [0], width: 420, height: 240 }),
+    );
+    sections.push({ heading: 'MaxVio per layer', html: chartGrid(panels, summary.map((s) => s.method)) });
+  }
+  const seed = info.seed === null ? 'recorded scores (replay)' : String(info.seed);
+  return renderPage({
+    title: `moe-balance simulate: ${info.stream}`,
+    intro: `<p>${escapeHtml(`${info.methods.length} methods over the ${info.stream} stream: n = ${info.n} tokens per batch, m = ${info.m} experts, top-${info.k}, ${info.steps} steps, ${info.layers} layer${multi ? 's' : ''}, ${info.gate} gate, seed ${seed}.`)}</p>`,
+    meta: {
+      command: info.command,
+      seed,
+      stream: info.stream,
+      configuration: JSON.stringify({ n: info.n, m: info.m, k: info.k, steps: info.steps, layers: info.layers, gate: info.gate, params: info.params }, null, 1),
+      methods: info.methods.map((s) => `${s.label}: ${s.method} ${JSON.stringify(s.options)}`).join('\n'),
+      'LP optimum': info.optimal ? 'solved per step and layer' : 'not solved',
+      timing: info.timing ? 'routingMs measured with performance.now() around route()' : 'off (routingMs null)',
+    },
+    sections,
+  });
+}
+
+/** Reads DIR/run.json and DIR/log.jsonl and writes DIR/report.html (atomically). Returns its path. */
+export function writeSimulateReport(dir: string): string {
+  const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunInfo;
+  const records = parseLog(readFileSync(join(dir, 'log.jsonl'), 'utf8'));
+  const path = join(dir, 'report.html');
+  writeFileAtomic(path, simulateReportHtml(info, records));
+  return path;
+}

@@ -1,0 +1,109 @@
+/**
+ * The simulation loop: every method routes the same stream of scores, one balancer per method and
+ * layer, each carrying its own state (q, b or beta) from step to step. Per step and layer it computes
+ * plain top-k once (the retention baseline) and, when asked, the exact LP optimum once; both are shared
+ * by all methods. Only the route() call is timed.
+ */
+import { createBalancer } from '../routing/factory.ts';
+import { createOptimalBalancer, loadSolver, solveOptimal } from '../routing/optimal.ts';
+import { maxVio, minVio, scoreSum } from '../routing/metrics.ts';
+import { InputError } from '../routing/errors.ts';
+import type { Balancer } from '../routing/types.ts';
+import type { MethodSpec } from './methods.ts';
+import { round, type StepRecord } from './record.ts';
+import type { ScoreStream } from './streams.ts';
+
+/** Largest n·m for which `optimal: 'auto'` solves the LP (the issue's bound). */
+export const OPTIMAL_AUTO_LIMIT = 65536;
+
+export interface SimulateOptions {
+  /** Experts per token. */
+  k: number;
+  methods: readonly MethodSpec[];
+  /** Solve the LP optimum per step and layer: 'auto' (when n·m <= 65536, default), 'on' or 'off'. */
+  optimal?: 'auto' | 'on' | 'off';
+  /** Time route() (default true); off writes routingMs: null and makes the whole log deterministic. */
+  timing?: boolean;
+  /** Called with each record, in order (step, layer, method). */
+  onRecord: (r: StepRecord) => void;
+  /** Called after each step with the number of steps done. */
+  onStep?: (done: number) => void;
+}
+
+/** Whether the LP optimum will be solved for this stream and option. */
+export function usesOptimal(stream: Pick<ScoreStream, 'n' | 'm'>, optimal: 'auto' | 'on' | 'off' = 'auto'): boolean {
+  return optimal === 'on' || (optimal === 'auto' && stream.n * stream.m <= OPTIMAL_AUTO_LIMIT);
+}
+
+/** Builds every balancer up front, so that a bad method or option fails before any work is done. */
+export async function createMethodBalancers(methods: readonly MethodSpec[], layers: number): Promise<Balancer[][]> {
+  const out: Balancer[][] = [];
+  for (const spec of methods) {
+    const perLayer: Balancer[] = [];
+    for (let l = 0; l < layers; l++) {
+      if (spec.method === 'optimal') {
+        if (Object.keys(spec.options).length > 0) throw new InputError(`method '${spec.label}': optimal takes no options`);
+        perLayer.push(await createOptimalBalancer());
+      } else {
+        try {
+          perLayer.push(createBalancer(spec.method, spec.options));
+        } catch (err) {
+          if (err instanceof Error && err.name === 'InputError') throw new InputError(`method '${spec.label}': ${err.message}`);
+          throw err;
+        }
+      }
+    }
+    out.push(perLayer);
+  }
+  return out;
+}
+
+export async function simulate(stream: ScoreStream, options: SimulateOptions): Promise<void> {
+  const { k, methods, optimal = 'auto', timing = true, onRecord, onStep } = options;
+  const { n, m, layers } = stream;
+  if (!Number.isInteger(k) || k < 1 || k >= m) throw new InputError(`k must be an integer in [1, m-1] = [1, ${m - 1}], got ${k}`);
+  const balancers = await createMethodBalancers(methods, layers);
+  const baseline = createBalancer('topk');
+  const solver = usesOptimal(stream, optimal) ? await loadSolver() : null;
+
+  let step = 0;
+  for (const batch of stream.batches()) {
+    step++;
+    // Warm the JIT before the first timed call: each method routes the first batch once with a
+    // throwaway balancer (the real ones keep their fresh state), so step 1's routingMs is not compile time.
+    if (step === 1 && timing) {
+      for (const spec of methods) if (spec.method !== 'optimal') createBalancer(spec.method, spec.options).route(batch[0], n, m, k);
+    }
+    for (let layer = 0; layer < layers; layer++) {
+      const scores = batch[layer];
+      const topkSum = scoreSum(scores, baseline.route(scores, n, m, k));
+      const optSum = solver ? solveOptimal(solver, scores, n, m, k).objective : null;
+      for (let t = 0; t < methods.length; t++) {
+        const balancer = balancers[t][layer];
+        const t0 = performance.now();
+        const result = balancer.route(scores, n, m, k);
+        const ms = performance.now() - t0;
+        const sum = scoreSum(scores, result);
+        const record: StepRecord = {
+          step,
+          layer,
+          method: methods[t].label,
+          maxVio: round(maxVio(result.loads, n, k)),
+          minVio: round(minVio(result.loads, n, k)),
+          retention: round(ratio(sum, topkSum)),
+          routingMs: timing ? round(ms, 3) : null,
+        };
+        if (optSum !== null) record.retentionOpt = round(ratio(sum, optSum));
+        onRecord(record);
+      }
+    }
+    onStep?.(step);
+    // Let timers run (the progress bar redraws on a timer) between steps of this otherwise synchronous loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** a / b, with 0 / 0 = 1 (an all-zero batch: every method keeps all of nothing). */
+function ratio(a: number, b: number): number {
+  return b === 0 ? (a === 0 ? 1 : Infinity) : a / b;
+}

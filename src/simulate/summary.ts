@@ -1,0 +1,86 @@
+/**
+ * Per-method summary of a simulation, computed from the log records alone (so a report rebuilt from
+ * log.jsonl shows the same numbers as the run printed):
+ * - AvgMaxVio / SupMaxVio: mean / max of MaxVio over all steps and layers.
+ * - settledStep: the first step s such that MaxVio < threshold at every step t >= s, on every layer
+ *   (the max over layers); null if the last step is still at or above the threshold.
+ * - finalMaxVio: mean over layers of MaxVio at the last step.
+ * - retention, retentionOpt: means over steps and layers (retentionOpt null when the LP was not solved).
+ * - msPerStep: total routing ms / steps (all layers), null when timing was off.
+ */
+import { MISSING } from '../report/format.ts';
+import { markdownTable } from '../report/markdown.ts';
+import type { StepRecord } from './record.ts';
+
+export interface MethodSummary {
+  method: string;
+  avgMaxVio: number;
+  supMaxVio: number;
+  finalMaxVio: number;
+  meanMinVio: number;
+  settledStep: number | null;
+  retention: number;
+  retentionOpt: number | null;
+  msPerStep: number | null;
+}
+
+export function summarize(records: readonly StepRecord[], threshold = 0.1): MethodSummary[] {
+  const byMethod = new Map<string, StepRecord[]>();
+  for (const r of records) {
+    let list = byMethod.get(r.method);
+    if (!list) byMethod.set(r.method, (list = []));
+    list.push(r);
+  }
+  const out: MethodSummary[] = [];
+  for (const [method, rs] of byMethod) {
+    const lastStep = Math.max(...rs.map((r) => r.step));
+    // Per layer, the last step at or above the threshold; settled = the step after it.
+    const lastBad = new Map<number, number>();
+    for (const r of rs) {
+      if (!lastBad.has(r.layer)) lastBad.set(r.layer, 0);
+      if (r.maxVio >= threshold) lastBad.set(r.layer, Math.max(lastBad.get(r.layer) as number, r.step));
+    }
+    let settled: number | null = 0;
+    for (const bad of lastBad.values()) {
+      if (bad === lastStep) settled = null;
+      else if (settled !== null) settled = Math.max(settled, bad + 1);
+    }
+    const opt = rs.filter((r) => r.retentionOpt !== undefined);
+    const timed = rs.filter((r) => r.routingMs !== null && r.routingMs !== undefined);
+    const steps = new Set(rs.map((r) => r.step)).size;
+    const final = rs.filter((r) => r.step === lastStep);
+    out.push({
+      method,
+      avgMaxVio: mean(rs.map((r) => r.maxVio)),
+      supMaxVio: Math.max(...rs.map((r) => r.maxVio)),
+      finalMaxVio: mean(final.map((r) => r.maxVio)),
+      meanMinVio: mean(rs.map((r) => r.minVio)),
+      settledStep: settled,
+      retention: mean(rs.map((r) => r.retention)),
+      retentionOpt: opt.length === rs.length && opt.length > 0 ? mean(opt.map((r) => r.retentionOpt as number)) : null,
+      msPerStep: timed.length === rs.length && rs.length > 0 ? timed.reduce((a, r) => a + (r.routingMs as number), 0) / steps : null,
+    });
+  }
+  return out;
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** The Markdown summary table printed on stdout (padded, so it also reads as plain text). */
+export function summaryTable(rows: readonly MethodSummary[], threshold = 0.1): string {
+  const f = (x: number | null, d = 3) => (x === null ? MISSING : x.toFixed(d));
+  const header = ['method', 'AvgMaxVio', 'SupMaxVio', 'final MaxVio', `steps to MaxVio<${threshold}`, 'retention vs top-k', 'retention vs LP', 'ms/step'];
+  const body = rows.map((r) => [
+    r.method,
+    f(r.avgMaxVio),
+    f(r.supMaxVio),
+    f(r.finalMaxVio),
+    r.settledStep === null ? 'never' : String(r.settledStep),
+    f(r.retention, 4),
+    f(r.retentionOpt, 4),
+    f(r.msPerStep, 2),
+  ]);
+  return markdownTable(header, body, ['left', ...header.slice(1).map(() => 'right' as const)]);
+}
