@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint } from '../src/train/checkpoint.ts';
-import { finalizeConfig, applyOverrides, readConfigFile, DEFAULT_CONFIG, type TrainConfig } from '../src/train/config.ts';
+import { finalizeConfig, applyOverrides, parseSetArgs, readConfigFile, DEFAULT_CONFIG, type TrainConfig } from '../src/train/config.ts';
 import { readLog, type EvalLine, type StepLine, type SummaryLine } from '../src/train/log.ts';
 import { train, TrainingError, type TrainData } from '../src/train/trainer.ts';
 import { run as runTrainCli } from '../src/cli/train.ts';
@@ -53,6 +53,8 @@ test('config: unknown key, wrong type and incompatible combinations are rejected
     [{ method: 'nope' }, /'method' must be one of/],
   ];
   for (const [over, re] of bad) assert.throws(() => tinyConfig(over), re, JSON.stringify(over));
+  assert.throws(() => tinyConfig({ bipTruncate: 'p' }), /'bipTruncate' must be true, false or 'q'/);
+  assert.equal(finalizeConfig(applyOverrides(tinyConfig(), parseSetArgs(['bipTruncate=q']), '--set')).bipTruncate, 'q');
   const ok = tinyConfig({ method: 'bip', bipIters: 8 });
   assert.equal(ok.bipIters, 8);
   assert.equal(ok.bipTruncate, true, 'unset options of the chosen method take the core defaults');
