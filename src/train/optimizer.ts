@@ -73,13 +73,7 @@ export function adamWStep(
     // wasm's dataSync returns a copy; the cpu backend's returns the tensor's own buffer: copy that one.
     const raw = p.dataSync() as Float32Array;
     const w = tf.getBackend() === 'wasm' ? raw : new Float32Array(raw);
-    const wd = decay(name) ? opts.weightDecay : 0;
-    for (let i = 0; i < w.length; i++) {
-      const gi = g[i] * scale;
-      m[i] = b1 * m[i] + (1 - b1) * gi;
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      w[i] -= lr * ((m[i] * inv1) / (Math.sqrt(v[i] * inv2) + eps) + wd * w[i]);
-    }
+    adamWUpdate(w, g, m, v, lr, b1, b2, inv1, inv2, eps, decay(name) ? opts.weightDecay : 0, scale);
     updated.push([p, w]);
   }
   // Assign, never write in place: wasm's XNNPACK matmul caches packed weights per tensor.
@@ -87,4 +81,33 @@ export function adamWStep(
     for (const [p, w] of updated) p.assign(tf.tensor(w, p.shape));
   });
   return norm;
+}
+
+/** The element-wise update (a separate small function, so that V8 optimises the hot loop once). */
+function adamWUpdate(
+  w: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  lr: number,
+  b1: number,
+  b2: number,
+  inv1: number,
+  inv2: number,
+  eps: number,
+  wd: number,
+  scale: number,
+): void {
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  const keep = 1 - lr * wd; // decoupled weight decay: w - lr * wd * w
+  const a = lr * inv1;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i] * scale;
+    const mi = b1 * m[i] + c1 * gi;
+    const vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = w[i] * keep - (a * mi) / (Math.sqrt(vi * inv2) + eps);
+  }
 }
