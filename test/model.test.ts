@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows, matMul2d, scatterAddRows, setBackend } from '../src/model/backend.ts';
 import { swiglu } from '../src/model/layers.ts';
-import { crossEntropy } from '../src/model/loss.ts';
+import { crossEntropy, tiedHeadLoss } from '../src/model/loss.ts';
 import { moeForward, type MoeWeights } from '../src/model/moe.ts';
 import { initParams } from '../src/model/params.ts';
 import { MoeTransformer, emptyStats } from '../src/model/transformer.ts';
@@ -121,6 +121,26 @@ test('fused cross-entropy: value and gradient equal logSoftmax + pick', () => {
     const b = tf.valueAndGrad(ref)(logits);
     assertClose(a.value.dataSync(), b.value.dataSync(), 1e-6, 'value');
     assertClose(a.grad.dataSync(), b.grad.dataSync(), 1e-6, 'gradient');
+  });
+});
+
+test('tied head + loss: value and gradients for h and the embedding equal the plain ops', () => {
+  const rng = new Rng(14);
+  tf.tidy(() => {
+    const [N, d, V] = [7, 4, 19];
+    const h = randn([N, d], rng) as tf.Tensor2D;
+    const emb = randn([V, d], rng) as tf.Tensor2D;
+    const y = Int32Array.from({ length: N }, () => rng.int(V));
+    const onehot = tf.oneHot(tf.tensor1d(y, 'int32'), V);
+    const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.mul(tiedHeadLoss(a as tf.Tensor2D, b as tf.Tensor2D, y), 3))([h, emb]);
+    const ref = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.mul(tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(tf.matMul(a, b, false, true)), onehot), 1))), 3),
+    )([h, emb]);
+    assertClose(ours[0].dataSync(), ref[0].dataSync(), 1e-5, 'd h');
+    assertClose(ours[1].dataSync(), ref[1].dataSync(), 1e-5, 'd emb');
+    const v = tiedHeadLoss(h, emb, y).dataSync()[0];
+    const vr = tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(tf.matMul(h, emb, false, true)), onehot), 1))).dataSync()[0];
+    assert.ok(Math.abs(v - vr) < 1e-5, `value ${v} vs ${vr}`);
   });
 });
 

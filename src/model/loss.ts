@@ -85,3 +85,40 @@ export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array): tf.Scala
   }) as Parameters<typeof tf.customGrad>[0]);
   return f(logits) as tf.Scalar;
 }
+
+/**
+ * The tied output head and its loss in one op: logits = h . embᵀ, loss = crossEntropy(logits, targets).
+ * The gradient is written by the kernel both as G [N, V] and as Gᵀ [V, N], so that both backward products
+ * are plain matmuls whose right-hand operand is small (XNNPACK packs the right operand on every call;
+ * packing the N x V gradient as hᵀ . G does was the slowest product of the step):
+ *   d h = G . emb      [N, V] x [V, d]        d emb = Gᵀ . h      [V, N] x [N, d]
+ */
+export function tiedHeadLoss(h: tf.Tensor2D, emb: tf.Tensor2D, targets: Int32Array): tf.Scalar {
+  const N = h.shape[0];
+  if (targets.length !== N) throw new Error(`tiedHeadLoss: ${targets.length} targets for ${N} rows`);
+  if (!tf.getKernel(CROSS_ENTROPY_KERNEL, tf.getBackend())) {
+    return crossEntropy(tf.matMul(h, emb, false, true), targets);
+  }
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [hh, e] = args as tf.Tensor2D[];
+    const save = args[2] as tf.GradSaveFunc;
+    const logits = tf.matMul(hh, tf.transpose(e)); // [N, V]
+    const [loss, grad, gradT] = tf.engine().runKernel(
+      CROSS_ENTROPY_KERNEL,
+      { logits, targets: tf.tensor1d(targets, 'int32') },
+      { transposed: true },
+    ) as tf.Tensor[];
+    save([hh, e, grad, gradT]);
+    return {
+      value: tf.reshape(loss, []),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [hs, es, g, gT] = saved as tf.Tensor2D[];
+        const d = (dy as tf.Tensor).dataSync()[0];
+        const dh = tf.matMul(g, es); // [N, d]
+        const de = tf.matMul(gT, hs); // [V, d]
+        return d === 1 ? [dh, de] : [tf.mul(dh, d), tf.mul(de, d)];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(h, emb) as tf.Scalar;
+}

@@ -12,9 +12,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RouteResult } from '../routing/types.ts';
-import { gatherRows, matMul2d } from './backend.ts';
+import { gatherRows } from './backend.ts';
 import type { ModelConfig } from './config.ts';
-import { crossEntropy } from './loss.ts';
+import { tiedHeadLoss } from './loss.ts';
 import { attention, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
 import { moeForward, type AuxSpec, type MoeWeights } from './moe.ts';
 import type { Params } from './params.ts';
@@ -100,8 +100,7 @@ export class MoeTransformer {
       if (out.aux) auxTerms.push(out.aux);
     }
     h = rmsNorm(h, this.p('finalNorm'), cfg.normEps);
-    const logits = matMul2d(h, tf.transpose(emb) as tf.Tensor2D); // [N, V]
-    const lm = crossEntropy(logits, y);
+    const lm = tiedHeadLoss(h, emb as tf.Tensor2D, y); // logits = h . embᵀ [N, V], mean cross-entropy
     stats.lmLoss = lm.dataSync()[0];
     if (auxTerms.length === 0) {
       stats.auxLoss = 0;
