@@ -302,6 +302,15 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   )(a, b) as tf.Tensor2D;
 }
 
+/** a [M, K] x c [K, N] for a constant c (no gradient to c); cT = cᵀ is given so dA = dy . cT is plain. */
+export function matMulConst(a: tf.Tensor2D, c: tf.Tensor2D, cT: tf.Tensor2D): tf.Tensor2D {
+  return withGrad(
+    ([x], [cc]) => tf.matMul(x as tf.Tensor2D, cc as tf.Tensor2D),
+    (dy, _xs, [, ct]) => [tf.matMul(dy as tf.Tensor2D, ct as tf.Tensor2D)],
+    [c, cT],
+  )(a) as tf.Tensor2D;
+}
+
 /** Rows of x [R, ...] at ids (int32, computed outside the gradient); gradient: scatterAddRows(dy, ids). */
 export function gatherRows(x: tf.Tensor, ids: tf.Tensor1D): tf.Tensor {
   const rows = x.shape[0];

@@ -3,7 +3,7 @@
  * attention and the SwiGLU feed-forward. Every 2-D product goes through matMul2d (fast on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
-import { matMul2d } from './backend.ts';
+import { matMul2d, matMulConst } from './backend.ts';
 
 /** x [N, d] * rsqrt(mean(x², -1) + eps) * w. */
 export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
@@ -30,6 +30,8 @@ export interface AttnConsts {
   sin: tf.Tensor;
   /** rotate_half as a matrix: x . R = concat(-x2, x1), [hd, hd]. A product avoids slicing the last axis. */
   rot: tf.Tensor2D;
+  /** Its transpose, for the backward pass. */
+  rotT: tf.Tensor2D;
   /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */
   mask: tf.Tensor2D;
   /** Attention products per (sequence, head) as 2-D matmuls (fast on wasm) rather than one batched matmul. */
@@ -60,20 +62,21 @@ export function makeAttnConsts(seqLen: number, headDim: number, theta: number, p
     cos: tf.tensor(cos, [1, T, 1, hd]),
     sin: tf.tensor(sin, [1, T, 1, hd]),
     rot: tf.tensor2d(rot, [hd, hd]),
+    rotT: tf.tensor2d(Float32Array.from({ length: hd * hd }, (_, a) => rot[(a % hd) * hd + Math.floor(a / hd)]), [hd, hd]),
     mask: tf.tensor2d(mask, [T, T]),
     perHead,
   };
 }
 
 export function disposeAttnConsts(c: AttnConsts): void {
-  tf.dispose([c.cos, c.sin, c.rot, c.mask]);
+  tf.dispose([c.cos, c.sin, c.rot, c.rotT, c.mask]);
 }
 
 /** Rotary embedding of q or k given as [N, d] with N = B*T; returns [B, H, T, hd]. */
 function rope(x: tf.Tensor2D, B: number, T: number, H: number, c: AttnConsts): tf.Tensor4D {
   const hd = x.shape[1] / H;
   const x4 = tf.reshape(x, [B, T, H, hd]);
-  const rotated = tf.reshape(matMul2d(tf.reshape(x, [B * T * H, hd]), c.rot), [B, T, H, hd]);
+  const rotated = tf.reshape(matMulConst(tf.reshape(x, [B * T * H, hd]), c.rot, c.rotT), [B, T, H, hd]);
   const y = tf.add(tf.mul(x4, c.cos), tf.mul(rotated, c.sin));
   return tf.transpose(y, [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
 }

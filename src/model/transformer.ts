@@ -15,7 +15,7 @@ import type { RouteResult } from '../routing/types.ts';
 import { gatherRows } from './backend.ts';
 import type { ModelConfig } from './config.ts';
 import { tiedHeadLoss } from './loss.ts';
-import { attention, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
+import { attention, disposeAttnConsts, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
 import { moeForward, type AuxSpec, type MoeWeights } from './moe.ts';
 import type { Params } from './params.ts';
 
@@ -112,7 +112,7 @@ export class MoeTransformer {
   }
 
   dispose(): void {
-    tf.dispose([this.consts.cos, this.consts.sin, this.consts.rot, this.consts.mask]);
+    disposeAttnConsts(this.consts);
   }
 }
 
