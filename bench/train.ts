@@ -25,6 +25,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '8' },
     'cpu-steps': { type: 'string', default: '2' },
     warmup: { type: 'string', default: '2' },
+    'cpu-warmup': { type: 'string', default: '1' },
     backends: { type: 'string', default: 'wasm,cpu' },
     set: { type: 'string', multiple: true },
   },
@@ -43,12 +44,14 @@ interface Row {
   stepMs: number;
   routingMs: number;
   routingShare: number;
+  /** Resident memory of this process after the run (the wasm heap keeps its peak size). */
+  rssMB: number;
 }
 
 const rows: Row[] = [];
 for (const backend of values.backends.split(',')) {
   const measured = Number(backend === 'cpu' ? values['cpu-steps'] : values.steps);
-  const warmup = Number(values.warmup);
+  const warmup = Number(backend === 'cpu' ? values['cpu-warmup'] : values.warmup);
   const cfg = resolveConfig({
     file: values.config,
     sets: values.set ?? [],
@@ -79,12 +82,13 @@ for (const backend of values.backends.split(',')) {
   }
   const stepMs = lines.reduce((a, l) => a + l.stepMs, 0) / lines.length;
   const routingMs = lines.reduce((a, l) => a + l.routingMs, 0) / lines.length;
-  rows.push({ backend, steps: lines.length, tokensPerSec: n / (stepMs / 1000), stepMs, routingMs, routingShare: routingMs / stepMs });
+  const rssMB = process.memoryUsage().rss / 1e6;
+  rows.push({ backend, steps: lines.length, tokensPerSec: n / (stepMs / 1000), stepMs, routingMs, routingShare: routingMs / stepMs, rssMB });
   console.log(
     `${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend}: ` +
       `${(n / (stepMs / 1000)).toFixed(0)} tokens/s, step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
       `(${((100 * routingMs) / stepMs).toFixed(1)}% of the step), ${lines.length} steps after ${warmup} warm-up, ` +
-      `load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+      `rss ${rssMB.toFixed(0)} MB, load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
   );
 }
 console.log(JSON.stringify({ bench: 'train', config: values.config, method: values.method, rows }));
