@@ -91,7 +91,10 @@ test('kill and resume: the steps after --resume repeat the uninterrupted run exa
   const first = await train({ config: cfg, outDir: killed, data, quiet: true, stopAfterStep: 6 });
   assert.equal(first.summary, null);
   assert.equal(loadCheckpoint(killed).step, 4);
+  // A kill in the middle of a checkpoint write leaves a temporary file: the resume removes it.
+  writeFileSync(join(killed, 'ckpt-000008.bin.tmp-12345'), 'partial');
   await train({ config: cfg, outDir: killed, data, quiet: true, resume: true });
+  assert.equal(existsSync(join(killed, 'ckpt-000008.bin.tmp-12345')), false);
 
   const a = readLog(join(full, 'log.jsonl'));
   const b = readLog(join(killed, 'log.jsonl'));

@@ -19,7 +19,7 @@ import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } fr
 import { createBalancer } from '../routing/factory.ts';
 import { maxVio, minVio } from '../routing/metrics.ts';
 import type { Balancer } from '../routing/types.ts';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
+import { hasCheckpoint, loadCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type StepLine, type SummaryLine } from './log.ts';
 import { adamWStep, initAdamWState, type AdamWState } from './optimizer.ts';
@@ -73,6 +73,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkDataSize(data, cfg);
   await setBackend(cfg.backend);
   mkdirSync(outDir, { recursive: true });
+  removeStaleTemporaries(outDir);
   const logPath = join(outDir, 'log.jsonl');
 
   const model = new MoeTransformer(cfg, initParams(cfg, cfg.seed));
