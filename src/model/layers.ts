@@ -3,6 +3,7 @@
  * attention and the SwiGLU feed-forward. Every 2-D product goes through matMul2d (fast on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
+import { attentionCore } from './attention.ts';
 import { matMul2d, matMulConst } from './backend.ts';
 
 /** x [N, d] * rsqrt(mean(x², -1) + eps) * w. */
@@ -81,27 +82,13 @@ function rope(x: tf.Tensor2D, B: number, T: number, H: number, c: AttnConsts): t
   return tf.transpose(y, [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
 }
 
-/**
- * softmax(q kᵀ / sqrt(hd) + mask) v for q, k, v [B, H, T, hd] -> [B, H, T, hd].
- * On wasm, a batched matmul never takes the fast path (~2 GFLOP/s here), so the B*H products are done as
- * plain 2-D products of blocks cut by one split each (split's gradient is a concat, cheap).
- */
+/** softmax(q kᵀ / sqrt(hd) + mask) v for q, k, v [B, H, T, hd] -> [B, H, T, hd]. */
 function scaledDotAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, perHead: boolean): tf.Tensor4D {
-  const [B, H, T, hd] = q.shape;
-  const scale = 1 / Math.sqrt(hd);
-  if (!perHead) {
-    const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask)); // [B, H, T, T]
-    return tf.matMul(att, v) as tf.Tensor4D;
-  }
-  const G = B * H;
-  const qs = tf.split(tf.reshape(q, [G * T, hd]), G, 0); // G x [T, hd]
-  const kTs = tf.split(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [G * hd, T]), G, 0); // G x [hd, T]
-  const vs = tf.split(tf.reshape(v, [G * T, hd]), G, 0); // G x [T, hd]
-  const logits = tf.concat(qs.map((qi, g) => matMul2d(qi as tf.Tensor2D, kTs[g] as tf.Tensor2D)), 0); // [G*T, T]
-  const att = tf.softmax(tf.add(tf.mul(tf.reshape(logits, [G, T, T]), scale), mask)); // [G, T, T]
-  const atts = tf.split(tf.reshape(att, [G * T, T]), G, 0); // G x [T, T]
-  const out = tf.concat(atts.map((ai, g) => matMul2d(ai as tf.Tensor2D, vs[g] as tf.Tensor2D)), 0); // [G*T, hd]
-  return tf.reshape(out, [B, H, T, hd]) as tf.Tensor4D;
+  if (perHead) return attentionCore(q, k, v, mask);
+  // Reference form (batched matmuls; slow on wasm), kept for tests.
+  const scale = 1 / Math.sqrt(q.shape[3]);
+  const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask)); // [B, H, T, T]
+  return tf.matMul(att, v) as tf.Tensor4D;
 }
 
 /** Causal multi-head self-attention with rotary positions: x [N, d] -> [N, d]. */
