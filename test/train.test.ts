@@ -119,6 +119,21 @@ test('kill and resume: the steps after --resume repeat the uninterrupted run exa
   rmSync(killed, { recursive: true, force: true });
 });
 
+test('resume refuses a changed configuration or a finished run; a fresh run drops an old checkpoint', async () => {
+  const data = syntheticData(512);
+  const cfg = tinyConfig({ method: 'topk', steps: 4, checkpointEvery: 2, evalEvery: 0, evalBatches: 1 });
+  const out = tmp();
+  await train({ config: cfg, outDir: out, data, quiet: true, stopAfterStep: 3 });
+  await assert.rejects(train({ config: { ...cfg, lr: cfg.lr * 2 }, outDir: out, data, quiet: true, resume: true }), /config key 'lr'/);
+  await train({ config: cfg, outDir: out, data, quiet: true, resume: true });
+  await assert.rejects(train({ config: cfg, outDir: out, data, quiet: true, resume: true }), /already at step 4 of 4/);
+  const before = tf.memory().numTensors;
+  await train({ config: cfg, outDir: out, data, quiet: true, stopAfterStep: 1 });
+  assert.equal(tf.memory().numTensors, before, 'no tensors left behind by finished or failed runs');
+  await assert.rejects(train({ config: cfg, outDir: out, data, quiet: true, resume: true }), /no checkpoint/);
+  rmSync(out, { recursive: true, force: true });
+});
+
 test('the number of live tensors does not grow from step to step', async () => {
   const out = tmp();
   const counts: number[] = [];

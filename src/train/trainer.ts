@@ -19,7 +19,7 @@ import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } fr
 import { createBalancer } from '../routing/factory.ts';
 import { maxVio, minVio } from '../routing/metrics.ts';
 import type { Balancer } from '../routing/types.ts';
-import { hasCheckpoint, loadCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
+import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type StepLine, type SummaryLine } from './log.ts';
 import { adamWStep, initAdamWState, type AdamWState } from './optimizer.ts';
@@ -82,31 +82,26 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const balancers: Balancer[] = Array.from({ length: cfg.layers }, () => createBalancer(cfg.method, balancerOptions(cfg)));
   const sampler = new BatchSampler(data.train, cfg.batchSize, cfg.seqLen, cfg.seed);
   const valBatches = evalBatches(data.val, cfg.batchSize, cfg.seqLen, cfg.evalBatches > 0 ? cfg.evalBatches : Infinity);
-  let adam = initAdamWState(model.params);
-  let metrics: RunningMetrics = { tokens: 0, wallMs: 0, sumMaxVio: 0, countMaxVio: 0, supMaxVio: 0 };
-  let startStep = 0;
-
-  if (opts.resume) {
-    if (!hasCheckpoint(outDir)) throw new TrainingError(`--resume: no checkpoint in ${outDir}`);
-    const ck = loadCheckpoint(outDir);
-    for (const [key, v] of Object.entries(ck.config)) {
-      const now = (cfg as unknown as Record<string, unknown>)[key];
-      if (!RESUMABLE_CHANGES.has(key) && JSON.stringify(now) !== JSON.stringify(v)) {
-        throw new ConfigError(`--resume: config key '${key}' is ${JSON.stringify(now)} but the checkpoint was made with ${JSON.stringify(v)}`);
-      }
+  let adam: AdamWState;
+  let metrics: RunningMetrics;
+  let startStep: number;
+  try {
+    if (opts.resume) {
+      ({ adam, metrics, startStep } = restoreRun(outDir, cfg, model, balancers, sampler));
+      truncateLog(logPath, startStep);
+    } else {
+      // A fresh run replaces whatever an earlier run left in OUT (its log is overwritten below, so its
+      // checkpoint must go too: a later --resume must never mix two runs).
+      removeCheckpoint(outDir);
+      writeFileSync(logPath, '');
+      adam = initAdamWState(model.params);
+      metrics = { tokens: 0, wallMs: 0, sumMaxVio: 0, countMaxVio: 0, supMaxVio: 0 };
+      startStep = 0;
     }
-    restoreParams(model, ck.tensors);
-    adam = { t: ck.adamStep, m: new Map(ck.tensors.map((t) => [t.name, t.m])), v: new Map(ck.tensors.map((t) => [t.name, t.v])) };
-    ck.balancers.forEach((s, i) => balancers[i].setState(s));
-    sampler.setState(ck.sampler);
-    metrics = { ...ck.metrics };
-    startStep = ck.step;
-    if (startStep >= cfg.steps) {
-      throw new TrainingError(`--resume: the run in ${outDir} is already at step ${startStep} of ${cfg.steps}; raise --steps to continue it`);
-    }
-    truncateLog(logPath, startStep);
-  } else {
-    writeFileSync(logPath, '');
+  } catch (e) {
+    model.dispose();
+    for (const p of model.params.values()) p.dispose();
+    throw e;
   }
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
@@ -195,6 +190,35 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   };
   appendLogLine(logPath, summary);
   return { summary, lastStep };
+}
+
+/** Loads OUT/checkpoint.json into the model, balancers and sampler; returns the optimizer state and counters. */
+function restoreRun(
+  outDir: string,
+  cfg: TrainConfig,
+  model: MoeTransformer,
+  balancers: Balancer[],
+  sampler: BatchSampler,
+): { adam: AdamWState; metrics: RunningMetrics; startStep: number } {
+  if (!hasCheckpoint(outDir)) throw new TrainingError(`--resume: no checkpoint in ${outDir}`);
+  const ck = loadCheckpoint(outDir);
+  for (const [key, v] of Object.entries(ck.config)) {
+    const now = (cfg as unknown as Record<string, unknown>)[key];
+    if (!RESUMABLE_CHANGES.has(key) && JSON.stringify(now) !== JSON.stringify(v)) {
+      throw new ConfigError(`--resume: config key '${key}' is ${JSON.stringify(now)} but the checkpoint was made with ${JSON.stringify(v)}`);
+    }
+  }
+  if (ck.step >= cfg.steps) {
+    throw new TrainingError(`--resume: the run in ${outDir} is already at step ${ck.step} of ${cfg.steps}; raise --steps to continue it`);
+  }
+  restoreParams(model, ck.tensors);
+  ck.balancers.forEach((s, i) => balancers[i].setState(s));
+  sampler.setState(ck.sampler);
+  return {
+    adam: { t: ck.adamStep, m: new Map(ck.tensors.map((t) => [t.name, t.m])), v: new Map(ck.tensors.map((t) => [t.name, t.v])) },
+    metrics: { ...ck.metrics },
+    startStep: ck.step,
+  };
 }
 
 function checkDataSize(data: TrainData, cfg: TrainConfig): void {
