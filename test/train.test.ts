@@ -211,6 +211,8 @@ test('CLI: a bad data file and a bad --set are reported with their cause before 
   await assert.rejects(runTrainCli(['--config', TINY_FILE, '--data', empty, '--out', out, '--quiet']), /empty\.txt/);
   await assert.rejects(runTrainCli(['--config', TINY_FILE, '--set', 'topK=9', '--out', out, '--quiet']), /'topK'/);
   await assert.rejects(runTrainCli(['--config', TINY_FILE, '--set', 'lr', '--out', out, '--quiet']), /key=value/);
+  await assert.rejects(runTrainCli(['--config', TINY_FILE, '--backend', 'tensorflow', '--out', out, '--quiet']), /tfjs-node/);
+  await assert.rejects(runTrainCli(['--config', join(out, 'nope.json'), '--out', out, '--quiet']), /cannot read config file/);
   assert.equal(existsSync(join(out, 'log.jsonl')), false, 'nothing was trained');
   rmSync(out, { recursive: true, force: true });
 });

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDataset, checkSplits } from '../data/dataset.ts';
+import { BackendError, setBackend } from '../model/backend.ts';
 import { CheckpointError } from '../train/checkpoint.ts';
 import { CONFIG_KEYS, ConfigError, resolveConfig, type TrainConfig } from '../train/config.ts';
 import { train, TrainingError } from '../train/trainer.ts';
@@ -95,6 +96,14 @@ export async function run(argv: string[]): Promise<number> {
       .map(([k, v]) => `  ${k} = ${JSON.stringify(v)}`)
       .join('\n'),
   );
+
+  // The backend first: an unavailable one is reported before the data is tokenized.
+  try {
+    await setBackend(cfg.backend);
+  } catch (e) {
+    if (e instanceof BackendError) throw new CliError(e.message);
+    throw e;
+  }
 
   let data;
   try {

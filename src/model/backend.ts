@@ -248,6 +248,11 @@ export function storageView(t: tf.Tensor): Float32Array | null {
   return null;
 }
 
+/** A backend that cannot be used here (not installed, failed to start). */
+export class BackendError extends Error {
+  override name = 'BackendError';
+}
+
 /** Selects and initialises a backend, with the kernels above. Throws a clear error when unavailable. */
 export async function setBackend(name: BackendName): Promise<void> {
   if (name === 'tensorflow') {
@@ -255,16 +260,16 @@ export async function setBackend(name: BackendName): Promise<void> {
       const mod = '@tensorflow/tfjs-node';
       await import(mod);
     } catch {
-      throw new Error("backend 'tensorflow' needs @tensorflow/tfjs-node, which is not installed (use wasm or cpu)");
+      throw new BackendError("backend 'tensorflow' needs @tensorflow/tfjs-node, which is not installed (use wasm or cpu)");
     }
   } else if (!BACKEND_NAMES.includes(name)) {
-    throw new Error(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
+    throw new BackendError(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
   }
   installKernels(name);
   // Production mode: no debug checks, and no console banner from the cpu backend on Node.
   tf.enableProdMode();
   const ok = await tf.setBackend(name);
-  if (!ok) throw new Error(`backend '${name}' failed to initialise`);
+  if (!ok) throw new BackendError(`backend '${name}' failed to initialise`);
   await tf.ready();
 }
 
