@@ -137,12 +137,13 @@ test('--state chains batches: two CLI calls equal one balancer routing both batc
   writeNpy(B, S.slice(half * M), [half, M]);
   const cases: [string, string[], Record<string, unknown>][] = [
     ['bip', ['--iters', '2', '--order', 'route-then-update'], { iters: 2, order: 'route-then-update' }],
+    ['bip', ['--truncate', 'q'], { truncate: 'q' }],
     ['lossfree', ['--rate', '0.05', '--update', 'linear'], { rate: 0.05, update: 'linear' }],
     ['quantile', [], {}],
   ];
   await Promise.all(
-    cases.map(async ([method, flags, options]) => {
-      const state = join(DIR, `${method}.state.json`);
+    cases.map(async ([method, flags, options], x) => {
+      const state = join(DIR, `chain${x}.state.json`);
       const base = ['--method', method, '--k', '2', ...flags, '--state', state];
       const oa = await route([...base, '--input', A]);
       assert.deepEqual(JSON.parse(readFileSync(state, 'utf8')), oa.state);
@@ -235,7 +236,7 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
     [['--input', SCORES, '--method', 'topk', '--iters', '2'], /--iters is an option of method bip, not of topk$/],
     [['--input', SCORES, '--gate', 'sigmoid'], /--gate applies only with --input-kind logits$/],
     [['--input', SCORES, '--iters', 'four'], /--iters must be an integer >= 0, got 'four'$/],
-    [['--input', SCORES, '--truncate', 'yes'], /--truncate must be true or false, got 'yes'$/],
+    [['--input', SCORES, '--truncate', 'yes'], /--truncate must be true, false or q, got 'yes'$/],
     [['--input', SCORES, '--order', 'random'], /--order must be one of update-then-route, route-then-update; got 'random'$/],
     [['--input', SCORES, '--method', 'auxloss', '--form', 'sequence'], /--form sequence needs --seq-len L$/],
     [['--input', SCORES, '--frobnicate'], /Unknown option '--frobnicate'/],

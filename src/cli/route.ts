@@ -66,14 +66,15 @@ Method
   --method METHOD       topk | bip | lossfree | quantile | auxloss | optimal (default bip)
   bip (BIP-Based Balancing, Sun 2025):
     --iters T           dual iterations per batch (default 4)
-    --truncate BOOL     true (default): p, q >= 0 as in the paper; false: no max(0, .)
+    --truncate MODE     true (default): p, q >= 0 as in the paper; q: q >= 0 only (p free: the dual
+                        of routing every token to exactly k experts; no warm-start drift); false: none
     --order ORDER       update-then-route (default, the paper's) | route-then-update (causal)
   lossfree (Loss-Free Balancing, Wang et al. 2024):
     --rate U            bias update rate u (default 0.001)
     --update RULE       sign (default): b += u*sign(mean - load); linear: b += u*(mean - load), loads as fractions
   quantile (Quantile Balancing, Su 2026):
     --bins B            0 (default): exact quantiles; B > 0: histogram with B bins
-    --range LO,HI       histogram range of the bias, with --bins (default -1,1)
+    --range LO,HI       histogram range of the required bias, with --bins (default -2,2)
   auxloss (auxiliary loss; plain top-k, plus the loss value):
     --alpha A           loss weight (default 0.1)
     --form FORM         global (default) | sequence (per sequence, then averaged)
@@ -143,10 +144,12 @@ export async function run(argv: string[]): Promise<number> {
   const result = balancer.route(scores, n, m, k);
   const state = balancer.getState();
 
-  if (opt.state !== undefined) writeOrFail(opt.state, JSON.stringify(state) + '\n', 'state');
+  // Output first, state last: if the output cannot be written the state has not moved on, so the
+  // same command can simply be run again.
   const text = formatResult(method, result, state);
   if (opt.output === undefined || opt.output === '-') process.stdout.write(text);
   else writeOrFail(opt.output, text, 'output');
+  if (opt.state !== undefined) writeOrFail(opt.state, JSON.stringify(state) + '\n', 'state');
   return 0;
 }
 
@@ -164,7 +167,7 @@ function methodOptions(method: MethodName, opt: Partial<Record<string, string>>)
   };
   if (method === 'bip') {
     set('iters', integer(opt.iters, 'iters', 0));
-    set('truncate', boolean(opt.truncate, 'truncate'));
+    set('truncate', opt.truncate === undefined ? undefined : opt.truncate === 'q' ? 'q' : boolean(opt.truncate, 'truncate', ', false or q'));
     set('order', opt.order === undefined ? undefined : choice(opt.order, 'order', ['update-then-route', 'route-then-update'], ''));
   } else if (method === 'lossfree') {
     set('rate', positive(opt.rate, 'rate'));
@@ -295,8 +298,8 @@ function positive(v: string | undefined, name: string): number | undefined {
   return x;
 }
 
-function boolean(v: string | undefined, name: string): boolean | undefined {
+function boolean(v: string | undefined, name: string, others = ' or false'): boolean | undefined {
   if (v === undefined) return undefined;
-  if (v !== 'true' && v !== 'false') throw new CliError(`--${name} must be true or false, got '${v}'`);
+  if (v !== 'true' && v !== 'false') throw new CliError(`--${name} must be true${others}, got '${v}'`);
   return v === 'true';
 }

@@ -32,12 +32,18 @@ main{max-width:1180px;margin:0 auto;padding:28px 32px 48px}
 h1{font-size:26px;margin:0 0 6px}
 h2{font-size:19px;margin:34px 0 10px;padding-bottom:4px;border-bottom:1px solid #dde1e7}
 h3{font-size:16px;margin:20px 0 8px}
+sub{line-height:0}
 p{margin:6px 0 10px;max-width:880px}
 nav{font-size:13px;margin:10px 0 0}
 nav a{color:#3d5a80;text-decoration:none;margin-right:14px}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 pre{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px 12px;overflow:auto;max-height:420px;margin:0;white-space:pre-wrap;word-break:break-word}
-table{border-collapse:collapse;background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:8px 0 14px;font-size:14px}
+table{border-collapse:collapse;background:#fff;border:1px solid #dde1e7;border-radius:6px;margin:0;font-size:14px}
+.table-wrap{overflow-x:auto;max-width:100%;margin:8px 0 14px}
+.tables{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+.tables h3{margin-top:6px}
+table.compact{font-size:13px}
+table.compact th,table.compact td{padding:5px 9px}
 th,td{padding:6px 12px;border-bottom:1px solid #eceff3;text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -46,9 +52,10 @@ tbody tr:nth-child(even) td{background:#fafbfc}
 table.meta th{width:170px;background:#fff;border-right:1px solid #eceff3}
 table.meta td{width:100%}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:7px;vertical-align:-1px}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px}
-.grid svg.chart,.card svg.chart{display:block;width:100%;height:auto;border:1px solid #dde1e7;border-radius:6px;background:#fff}
-.card{max-width:880px;margin:8px 0 14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
+svg.chart{display:block;max-width:100%;height:auto;border:1px solid #dde1e7;border-radius:6px;background:#fff}
+.grid svg.chart{width:100%}
+.card{margin:8px 0 14px}
 .legend-row{margin:4px 0 8px}
 .note{color:#5b6475;font-size:13px}
 @media print{body{background:#fff}main{padding:0}}
@@ -60,7 +67,7 @@ export function htmlTable(headers: string[], rows: string[][], align: Align[] = 
   const esc = opts.htmlCells ? (s: string) => s : escapeHtml;
   const head = `<thead><tr>${headers.map((h, i) => `<th${cls(i)}>${escapeHtml(h)}</th>`).join('')}</tr></thead>`;
   const body = rows.map((r) => `<tr>${headers.map((_, i) => `<td${cls(i)}>${esc(r[i] ?? '')}</td>`).join('')}</tr>`).join('\n');
-  return `<table${opts.className ? ` class="${escapeHtml(opts.className)}"` : ''}>${head}<tbody>\n${body}\n</tbody></table>`;
+  return `<div class="table-wrap"><table${opts.className ? ` class="${escapeHtml(opts.className)}"` : ''}>${head}<tbody>\n${body}\n</tbody></table></div>`;
 }
 
 /** A single chart in a readable-width card. */
@@ -68,10 +75,14 @@ export function chartCard(svg: string, note?: string): string {
   return `<div class="card">${svg}${note ? `<p class="note">${escapeHtml(note)}</p>` : ''}</div>`;
 }
 
-/** A responsive grid of chart panels with one shared legend above it. */
-export function chartGrid(charts: string[], legendNames: string[] = [], colors?: Readonly<Record<string, string>>): string {
+/**
+ * A responsive grid of chart panels with one shared legend above it; panels are at least
+ * `minPanelWidth` px wide (default 340: three per row on a laptop screen).
+ */
+export function chartGrid(charts: string[], legendNames: string[] = [], colors?: Readonly<Record<string, string>>, minPanelWidth = 340): string {
   const legend = legendNames.length > 0 ? `<div class="legend-row">${legendSvg(legendNames, colors)}</div>` : '';
-  return `${legend}<div class="grid">\n${charts.join('\n')}\n</div>`;
+  const style = minPanelWidth === 340 ? '' : ` style="grid-template-columns:repeat(auto-fill,minmax(${minPanelWidth}px,1fr))"`;
+  return `${legend}<div class="grid"${style}>\n${charts.join('\n')}\n</div>`;
 }
 
 function metaTable(meta: Record<string, string>): string {
@@ -79,7 +90,7 @@ function metaTable(meta: Record<string, string>): string {
     const value = v.includes('\n') || v.length > 160 ? `<pre>${escapeHtml(v)}</pre>` : `<code>${escapeHtml(v)}</code>`;
     return `<tr><th>${escapeHtml(k)}</th><td>${value}</td></tr>`;
   });
-  return `<table class="meta"><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<div class="table-wrap"><table class="meta"><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }
 
 /** The whole page as one HTML string. */

@@ -9,7 +9,7 @@
  * drawable neighbour is drawn as a dot, so single-point series stay visible. Each series path carries
  * `class="series"` and `data-series="<name>"`, which the end-to-end test counts.
  */
-import { scaleLinear, scaleLog } from 'd3-scale';
+import { scaleLinear, scaleLog, scaleSymlog } from 'd3-scale';
 import { line } from 'd3-shape';
 import { seriesColor } from './colors.ts';
 
@@ -24,12 +24,19 @@ export interface LineChartOptions {
   xLabel: string;
   yLabel: string;
   series: Series[];
-  /** Width in SVG units (default 640); the chart scales down to its container. */
+  /** Width in SVG units (default 720); the chart scales down to its container. */
   width?: number;
-  /** Height in SVG units (default 300). */
+  /** Height in SVG units (default 320). */
   height?: number;
-  /** Logarithmic y axis (default false); points with y ≤ 0 become gaps. */
+  /** Logarithmic y axis (default false); points with y ≤ 0 become gaps. Same as yScale: 'log'. */
   logY?: boolean;
+  /**
+   * y axis: 'linear' (default), 'log' (y ≤ 0 become gaps) or 'symlog' (linear within ±symlogConstant of 0,
+   * logarithmic beyond: keeps 0 drawable while a badly balanced baseline does not flatten the others).
+   */
+  yScale?: 'linear' | 'log' | 'symlog';
+  /** Width of the linear region of a symlog axis (default 0.1). */
+  symlogConstant?: number;
   /** Draw the legend at the right (default true); panels in a grid share one legend instead. */
   legend?: boolean;
   /** Colour per series name; names not in it use seriesColor(). */
@@ -74,13 +81,45 @@ function widen([lo, hi]: [number, number], log: boolean): [number, number] {
   return [lo - d, hi + d];
 }
 
+/** The smallest 1-2-5 × 10^e value ≥ v (v > 0). */
+function niceUp(v: number): number {
+  const e = Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (m * 10 ** e >= v * (1 - 1e-12)) return m * 10 ** e;
+  return 10 ** (e + 1);
+}
+
+/** Ticks of a symlog axis: 0 and ±1-2-5 × 10^e inside the domain, at least `gap` px apart (0 and the ends first). */
+function symlogTicks([lo, hi]: [number, number], px: (v: number) => number, gap: number): number[] {
+  const cands = new Set<number>();
+  if (lo <= 0 && hi >= 0) cands.add(0);
+  const span = Math.max(Math.abs(lo), Math.abs(hi));
+  for (let e = Math.floor(Math.log10(span)) - 4; e <= Math.ceil(Math.log10(span)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = Number((m * 10 ** e).toPrecision(3));
+      if (v >= lo && v <= hi) cands.add(v);
+      if (-v >= lo && -v <= hi) cands.add(-v);
+    }
+  }
+  const keep: number[] = [];
+  const ok = (v: number): boolean => keep.every((k) => Math.abs(px(k) - px(v)) >= gap);
+  const priority = [...cands].sort((a, b) => {
+    // Zero and the domain ends first, then the powers of ten, then 2s and 5s; larger magnitudes last.
+    const rank = (v: number): number => (v === 0 || v === lo || v === hi ? 0 : Number.isInteger(Math.log10(Math.abs(v))) ? 1 : 2);
+    return rank(a) - rank(b) || Math.abs(b) - Math.abs(a);
+  });
+  for (const v of priority) if (ok(v)) keep.push(v);
+  return keep.sort((a, b) => a - b);
+}
+
 /** Render one line chart as an SVG string. */
 export function lineChart(opts: LineChartOptions): string {
-  const { title, xLabel, yLabel, series, width = 640, height = 300, logY = false, legend = true, colors, yInclude = [], yRef } = opts;
+  const { title, xLabel, yLabel, series, width = 720, height = 320, legend = true, colors, yInclude = [], yRef, symlogConstant = 0.1 } = opts;
+  const kind = opts.yScale ?? (opts.logY ? 'log' : 'linear');
+  const logY = kind === 'log';
   const names = series.map((s) => s.name);
   const legendW = legend && series.length > 0 ? Math.min(200, 34 + CHAR_W * Math.max(...names.map((n) => n.length))) : 0;
   const margin = { top: 34, right: 16 + legendW, bottom: 44, left: 62 };
-  const plotW = Math.max(40, width - margin.left - margin.right);
+  let plotW = Math.max(40, width - margin.left - margin.right);
   const plotH = Math.max(40, height - margin.top - margin.bottom);
 
   const yOk = (v: number): boolean => Number.isFinite(v) && (!logY || v > 0);
@@ -116,17 +155,34 @@ export function lineChart(opts: LineChartOptions): string {
     return out.join('\n');
   }
 
+  let y: (v: number) => number;
+  let yTicks: number[];
+  let yFmt: (v: number) => string;
+  const yTickCount = Math.max(2, Math.floor(plotH / 45));
+  if (kind === 'symlog') {
+    const [lo, hi] = widen(yExt, false);
+    const dom: [number, number] = [lo >= 0 ? lo : -niceUp(-lo), hi <= 0 ? hi : niceUp(hi)];
+    const sy = scaleSymlog().constant(symlogConstant).domain(dom).range([plotH, 0]);
+    y = sy;
+    yTicks = symlogTicks(dom, (v) => sy(v), 20);
+    yFmt = (v) => String(Number(v.toPrecision(3)));
+  } else {
+    const sy = (logY ? scaleLog() : scaleLinear()).domain(widen(yExt, logY)).range([plotH, 0]).nice();
+    y = sy;
+    yFmt = sy.tickFormat(yTickCount);
+    yTicks = logY ? sy.ticks(yTickCount).filter((t) => yFmt(t) !== '') : sy.ticks(yTickCount);
+  }
+  // Room for the widest y tick label (about 6.5 px per character at 12 px) and the rotated axis label.
+  const labelW = Math.max(0, ...yTicks.map((t) => yFmt(t).length)) * 6.5;
+  margin.left = Math.max(62, Math.ceil(labelW + 36));
+  plotW = Math.max(40, width - margin.left - margin.right);
   const x = scaleLinear().domain(widen(xExt, false)).range([0, plotW]).nice();
-  const y = (logY ? scaleLog() : scaleLinear()).domain(widen(yExt, logY)).range([plotH, 0]).nice();
   const X = (v: number): number => margin.left + x(v);
   const Y = (v: number): number => margin.top + y(v);
 
   // Grid lines and tick labels.
   const xTicks = x.ticks(Math.max(2, Math.floor(plotW / 80)));
   const xFmt = x.tickFormat(xTicks.length);
-  const yTickCount = Math.max(2, Math.floor(plotH / 45));
-  const yFmt = y.tickFormat(yTickCount);
-  const yTicks = logY ? y.ticks(yTickCount).filter((t) => yFmt(t) !== '') : y.ticks(yTickCount);
   out.push('<g class="grid" stroke="#e6e6e6" stroke-width="1">');
   for (const t of yTicks) out.push(`<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}"/>`);
   for (const t of xTicks) out.push(`<line x1="${X(t).toFixed(1)}" x2="${X(t).toFixed(1)}" y1="${margin.top}" y2="${margin.top + plotH}"/>`);

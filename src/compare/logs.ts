@@ -1,0 +1,129 @@
+/**
+ * Reading the trainer's JSONL logs (one JSON object per line), as written to runs/<method>-s<seed>/log.jsonl:
+ *
+ *   step:    {"step","loss","lmLoss","auxLoss","lr","tokensPerSec","stepMs","routingMs","layers":[{"loads":[...],"maxVio","minVio"}]}
+ *   eval:    {"eval":true,"step","valLoss","perplexity","maxVioGlobal":[per layer]}
+ *   summary: {"summary":true,"steps","tokens","perplexity","valLoss","avgMaxVio","supMaxVio","wallMs","method"}
+ *
+ * A resumed run may log a step twice (from the checkpoint on): the last line for a step wins. A
+ * truncated last line (the process was killed mid-write) is ignored; other lines of unknown shape too.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface LayerLine {
+  loads: number[];
+  maxVio: number;
+  minVio: number;
+}
+
+export interface StepLine {
+  step: number;
+  loss: number;
+  lmLoss: number;
+  auxLoss: number;
+  lr: number;
+  tokensPerSec: number;
+  stepMs: number;
+  routingMs: number;
+  layers: LayerLine[];
+}
+
+export interface EvalLine {
+  eval: true;
+  step: number;
+  valLoss: number;
+  perplexity: number;
+  maxVioGlobal: number[];
+}
+
+export interface SummaryLine {
+  summary: true;
+  steps: number;
+  tokens: number;
+  perplexity: number;
+  valLoss: number;
+  avgMaxVio: number;
+  supMaxVio: number;
+  wallMs: number;
+  method: string;
+}
+
+export interface RunLog {
+  /** Step lines in step order, one per step. */
+  steps: StepLine[];
+  /** Eval lines in step order, one per step. */
+  evals: EvalLine[];
+  /** The final summary line, present once the run has finished. */
+  summary?: SummaryLine;
+}
+
+/** One run folder of a compare folder. */
+export interface RunDir {
+  method: string;
+  seed: number;
+  /** DIR/runs/<method>-s<seed> */
+  path: string;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parse the text of a log.jsonl. */
+export function parseRunLog(text: string): RunLog {
+  const steps = new Map<number, StepLine>();
+  const evals = new Map<number, EvalLine>();
+  let summary: SummaryLine | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue; // a line cut short by a kill; the run resumes from its checkpoint
+    }
+    if (!isObject(v)) continue;
+    if (v.summary === true) summary = v as unknown as SummaryLine;
+    else if (v.eval === true && typeof v.step === 'number') evals.set(v.step, v as unknown as EvalLine);
+    else if (typeof v.step === 'number' && Array.isArray(v.layers)) steps.set(v.step, v as unknown as StepLine);
+  }
+  const byStep = <T extends { step: number }>(m: Map<number, T>): T[] => [...m.values()].sort((a, b) => a.step - b.step);
+  return { steps: byStep(steps), evals: byStep(evals), summary };
+}
+
+/** Read DIR/log.jsonl of a run folder; an absent log reads as empty. */
+export function readRunLog(runPath: string): RunLog {
+  const file = join(runPath, 'log.jsonl');
+  return existsSync(file) ? parseRunLog(readFileSync(file, 'utf8')) : { steps: [], evals: [] };
+}
+
+/** True when a run's log ends with its summary line, i.e. the run finished. */
+export function runFinished(runPath: string): boolean {
+  return readRunLog(runPath).summary !== undefined;
+}
+
+/** Split a run folder name "<method>-s<seed>" (the method may itself contain dashes, e.g. bip-T2-s3). */
+export function parseRunName(name: string): { method: string; seed: number } | undefined {
+  const m = /^(.+)-s(\d+)$/.exec(name);
+  return m ? { method: m[1], seed: Number(m[2]) } : undefined;
+}
+
+/** The folder name of a run. */
+export function runName(method: string, seed: number): string {
+  return `${method}-s${seed}`;
+}
+
+/** The run folders under DIR/runs, sorted by method then seed. */
+export function listRunDirs(dir: string): RunDir[] {
+  const runs = join(dir, 'runs');
+  if (!existsSync(runs)) return [];
+  const out: RunDir[] = [];
+  for (const name of readdirSync(runs)) {
+    const path = join(runs, name);
+    const parsed = parseRunName(name);
+    if (parsed && statSync(path).isDirectory()) out.push({ ...parsed, path });
+  }
+  return out.sort((a, b) => a.method.localeCompare(b.method) || a.seed - b.seed);
+}
