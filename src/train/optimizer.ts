@@ -20,13 +20,19 @@ export interface AdamWOptions {
   gradClip: number;
 }
 
-/** The optimizer's state: the step count and the two moment buffers of every parameter. */
+/**
+ * The optimizer's state: the step count, the two moment buffers of every parameter, and a master copy
+ * of the weights (equal to the variables' values; updated here and uploaded, so the weights are never
+ * read back out of the backend: one copy of every weight less per step).
+ */
 export interface AdamWState {
   t: number;
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
+  w: Map<string, Float32Array>;
 }
 
+/** Fresh moments (zeros) at step 0; the master weights are copied from the variables. */
 export function initAdamWState(params: Params): AdamWState {
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
@@ -34,7 +40,14 @@ export function initAdamWState(params: Params): AdamWState {
     m.set(name, new Float32Array(p.size));
     v.set(name, new Float32Array(p.size));
   }
-  return { t: 0, m, v };
+  return { t: 0, m, v, w: masterWeights(params) };
+}
+
+/** Copies of the variables' current values (call after restoring weights into the variables). */
+export function masterWeights(params: Params): Map<string, Float32Array> {
+  const w = new Map<string, Float32Array>();
+  for (const [name, p] of params) w.set(name, new Float32Array(p.dataSync() as Float32Array));
+  return w;
 }
 
 /** Global L2 norm of a set of gradients (float64 accumulation). */
@@ -70,15 +83,15 @@ export function adamWStep(
     if (!g) throw new Error(`no gradient for parameter ${name}`);
     const m = state.m.get(name)!;
     const v = state.v.get(name)!;
-    // wasm's dataSync returns a copy; the cpu backend's returns the tensor's own buffer: copy that one.
-    const raw = p.dataSync() as Float32Array;
-    const w = tf.getBackend() === 'wasm' ? raw : new Float32Array(raw);
+    const w = state.w.get(name)!;
     adamWUpdate(w, g, m, v, lr, b1, b2, inv1, inv2, eps, decay(name) ? opts.weightDecay : 0, scale);
     updated.push([p, w]);
   }
-  // Assign, never write in place: wasm's XNNPACK matmul caches packed weights per tensor.
+  // Assign, never write in place: wasm's XNNPACK matmul caches packed weights per tensor. wasm copies
+  // the values into its heap; the cpu backend would keep the array itself, so it gets a copy.
+  const copy = tf.getBackend() !== 'wasm';
   tf.tidy(() => {
-    for (const [p, w] of updated) p.assign(tf.tensor(w, p.shape));
+    for (const [p, w] of updated) p.assign(tf.tensor(copy ? w.slice() : w, p.shape));
   });
   return norm;
 }

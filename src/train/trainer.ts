@@ -22,7 +22,7 @@ import type { Balancer } from '../routing/types.ts';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type StepLine, type SummaryLine } from './log.ts';
-import { adamWStep, initAdamWState, type AdamWState } from './optimizer.ts';
+import { adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
 import { makeProgress } from './progress.ts';
 import { learningRate } from './schedule.ts';
 
@@ -47,6 +47,7 @@ export interface TrainOptions {
   stopAfterStep?: number;
   /** Test seams: run before each step / after each logged step. */
   hooks?: {
+    /** May change weights only to provoke a failure: the optimizer keeps its own copy of them. */
     beforeStep?: (step: number, model: MoeTransformer) => void;
     afterStep?: (line: StepLine) => void;
   };
@@ -113,7 +114,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       tensors: [...model.params].map(([name, p]) => ({
         name,
         shape: p.shape,
-        value: p.dataSync() as Float32Array,
+        value: adam.w.get(name)!,
         m: adam.m.get(name)!,
         v: adam.v.get(name)!,
       })),
@@ -215,7 +216,12 @@ function restoreRun(
   ck.balancers.forEach((s, i) => balancers[i].setState(s));
   sampler.setState(ck.sampler);
   return {
-    adam: { t: ck.adamStep, m: new Map(ck.tensors.map((t) => [t.name, t.m])), v: new Map(ck.tensors.map((t) => [t.name, t.v])) },
+    adam: {
+      t: ck.adamStep,
+      m: new Map(ck.tensors.map((t) => [t.name, t.m])),
+      v: new Map(ck.tensors.map((t) => [t.name, t.v])),
+      w: masterWeights(model.params),
+    },
     metrics: { ...ck.metrics },
     startStep: ck.step,
   };
