@@ -167,7 +167,7 @@ test('a NaN stops training with an error naming the cause; the last checkpoint i
         },
       },
     }),
-    (e: Error) => e instanceof TrainingError && /NaN/.test(e.message) && /step 4/.test(e.message),
+    (e: Error) => e instanceof TrainingError && /NaN/.test(e.message) && /step 4/.test(e.message) && /last checkpoint \(step 2/.test(e.message),
   );
   const ck = loadCheckpoint(out); // verifies the checksum
   assert.equal(ck.step, 2);

@@ -126,6 +126,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const lastStep = Math.min(cfg.steps, opts.stopAfterStep ?? Infinity);
   let lastEval: EvalLine | null = null;
+  let lastCheckpoint = startStep;
   progress.start(cfg.steps, startStep);
   try {
     for (let step = startStep + 1; step <= lastStep; step++) {
@@ -133,7 +134,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const t0 = performance.now();
       const batch = sampler.next();
       const lr = learningRate(step, cfg);
-      const { loss, stats } = trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
+      let out: { loss: number; stats: ForwardStats };
+      try {
+        out = trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
+      } catch (e) {
+        if (!(e instanceof TrainingError)) throw e;
+        const where = lastCheckpoint > 0 ? `the last checkpoint (step ${lastCheckpoint}, ${join(outDir, 'checkpoint.json')}) is intact` : 'no checkpoint was written yet';
+        throw new TrainingError(`${e.message}; ${where}`);
+      }
+      const { loss, stats } = out;
       const stepMs = performance.now() - t0;
       const n = cfg.batchSize * cfg.seqLen;
       const layers = stats.routes.map((r) => ({
@@ -169,7 +178,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         progress.message(`eval step ${step}: valLoss ${lastEval.valLoss.toFixed(4)} perplexity ${lastEval.perplexity.toFixed(2)}`);
       }
       metrics.wallMs += performance.now() - t0;
-      if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || final) saveCk(step);
+      if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || final) {
+        saveCk(step);
+        lastCheckpoint = step;
+      }
     }
   } finally {
     progress.stop();
@@ -276,7 +288,7 @@ function trainStep(
       const { value, grads: g } = tf.variableGrads(() => model.loss(batch.x, batch.y, cfg.batchSize, cfg.seqLen, fwd, stats), varList);
       loss = value.dataSync()[0];
       if (!Number.isFinite(loss)) {
-        throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr); the last checkpoint is intact`);
+        throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr)`);
       }
       // Gradients read in place (views of backend memory, valid until the tidy ends; no copies).
       const grads = new Map<string, Float32Array>();
@@ -298,7 +310,7 @@ function guard<T>(step: number, f: () => T): T {
     if (e instanceof TrainingError) throw e;
     const msg = (e as Error).message ?? String(e);
     if (/NaN|Infinity|gradient norm/.test(msg)) {
-      throw new TrainingError(`non-finite values at step ${step} (training diverged: try a lower lr): ${msg}; the last checkpoint is intact`);
+      throw new TrainingError(`non-finite values at step ${step} (training diverged: try a lower lr): ${msg}`);
     }
     throw e;
   }
