@@ -3,10 +3,15 @@
  * (measured facts in docs/tfjs-wasm-notes.md):
  * - `UnsortedSegmentSum` is missing on wasm (so the gradient of `gather` fails) and unusably slow on cpu:
  *   both get a row scatter-add written over typed arrays.
- * - wasm `GatherV2` and `Slice` copy their whole input out of the heap on every call: replaced, for the
- *   shapes the model uses (row gather on axis 0, slices of rank <= 4), by kernels that read heap views.
+ * - wasm `GatherV2`, `Slice` and `SplitV` copy their whole input out of the heap on every call: replaced,
+ *   for the shapes the model uses (row gather on axis 0, rank <= 4), by kernels that read heap views.
+ * - wasm `Identity` (tfjs's clone, used by every customGrad save) copies: replaced by a shared reference.
+ * - The fused softmax cross-entropy of loss.ts is registered as a kernel on wasm and cpu.
  * - XNNPACK (wasm's fast matmul) is used only for plain 2-D products with neither operand transposed, and
- *   tfjs's matMul gradient uses transposeA/B: `matMul2d` has a custom gradient that transposes explicitly.
+ *   tfjs's matMul gradient uses transposeA/B: `matMul2d` has a custom gradient that transposes explicitly
+ *   (`matMulConst` for a constant right operand). `gatherRows` / `scatterAddRows` are the MoE dispatch and
+ *   combine, each the other's gradient.
+ * Every replacement is checked against a plain-JS or tfjs reference in test/model.test.ts.
  *
  *   await setBackend('wasm');   // or 'cpu', or 'tensorflow' when @tensorflow/tfjs-node is installed
  */
