@@ -119,6 +119,20 @@ test('kill and resume: the steps after --resume repeat the uninterrupted run exa
   rmSync(killed, { recursive: true, force: true });
 });
 
+test('a stop request (Ctrl-C) ends the run after the current step with a checkpoint of that step', async () => {
+  const data = syntheticData(512);
+  const cfg = tinyConfig({ method: 'quantile', steps: 10, checkpointEvery: 4, evalEvery: 0, evalBatches: 1 });
+  const out = tmp();
+  const stop = { requested: false };
+  const r = await train({ config: cfg, outDir: out, data, quiet: true, stop, hooks: { afterStep: (l) => (stop.requested = l.step === 6) } });
+  assert.equal(r.interrupted, true);
+  assert.equal(r.lastStep, 6);
+  assert.equal(loadCheckpoint(out).step, 6);
+  const done = await train({ config: cfg, outDir: out, data, quiet: true, resume: true });
+  assert.ok(done.summary && !done.interrupted);
+  rmSync(out, { recursive: true, force: true });
+});
+
 test('resume refuses a changed configuration or a finished run; a fresh run drops an old checkpoint', async () => {
   const data = syntheticData(512);
   const cfg = tinyConfig({ method: 'topk', steps: 4, checkpointEvery: 2, evalEvery: 0, evalBatches: 1 });

@@ -45,6 +45,11 @@ export interface TrainOptions {
   quiet?: boolean;
   /** Stop after this step as if killed: no final evaluation, checkpoint or summary (tests). */
   stopAfterStep?: number;
+  /**
+   * Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint; the
+   * loop yields to the event loop between steps so that such handlers can run.
+   */
+  stop?: { requested: boolean };
   /** Test seams: run before each step / after each logged step. */
   hooks?: {
     /** May change weights only to provoke a failure: the optimizer keeps its own copy of them. */
@@ -56,6 +61,8 @@ export interface TrainOptions {
 export interface TrainResult {
   summary: SummaryLine | null;
   lastStep: number;
+  /** True when opts.stop ended the run early (a checkpoint of lastStep was written). */
+  interrupted: boolean;
 }
 
 /** Training stopped for a reason the user must see (divergence, incompatible resume). */
@@ -127,6 +134,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const lastStep = Math.min(cfg.steps, opts.stopAfterStep ?? Infinity);
   let lastEval: EvalLine | null = null;
   let lastCheckpoint = startStep;
+  let doneStep = startStep;
+  let interrupted = false;
   progress.start(cfg.steps, startStep);
   try {
     for (let step = startStep + 1; step <= lastStep; step++) {
@@ -178,9 +187,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         progress.message(`eval step ${step}: valLoss ${lastEval.valLoss.toFixed(4)} perplexity ${lastEval.perplexity.toFixed(2)}`);
       }
       metrics.wallMs += performance.now() - t0;
+      doneStep = step;
       if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || final) {
         saveCk(step);
         lastCheckpoint = step;
+      }
+      if (opts.stop) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (opts.stop.requested && step < lastStep) {
+          if (lastCheckpoint !== step) saveCk(step);
+          interrupted = true;
+          break;
+        }
       }
     }
   } finally {
@@ -189,7 +207,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     for (const p of model.params.values()) p.dispose();
   }
 
-  if (lastStep < cfg.steps || !lastEval) return { summary: null, lastStep };
+  if (interrupted || lastStep < cfg.steps || !lastEval) return { summary: null, lastStep: doneStep, interrupted };
   const summary: SummaryLine = {
     summary: true,
     steps: cfg.steps,
@@ -202,7 +220,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     method: cfg.method,
   };
   appendLogLine(logPath, summary);
-  return { summary, lastStep };
+  return { summary, lastStep, interrupted: false };
 }
 
 /** Loads OUT/checkpoint.json into the model, balancers and sampler; returns the optimizer state and counters. */
