@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows, matMul2d, scatterAddRows, setBackend } from '../src/model/backend.ts';
-import { swiglu } from '../src/model/layers.ts';
+import { makeAttnConsts, swiglu } from '../src/model/layers.ts';
+import { attentionCore } from '../src/model/attention.ts';
+import { crossEntropy, tiedHeadLoss } from '../src/model/loss.ts';
 import { moeForward, type MoeWeights } from '../src/model/moe.ts';
 import { initParams } from '../src/model/params.ts';
 import { MoeTransformer, emptyStats } from '../src/model/transformer.ts';
@@ -106,6 +108,85 @@ test('matMul2d, gatherRows and scatterAddRows have the same gradients as the tfj
     const dsRef = tf.gather(ws, ids); // d/dsrc of sum(ws * scatter(src)) = ws at the ids
     assertClose(ds.dataSync(), dsRef.dataSync(), 1e-7, 'scatter-add gradient');
   });
+});
+
+test('fused cross-entropy: value and gradient equal logSoftmax + pick', () => {
+  const rng = new Rng(8);
+  tf.tidy(() => {
+    const [N, V] = [6, 11];
+    const logits = randn([N, V], rng, 3) as tf.Tensor2D;
+    const y = Int32Array.from({ length: N }, () => rng.int(V));
+    const onehot = tf.oneHot(tf.tensor1d(y, 'int32'), V);
+    const ref = (z: tf.Tensor) => tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(z), onehot), 1))) as tf.Scalar;
+    const a = tf.valueAndGrad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, y))(logits);
+    const b = tf.valueAndGrad(ref)(logits);
+    assertClose(a.value.dataSync(), b.value.dataSync(), 1e-6, 'value');
+    assertClose(a.grad.dataSync(), b.grad.dataSync(), 1e-6, 'gradient');
+  });
+});
+
+test('per-head attention core: output and gradients equal the batched reference', () => {
+  const rng = new Rng(15);
+  const [B, H, T, hd] = [2, 3, 5, 4];
+  const c = makeAttnConsts(T, hd, 10000);
+  tf.tidy(() => {
+    const q = randn([B, H, T, hd], rng);
+    const k = randn([B, H, T, hd], rng);
+    const v = randn([B, H, T, hd], rng);
+    const w = randn([B, H, T, hd], rng);
+    const ref = (a: tf.Tensor, b: tf.Tensor, cc: tf.Tensor) =>
+      tf.sum(tf.mul(tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(a, b, false, true), 1 / Math.sqrt(hd)), c.mask)), cc), w));
+    const ours = (a: tf.Tensor, b: tf.Tensor, cc: tf.Tensor) => tf.sum(tf.mul(attentionCore(a as tf.Tensor4D, b as tf.Tensor4D, cc as tf.Tensor4D, c.mask), w));
+    assertClose(ours(q, k, v).dataSync(), ref(q, k, v).dataSync(), 1e-5, 'output');
+    const go = tf.grads(ours)([q, k, v]);
+    const gr = tf.grads(ref)([q, k, v]);
+    ['q', 'k', 'v'].forEach((n, i) => assertClose(go[i].dataSync(), gr[i].dataSync(), 1e-5, `gradient of ${n}`));
+  });
+  tf.dispose([c.cos, c.sin, c.rot, c.rotT, c.mask]);
+});
+
+test('tied head + loss: value and gradients for h and the embedding equal the plain ops', () => {
+  const rng = new Rng(14);
+  tf.tidy(() => {
+    const [N, d, V] = [7, 4, 19];
+    const h = randn([N, d], rng) as tf.Tensor2D;
+    const emb = randn([V, d], rng) as tf.Tensor2D;
+    const y = Int32Array.from({ length: N }, () => rng.int(V));
+    const onehot = tf.oneHot(tf.tensor1d(y, 'int32'), V);
+    const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.mul(tiedHeadLoss(a as tf.Tensor2D, b as tf.Tensor2D, y), 3))([h, emb]);
+    const ref = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.mul(tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(tf.matMul(a, b, false, true)), onehot), 1))), 3),
+    )([h, emb]);
+    assertClose(ours[0].dataSync(), ref[0].dataSync(), 1e-5, 'd h');
+    assertClose(ours[1].dataSync(), ref[1].dataSync(), 1e-5, 'd emb');
+    const v = tiedHeadLoss(h, emb, y).dataSync()[0];
+    const vr = tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(tf.matMul(h, emb, false, true)), onehot), 1))).dataSync()[0];
+    assert.ok(Math.abs(v - vr) < 1e-5, `value ${v} vs ${vr}`);
+  });
+});
+
+test('fused cross-entropy and the replacement kernels give the same results on the cpu backend', async () => {
+  const rng = new Rng(10);
+  const [N, V] = [5, 9];
+  const z = Float32Array.from({ length: N * V }, () => rng.normal() * 2);
+  const y = Int32Array.from({ length: N }, () => rng.int(V));
+  const ids = Int32Array.from([3, 0, 3, 1]);
+  const run = () =>
+    tf.tidy(() => {
+      const { value, grad } = tf.valueAndGrad((t: tf.Tensor) => crossEntropy(t as tf.Tensor2D, y))(tf.tensor2d(z, [N, V]));
+      const seg = tf.unsortedSegmentSum(tf.tensor2d(z.slice(0, 4 * V), [4, V]), tf.tensor1d(ids, 'int32'), N);
+      return [value.dataSync()[0], Array.from(grad.dataSync()), Array.from(seg.dataSync())] as const;
+    });
+  const onWasm = run();
+  await setBackend('cpu');
+  try {
+    const onCpu = run();
+    assert.ok(Math.abs(onCpu[0] - onWasm[0]) < 1e-6, 'loss');
+    assertClose(onCpu[1], onWasm[1], 1e-6, 'gradient');
+    assertClose(onCpu[2], onWasm[2], 1e-6, 'segment sum');
+  } finally {
+    await setBackend('wasm');
+  }
 });
 
 test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same output and gradients', () => {
@@ -244,6 +325,29 @@ test('lossfree, bip and quantile add no loss term and no gradient beyond the lan
     const g = routerGrad(method, false);
     assert.ok(g.some((v) => v !== 0), `${method}: the router still learns through the gate weights`);
   }
+  model.dispose();
+  for (const p of model.params.values()) p.dispose();
+});
+
+test('sigmoid gate and shared experts: finite loss, and every kind of weight receives gradient', () => {
+  const cfg: ModelConfig = { ...TINY, gate: 'sigmoid', sharedExperts: 1 };
+  const model = new MoeTransformer(cfg, initParams(cfg, 12));
+  const B = 2;
+  const rng = new Rng(13);
+  const x = Int32Array.from({ length: B * cfg.seqLen }, () => rng.int(cfg.vocabSize));
+  const y = Int32Array.from({ length: B * cfg.seqLen }, () => rng.int(cfg.vocabSize));
+  const bal = Array.from({ length: cfg.layers }, () => createBalancer('bip'));
+  const stats = emptyStats();
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() =>
+      model.loss(x, y, B, cfg.seqLen, { routers: bal.map((b) => (s, n, m, k) => b.route(s, n, m, k)) }, stats),
+    );
+    assert.ok(Number.isFinite(value.dataSync()[0]));
+    for (const name of ['tokEmb', 'b0.wq', 'b0.router', 'b0.s0.w1', 'b0.s0.w2', 'b1.ffnNorm', 'finalNorm']) {
+      const g = grads[model.params.get(name)!.name];
+      assert.ok(g && g.dataSync().some((v) => v !== 0), `${name} has a gradient`);
+    }
+  });
   model.dispose();
   for (const p of model.params.values()) p.dispose();
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint } from '../src/train/checkpoint.ts';
-import { finalizeConfig, applyOverrides, readConfigFile, DEFAULT_CONFIG, type TrainConfig } from '../src/train/config.ts';
+import { finalizeConfig, applyOverrides, parseSetArgs, readConfigFile, DEFAULT_CONFIG, type TrainConfig } from '../src/train/config.ts';
 import { readLog, type EvalLine, type StepLine, type SummaryLine } from '../src/train/log.ts';
 import { train, TrainingError, type TrainData } from '../src/train/trainer.ts';
 import { run as runTrainCli } from '../src/cli/train.ts';
@@ -53,6 +53,8 @@ test('config: unknown key, wrong type and incompatible combinations are rejected
     [{ method: 'nope' }, /'method' must be one of/],
   ];
   for (const [over, re] of bad) assert.throws(() => tinyConfig(over), re, JSON.stringify(over));
+  assert.throws(() => tinyConfig({ bipTruncate: 'p' }), /'bipTruncate' must be true, false or 'q'/);
+  assert.equal(finalizeConfig(applyOverrides(tinyConfig(), parseSetArgs(['bipTruncate=q']), '--set')).bipTruncate, 'q');
   const ok = tinyConfig({ method: 'bip', bipIters: 8 });
   assert.equal(ok.bipIters, 8);
   assert.equal(ok.bipTruncate, true, 'unset options of the chosen method take the core defaults');
@@ -89,7 +91,10 @@ test('kill and resume: the steps after --resume repeat the uninterrupted run exa
   const first = await train({ config: cfg, outDir: killed, data, quiet: true, stopAfterStep: 6 });
   assert.equal(first.summary, null);
   assert.equal(loadCheckpoint(killed).step, 4);
+  // A kill in the middle of a checkpoint write leaves a temporary file: the resume removes it.
+  writeFileSync(join(killed, 'ckpt-000008.bin.tmp-12345'), 'partial');
   await train({ config: cfg, outDir: killed, data, quiet: true, resume: true });
+  assert.equal(existsSync(join(killed, 'ckpt-000008.bin.tmp-12345')), false);
 
   const a = readLog(join(full, 'log.jsonl'));
   const b = readLog(join(killed, 'log.jsonl'));
@@ -112,6 +117,35 @@ test('kill and resume: the steps after --resume repeat the uninterrupted run exa
   assert.equal(sb.avgMaxVio, sa.avgMaxVio);
   rmSync(full, { recursive: true, force: true });
   rmSync(killed, { recursive: true, force: true });
+});
+
+test('a stop request (Ctrl-C) ends the run after the current step with a checkpoint of that step', async () => {
+  const data = syntheticData(512);
+  const cfg = tinyConfig({ method: 'quantile', steps: 10, checkpointEvery: 4, evalEvery: 0, evalBatches: 1 });
+  const out = tmp();
+  const stop = { requested: false };
+  const r = await train({ config: cfg, outDir: out, data, quiet: true, stop, hooks: { afterStep: (l) => (stop.requested = l.step === 6) } });
+  assert.equal(r.interrupted, true);
+  assert.equal(r.lastStep, 6);
+  assert.equal(loadCheckpoint(out).step, 6);
+  const done = await train({ config: cfg, outDir: out, data, quiet: true, resume: true });
+  assert.ok(done.summary && !done.interrupted);
+  rmSync(out, { recursive: true, force: true });
+});
+
+test('resume refuses a changed configuration or a finished run; a fresh run drops an old checkpoint', async () => {
+  const data = syntheticData(512);
+  const cfg = tinyConfig({ method: 'topk', steps: 4, checkpointEvery: 2, evalEvery: 0, evalBatches: 1 });
+  const out = tmp();
+  await train({ config: cfg, outDir: out, data, quiet: true, stopAfterStep: 3 });
+  await assert.rejects(train({ config: { ...cfg, lr: cfg.lr * 2 }, outDir: out, data, quiet: true, resume: true }), /config key 'lr'/);
+  await train({ config: cfg, outDir: out, data, quiet: true, resume: true });
+  await assert.rejects(train({ config: cfg, outDir: out, data, quiet: true, resume: true }), /already at step 4 of 4/);
+  const before = tf.memory().numTensors;
+  await train({ config: cfg, outDir: out, data, quiet: true, stopAfterStep: 1 });
+  assert.equal(tf.memory().numTensors, before, 'no tensors left behind by finished or failed runs');
+  await assert.rejects(train({ config: cfg, outDir: out, data, quiet: true, resume: true }), /no checkpoint/);
+  rmSync(out, { recursive: true, force: true });
 });
 
 test('the number of live tensors does not grow from step to step', async () => {
@@ -147,7 +181,7 @@ test('a NaN stops training with an error naming the cause; the last checkpoint i
         },
       },
     }),
-    (e: Error) => e instanceof TrainingError && /NaN/.test(e.message) && /step 4/.test(e.message),
+    (e: Error) => e instanceof TrainingError && /NaN/.test(e.message) && /step 4/.test(e.message) && /last checkpoint \(step 2/.test(e.message),
   );
   const ck = loadCheckpoint(out); // verifies the checksum
   assert.equal(ck.step, 2);
@@ -191,6 +225,8 @@ test('CLI: a bad data file and a bad --set are reported with their cause before 
   await assert.rejects(runTrainCli(['--config', TINY_FILE, '--data', empty, '--out', out, '--quiet']), /empty\.txt/);
   await assert.rejects(runTrainCli(['--config', TINY_FILE, '--set', 'topK=9', '--out', out, '--quiet']), /'topK'/);
   await assert.rejects(runTrainCli(['--config', TINY_FILE, '--set', 'lr', '--out', out, '--quiet']), /key=value/);
+  await assert.rejects(runTrainCli(['--config', TINY_FILE, '--backend', 'tensorflow', '--out', out, '--quiet']), /tfjs-node/);
+  await assert.rejects(runTrainCli(['--config', join(out, 'nope.json'), '--out', out, '--quiet']), /cannot read config file/);
   assert.equal(existsSync(join(out, 'log.jsonl')), false, 'nothing was trained');
   rmSync(out, { recursive: true, force: true });
 });

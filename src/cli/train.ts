@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDataset, checkSplits } from '../data/dataset.ts';
+import { BackendError, setBackend } from '../model/backend.ts';
 import { CheckpointError } from '../train/checkpoint.ts';
 import { CONFIG_KEYS, ConfigError, resolveConfig, type TrainConfig } from '../train/config.ts';
 import { train, TrainingError } from '../train/trainer.ts';
@@ -96,6 +97,14 @@ export async function run(argv: string[]): Promise<number> {
       .join('\n'),
   );
 
+  // The backend first: an unavailable one is reported before the data is tokenized.
+  try {
+    await setBackend(cfg.backend);
+  } catch (e) {
+    if (e instanceof BackendError) throw new CliError(e.message);
+    throw e;
+  }
+
   let data;
   try {
     data = await loadDataset({ dataFile: cfg.dataFile || undefined, vocabSize: cfg.vocabSize, log: say });
@@ -105,8 +114,20 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`cannot use ${what}: ${(e as Error).message}`);
   }
 
+  // Ctrl-C: finish the current step, write a checkpoint, exit; a second Ctrl-C exits at once.
+  const stop = { requested: false };
+  const onSigint = () => {
+    if (stop.requested) process.exit(130);
+    stop.requested = true;
+    console.error('\ninterrupt: stopping after this step (Ctrl-C again to quit now)');
+  };
+  process.on('SIGINT', onSigint);
   try {
-    const { summary } = await train({ config: cfg, outDir, data, resume: values.resume, quiet: values.quiet });
+    const { summary, interrupted, lastStep } = await train({ config: cfg, outDir, data, resume: values.resume, quiet: values.quiet, stop });
+    if (interrupted) {
+      console.log(`interrupted at step ${lastStep}: checkpoint written; continue with: moe-balance train --out ${outDir} --resume`);
+      return 130;
+    }
     if (summary) {
       console.log(
         `done: ${summary.steps} steps, ${summary.tokens} tokens, val perplexity ${summary.perplexity.toFixed(2)} ` +
@@ -118,5 +139,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof TrainingError || e instanceof ConfigError || e instanceof CheckpointError) throw new CliError(e.message);
     throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
   }
 }

@@ -3,15 +3,21 @@
  * (measured facts in docs/tfjs-wasm-notes.md):
  * - `UnsortedSegmentSum` is missing on wasm (so the gradient of `gather` fails) and unusably slow on cpu:
  *   both get a row scatter-add written over typed arrays.
- * - wasm `GatherV2` and `Slice` copy their whole input out of the heap on every call: replaced, for the
- *   shapes the model uses (row gather on axis 0, slices of rank <= 4), by kernels that read heap views.
+ * - wasm `GatherV2`, `Slice` and `SplitV` copy their whole input out of the heap on every call: replaced,
+ *   for the shapes the model uses (row gather on axis 0, rank <= 4), by kernels that read heap views.
+ * - wasm `Identity` (tfjs's clone, used by every customGrad save) copies: replaced by a shared reference.
+ * - The fused softmax cross-entropy of loss.ts is registered as a kernel on wasm and cpu.
  * - XNNPACK (wasm's fast matmul) is used only for plain 2-D products with neither operand transposed, and
- *   tfjs's matMul gradient uses transposeA/B: `matMul2d` has a custom gradient that transposes explicitly.
+ *   tfjs's matMul gradient uses transposeA/B: `matMul2d` has a custom gradient that transposes explicitly
+ *   (`matMulConst` for a constant right operand). `gatherRows` / `scatterAddRows` are the MoE dispatch and
+ *   combine, each the other's gradient.
+ * Every replacement is checked against a plain-JS or tfjs reference in test/model.test.ts.
  *
  *   await setBackend('wasm');   // or 'cpu', or 'tensorflow' when @tensorflow/tfjs-node is installed
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow';
 export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow'];
@@ -167,6 +173,49 @@ function splitKernel(original: KernelFn): KernelFn {
   };
 }
 
+/**
+ * Identity without a copy (tfjs's clone, used by every customGrad save(), copies on wasm): share the data
+ * and count the reference, as wasm's own Reshape does. Safe because tensors are immutable.
+ */
+function identityKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (x.dtype === 'string') return original(args);
+    (args.backend as { incRef(dataId: unknown): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
+/**
+ * Outputs [loss (mean, shape [1]), gradient G = (softmax - onehot) / N [N, V]], and with attr
+ * `transposed`, also Gᵀ [V, N] (written in cache-friendly blocks of 16 rows).
+ */
+function crossEntropyKernel(backendName: string): KernelFn {
+  return ({ inputs, attrs, backend }) => {
+    const { logits, targets } = inputs;
+    const [N, V] = logits.shape;
+    const io = ioFor(backendName, backend);
+    const grad = io.alloc([N, V], 'float32');
+    const gradT = attrs?.transposed ? io.alloc([V, N], 'float32') : null;
+    const loss = io.alloc([1], 'float32');
+    // Views after the allocations (a wasm allocation may move the heap).
+    const g = io.view(grad.info) as Float32Array;
+    const total = softmaxCrossEntropyInto(io.view(logits) as Float32Array, io.view(targets) as Int32Array, N, V, g);
+    (io.view(loss.info) as Float32Array)[0] = total / N;
+    if (!gradT) return [loss.info, grad.info];
+    const gt = io.view(gradT.info) as Float32Array;
+    const BLOCK = 16;
+    for (let i0 = 0; i0 < N; i0 += BLOCK) {
+      const i1 = Math.min(N, i0 + BLOCK);
+      for (let j = 0; j < V; j++) {
+        const dst = j * N;
+        for (let i = i0; i < i1; i++) gt[dst + i] = g[i * V + j];
+      }
+    }
+    return [loss.info, grad.info, gradT.info];
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property.
@@ -182,10 +231,31 @@ export function installKernels(backendName: string): void {
   if (backendName !== 'wasm' && backendName !== 'cpu') return;
   replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
+  replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName));
   if (backendName === 'wasm') {
     replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
     replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));
+    replaceKernel('Identity', backendName, (orig) => identityKernel(orig!));
   }
+}
+
+/**
+ * The storage of a float32 tensor as a typed array, without a copy: a view of the wasm heap, or the cpu
+ * backend's own array; null on other backends. Read only: never write into it (wasm's XNNPACK matmul
+ * caches packed weights per tensor and would not see the change). A wasm view is invalidated by the next
+ * allocation on the heap, so take it, use it, drop it.
+ */
+export function storageView(t: tf.Tensor): Float32Array | null {
+  if (t.dtype !== 'float32') return null;
+  const name = tf.getBackend();
+  if (name === 'wasm') return (tf.backend() as unknown as WasmLike).typedArrayFromHeap(t) as Float32Array;
+  if (name === 'cpu') return (tf.backend() as unknown as CpuLike).readSync(t.dataId) as Float32Array;
+  return null;
+}
+
+/** A backend that cannot be used here (not installed, failed to start). */
+export class BackendError extends Error {
+  override name = 'BackendError';
 }
 
 /** Selects and initialises a backend, with the kernels above. Throws a clear error when unavailable. */
@@ -195,14 +265,16 @@ export async function setBackend(name: BackendName): Promise<void> {
       const mod = '@tensorflow/tfjs-node';
       await import(mod);
     } catch {
-      throw new Error("backend 'tensorflow' needs @tensorflow/tfjs-node, which is not installed (use wasm or cpu)");
+      throw new BackendError("backend 'tensorflow' needs @tensorflow/tfjs-node, which is not installed (use wasm or cpu)");
     }
   } else if (!BACKEND_NAMES.includes(name)) {
-    throw new Error(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
+    throw new BackendError(`unknown backend '${String(name)}' (expected ${BACKEND_NAMES.join(', ')})`);
   }
   installKernels(name);
+  // Production mode: no debug checks, and no console banner from the cpu backend on Node.
+  tf.enableProdMode();
   const ok = await tf.setBackend(name);
-  if (!ok) throw new Error(`backend '${name}' failed to initialise`);
+  if (!ok) throw new BackendError(`backend '${name}' failed to initialise`);
   await tf.ready();
 }
 
@@ -238,6 +310,15 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
     ([x, y]) => tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D),
     (dy, [x, y]) => [tf.matMul(dy as tf.Tensor2D, tf.transpose(y as tf.Tensor2D)), tf.matMul(tf.transpose(x as tf.Tensor2D), dy as tf.Tensor2D)],
   )(a, b) as tf.Tensor2D;
+}
+
+/** a [M, K] x c [K, N] for a constant c (no gradient to c); cT = cᵀ is given so dA = dy . cT is plain. */
+export function matMulConst(a: tf.Tensor2D, c: tf.Tensor2D, cT: tf.Tensor2D): tf.Tensor2D {
+  return withGrad(
+    ([x], [cc]) => tf.matMul(x as tf.Tensor2D, cc as tf.Tensor2D),
+    (dy, _xs, [, ct]) => [tf.matMul(dy as tf.Tensor2D, ct as tf.Tensor2D)],
+    [c, cT],
+  )(a) as tf.Tensor2D;
 }
 
 /** Rows of x [R, ...] at ids (int32, computed outside the gradient); gradient: scatterAddRows(dy, ids). */

@@ -12,9 +12,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RouteResult } from '../routing/types.ts';
-import { gatherRows, matMul2d } from './backend.ts';
+import { gatherRows } from './backend.ts';
 import type { ModelConfig } from './config.ts';
-import { attention, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
+import { tiedHeadLoss } from './loss.ts';
+import { attention, disposeAttnConsts, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
 import { moeForward, type AuxSpec, type MoeWeights } from './moe.ts';
 import type { Params } from './params.ts';
 
@@ -69,7 +70,6 @@ export class MoeTransformer {
    */
   loss(x: Int32Array, y: Int32Array, B: number, T: number, opts: ForwardOptions, stats: ForwardStats): tf.Scalar {
     const { cfg } = this;
-    const N = B * T;
     if (T !== cfg.seqLen) throw new Error(`batch sequence length ${T} != model seqLen ${cfg.seqLen}`);
     if (opts.routers.length !== cfg.layers) throw new Error(`need ${cfg.layers} layer routers, got ${opts.routers.length}`);
     const emb = this.p('tokEmb');
@@ -100,12 +100,7 @@ export class MoeTransformer {
       if (out.aux) auxTerms.push(out.aux);
     }
     h = rmsNorm(h, this.p('finalNorm'), cfg.normEps);
-    const logits = matMul2d(h, tf.transpose(emb) as tf.Tensor2D); // [N, V]
-    const logp = tf.logSoftmax(logits);
-    const V = cfg.vocabSize;
-    const pick = new Int32Array(N);
-    for (let i = 0; i < N; i++) pick[i] = i * V + y[i];
-    const lm = tf.neg(tf.mean(gatherRows(tf.reshape(logp, [N * V, 1]), tf.tensor1d(pick, 'int32')))) as tf.Scalar;
+    const lm = tiedHeadLoss(h, emb as tf.Tensor2D, y); // logits = h . embᵀ [N, V], mean cross-entropy
     stats.lmLoss = lm.dataSync()[0];
     if (auxTerms.length === 0) {
       stats.auxLoss = 0;
@@ -117,7 +112,7 @@ export class MoeTransformer {
   }
 
   dispose(): void {
-    tf.dispose([this.consts.cos, this.consts.sin, this.consts.rot, this.consts.mask]);
+    disposeAttnConsts(this.consts);
   }
 }
 

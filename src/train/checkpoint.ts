@@ -111,6 +111,19 @@ export function saveCheckpoint(outDir: string, data: CheckpointData): void {
   }
 }
 
+/** Removes temporary files left by a run killed in the middle of a write. */
+export function removeStaleTemporaries(outDir: string): void {
+  if (!existsSync(outDir)) return;
+  for (const f of readdirSync(outDir)) if (/\.tmp-\d+$/.test(f)) rmSync(join(outDir, f), { force: true });
+}
+
+/** Deletes the manifest and data of a checkpoint in outDir, if any. */
+export function removeCheckpoint(outDir: string): void {
+  if (!existsSync(outDir)) return;
+  rmSync(join(outDir, MANIFEST), { force: true });
+  for (const f of readdirSync(outDir)) if (/^ckpt-\d+\.bin$/.test(f)) rmSync(join(outDir, f), { force: true });
+}
+
 export function hasCheckpoint(outDir: string): boolean {
   return existsSync(join(outDir, MANIFEST));
 }

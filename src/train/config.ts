@@ -46,7 +46,8 @@ export interface TrainConfig extends ModelConfig {
   dataFile: string;
   // --- method options (null = not set) ---
   bipIters: number | null;
-  bipTruncate: boolean | null;
+  /** true (paper's: p, q >= 0), 'q' (experts only), false (none). */
+  bipTruncate: boolean | 'q' | null;
   bipOrder: 'update-then-route' | 'route-then-update' | null;
   lossfreeRate: number | null;
   lossfreeUpdate: 'sign' | 'linear' | null;
@@ -100,7 +101,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
 type Spec =
   | { type: 'int'; min: number; max?: number; method?: TrainMethod }
   | { type: 'number'; min?: number; max?: number; gt?: number; method?: TrainMethod }
-  | { type: 'bool'; method?: TrainMethod }
+  | { type: 'bool'; method?: TrainMethod; or?: readonly string[] }
   | { type: 'enum'; values: readonly string[]; method?: TrainMethod }
   | { type: 'string' };
 
@@ -137,7 +138,7 @@ const SPECS: Record<keyof TrainConfig, Spec> = {
   backend: { type: 'enum', values: ['wasm', 'cpu', 'tensorflow'] },
   dataFile: { type: 'string' },
   bipIters: { type: 'int', min: 0, max: 10000, method: 'bip' },
-  bipTruncate: { type: 'bool', method: 'bip' },
+  bipTruncate: { type: 'bool', or: ['q'], method: 'bip' },
   bipOrder: { type: 'enum', values: ['update-then-route', 'route-then-update'], method: 'bip' },
   lossfreeRate: { type: 'number', gt: 0, method: 'lossfree' },
   lossfreeUpdate: { type: 'enum', values: ['sign', 'linear'], method: 'lossfree' },
@@ -171,7 +172,7 @@ function describeSpec(s: Spec): string {
     case 'number':
       return `a number${s.gt !== undefined ? ` > ${s.gt}` : ''}${s.min !== undefined ? ` >= ${s.min}` : ''}${s.max !== undefined ? ` <= ${s.max}` : ''}`;
     case 'bool':
-      return 'true or false';
+      return s.or ? `true, false or ${s.or.map((v) => `'${v}'`).join(', ')}` : 'true or false';
     case 'enum':
       return `one of ${s.values.join(', ')}`;
     case 'string':
@@ -196,7 +197,7 @@ function checkValue(key: string, v: unknown, source: string): void {
       if ((spec.gt !== undefined && !(v > spec.gt)) || (spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) throw bad();
       return;
     case 'bool':
-      if (typeof v !== 'boolean') throw bad();
+      if (typeof v !== 'boolean' && !(typeof v === 'string' && spec.or?.includes(v))) throw bad();
       return;
     case 'enum':
       if (typeof v !== 'string' || !spec.values.includes(v)) throw bad();
@@ -269,7 +270,8 @@ function parseTyped(key: string, raw: string, spec: Spec): unknown {
     case 'bool':
       if (raw === 'true') return true;
       if (raw === 'false') return false;
-      throw new ConfigError(`config key '${key}' must be true or false, got '${raw}' (--set)`);
+      if (spec.or?.includes(raw)) return raw;
+      throw new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got '${raw}' (--set)`);
     default:
       return raw;
   }

@@ -20,13 +20,19 @@ export interface AdamWOptions {
   gradClip: number;
 }
 
-/** The optimizer's state: the step count and the two moment buffers of every parameter. */
+/**
+ * The optimizer's state: the step count, the two moment buffers of every parameter, and a master copy
+ * of the weights (equal to the variables' values; updated here and uploaded, so the weights are never
+ * read back out of the backend: one copy of every weight less per step).
+ */
 export interface AdamWState {
   t: number;
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
+  w: Map<string, Float32Array>;
 }
 
+/** Fresh moments (zeros) at step 0; the master weights are copied from the variables. */
 export function initAdamWState(params: Params): AdamWState {
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
@@ -34,7 +40,14 @@ export function initAdamWState(params: Params): AdamWState {
     m.set(name, new Float32Array(p.size));
     v.set(name, new Float32Array(p.size));
   }
-  return { t: 0, m, v };
+  return { t: 0, m, v, w: masterWeights(params) };
+}
+
+/** Copies of the variables' current values (call after restoring weights into the variables). */
+export function masterWeights(params: Params): Map<string, Float32Array> {
+  const w = new Map<string, Float32Array>();
+  for (const [name, p] of params) w.set(name, new Float32Array(p.dataSync() as Float32Array));
+  return w;
 }
 
 /** Global L2 norm of a set of gradients (float64 accumulation). */
@@ -45,7 +58,8 @@ export function globalNorm(grads: Map<string, Float32Array>): number {
 }
 
 /**
- * One AdamW update of `params` from `grads` (read out of tfjs by the caller) at learning rate `lr`.
+ * One AdamW update of `params` from `grads` at learning rate `lr`. The gradients may be views of the wasm
+ * heap, which any tensor allocation can invalidate: all updates are computed first, then assigned.
  * `decay(name)` says whether a parameter gets weight decay. Returns the gradient norm before clipping.
  */
 export function adamWStep(
@@ -61,23 +75,52 @@ export function adamWStep(
   const scale = opts.gradClip > 0 && norm > opts.gradClip ? opts.gradClip / norm : 1;
   state.t += 1;
   const { beta1: b1, beta2: b2, eps } = opts;
-  const bc1 = 1 - Math.pow(b1, state.t);
-  const bc2 = 1 - Math.pow(b2, state.t);
+  const inv1 = 1 / (1 - Math.pow(b1, state.t));
+  const inv2 = 1 / (1 - Math.pow(b2, state.t));
+  const updated: [tf.Variable, Float32Array][] = [];
   for (const [name, p] of params) {
     const g = grads.get(name);
     if (!g) throw new Error(`no gradient for parameter ${name}`);
     const m = state.m.get(name)!;
     const v = state.v.get(name)!;
-    // An explicit copy: on the cpu backend dataSync returns the tensor's own buffer.
-    const w = new Float32Array(p.dataSync() as Float32Array);
-    const wd = decay(name) ? opts.weightDecay : 0;
-    for (let i = 0; i < w.length; i++) {
-      const gi = g[i] * scale;
-      m[i] = b1 * m[i] + (1 - b1) * gi;
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      w[i] -= lr * (m[i] / bc1 / (Math.sqrt(v[i] / bc2) + eps) + wd * w[i]);
-    }
-    tf.tidy(() => p.assign(tf.tensor(w, p.shape)));
+    const w = state.w.get(name)!;
+    adamWUpdate(w, g, m, v, lr, b1, b2, inv1, inv2, eps, decay(name) ? opts.weightDecay : 0, scale);
+    updated.push([p, w]);
   }
+  // Assign, never write in place: wasm's XNNPACK matmul caches packed weights per tensor. wasm copies
+  // the values into its heap; the cpu backend would keep the array itself, so it gets a copy.
+  const copy = tf.getBackend() !== 'wasm';
+  tf.tidy(() => {
+    for (const [p, w] of updated) p.assign(tf.tensor(copy ? w.slice() : w, p.shape));
+  });
   return norm;
+}
+
+/** The element-wise update (a separate small function, so that V8 optimises the hot loop once). */
+function adamWUpdate(
+  w: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  lr: number,
+  b1: number,
+  b2: number,
+  inv1: number,
+  inv2: number,
+  eps: number,
+  wd: number,
+  scale: number,
+): void {
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  const keep = 1 - lr * wd; // decoupled weight decay: w - lr * wd * w
+  const a = lr * inv1;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i] * scale;
+    const mi = b1 * m[i] + c1 * gi;
+    const vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = w[i] * keep - (a * mi) / (Math.sqrt(vi * inv2) + eps);
+  }
 }

@@ -13,16 +13,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BatchSampler, evalBatches, type Batch } from '../data/batches.ts';
-import { setBackend } from '../model/backend.ts';
+import { setBackend, storageView } from '../model/backend.ts';
 import { initParams, paramSpecs } from '../model/params.ts';
 import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } from '../model/transformer.ts';
 import { createBalancer } from '../routing/factory.ts';
 import { maxVio, minVio } from '../routing/metrics.ts';
 import type { Balancer } from '../routing/types.ts';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
+import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type StepLine, type SummaryLine } from './log.ts';
-import { adamWStep, initAdamWState, type AdamWState } from './optimizer.ts';
+import { adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
 import { makeProgress } from './progress.ts';
 import { learningRate } from './schedule.ts';
 
@@ -45,8 +45,14 @@ export interface TrainOptions {
   quiet?: boolean;
   /** Stop after this step as if killed: no final evaluation, checkpoint or summary (tests). */
   stopAfterStep?: number;
+  /**
+   * Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint; the
+   * loop yields to the event loop between steps so that such handlers can run.
+   */
+  stop?: { requested: boolean };
   /** Test seams: run before each step / after each logged step. */
   hooks?: {
+    /** May change weights only to provoke a failure: the optimizer keeps its own copy of them. */
     beforeStep?: (step: number, model: MoeTransformer) => void;
     afterStep?: (line: StepLine) => void;
   };
@@ -55,6 +61,8 @@ export interface TrainOptions {
 export interface TrainResult {
   summary: SummaryLine | null;
   lastStep: number;
+  /** True when opts.stop ended the run early (a checkpoint of lastStep was written). */
+  interrupted: boolean;
 }
 
 /** Training stopped for a reason the user must see (divergence, incompatible resume). */
@@ -73,6 +81,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkDataSize(data, cfg);
   await setBackend(cfg.backend);
   mkdirSync(outDir, { recursive: true });
+  removeStaleTemporaries(outDir);
   const logPath = join(outDir, 'log.jsonl');
 
   const model = new MoeTransformer(cfg, initParams(cfg, cfg.seed));
@@ -81,28 +90,26 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const balancers: Balancer[] = Array.from({ length: cfg.layers }, () => createBalancer(cfg.method, balancerOptions(cfg)));
   const sampler = new BatchSampler(data.train, cfg.batchSize, cfg.seqLen, cfg.seed);
   const valBatches = evalBatches(data.val, cfg.batchSize, cfg.seqLen, cfg.evalBatches > 0 ? cfg.evalBatches : Infinity);
-  let adam = initAdamWState(model.params);
-  let metrics: RunningMetrics = { tokens: 0, wallMs: 0, sumMaxVio: 0, countMaxVio: 0, supMaxVio: 0 };
-  let startStep = 0;
-
-  if (opts.resume) {
-    if (!hasCheckpoint(outDir)) throw new TrainingError(`--resume: no checkpoint in ${outDir}`);
-    const ck = loadCheckpoint(outDir);
-    for (const [key, v] of Object.entries(ck.config)) {
-      const now = (cfg as unknown as Record<string, unknown>)[key];
-      if (!RESUMABLE_CHANGES.has(key) && JSON.stringify(now) !== JSON.stringify(v)) {
-        throw new ConfigError(`--resume: config key '${key}' is ${JSON.stringify(now)} but the checkpoint was made with ${JSON.stringify(v)}`);
-      }
+  let adam: AdamWState;
+  let metrics: RunningMetrics;
+  let startStep: number;
+  try {
+    if (opts.resume) {
+      ({ adam, metrics, startStep } = restoreRun(outDir, cfg, model, balancers, sampler));
+      truncateLog(logPath, startStep);
+    } else {
+      // A fresh run replaces whatever an earlier run left in OUT (its log is overwritten below, so its
+      // checkpoint must go too: a later --resume must never mix two runs).
+      removeCheckpoint(outDir);
+      writeFileSync(logPath, '');
+      adam = initAdamWState(model.params);
+      metrics = { tokens: 0, wallMs: 0, sumMaxVio: 0, countMaxVio: 0, supMaxVio: 0 };
+      startStep = 0;
     }
-    restoreParams(model, ck.tensors);
-    adam = { t: ck.adamStep, m: new Map(ck.tensors.map((t) => [t.name, t.m])), v: new Map(ck.tensors.map((t) => [t.name, t.v])) };
-    ck.balancers.forEach((s, i) => balancers[i].setState(s));
-    sampler.setState(ck.sampler);
-    metrics = { ...ck.metrics };
-    startStep = ck.step;
-    truncateLog(logPath, startStep);
-  } else {
-    writeFileSync(logPath, '');
+  } catch (e) {
+    model.dispose();
+    for (const p of model.params.values()) p.dispose();
+    throw e;
   }
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
 
@@ -114,7 +121,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       tensors: [...model.params].map(([name, p]) => ({
         name,
         shape: p.shape,
-        value: p.dataSync() as Float32Array,
+        value: adam.w.get(name)!,
         m: adam.m.get(name)!,
         v: adam.v.get(name)!,
       })),
@@ -126,6 +133,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const lastStep = Math.min(cfg.steps, opts.stopAfterStep ?? Infinity);
   let lastEval: EvalLine | null = null;
+  let lastCheckpoint = startStep;
+  let doneStep = startStep;
+  let interrupted = false;
   progress.start(cfg.steps, startStep);
   try {
     for (let step = startStep + 1; step <= lastStep; step++) {
@@ -133,7 +143,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const t0 = performance.now();
       const batch = sampler.next();
       const lr = learningRate(step, cfg);
-      const { loss, stats } = trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
+      let out: { loss: number; stats: ForwardStats };
+      try {
+        out = trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
+      } catch (e) {
+        if (!(e instanceof TrainingError)) throw e;
+        const where = lastCheckpoint > 0 ? `the last checkpoint (step ${lastCheckpoint}, ${join(outDir, 'checkpoint.json')}) is intact` : 'no checkpoint was written yet';
+        throw new TrainingError(`${e.message}; ${where}`);
+      }
+      const { loss, stats } = out;
       const stepMs = performance.now() - t0;
       const n = cfg.batchSize * cfg.seqLen;
       const layers = stats.routes.map((r) => ({
@@ -169,7 +187,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         progress.message(`eval step ${step}: valLoss ${lastEval.valLoss.toFixed(4)} perplexity ${lastEval.perplexity.toFixed(2)}`);
       }
       metrics.wallMs += performance.now() - t0;
-      if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || final) saveCk(step);
+      doneStep = step;
+      if ((cfg.checkpointEvery > 0 && step % cfg.checkpointEvery === 0) || final) {
+        saveCk(step);
+        lastCheckpoint = step;
+      }
+      if (opts.stop) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (opts.stop.requested && step < lastStep) {
+          if (lastCheckpoint !== step) saveCk(step);
+          interrupted = true;
+          break;
+        }
+      }
     }
   } finally {
     progress.stop();
@@ -177,7 +207,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     for (const p of model.params.values()) p.dispose();
   }
 
-  if (lastStep < cfg.steps || !lastEval) return { summary: null, lastStep };
+  if (interrupted || lastStep < cfg.steps || !lastEval) return { summary: null, lastStep: doneStep, interrupted };
   const summary: SummaryLine = {
     summary: true,
     steps: cfg.steps,
@@ -190,7 +220,41 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     method: cfg.method,
   };
   appendLogLine(logPath, summary);
-  return { summary, lastStep };
+  return { summary, lastStep, interrupted: false };
+}
+
+/** Loads OUT/checkpoint.json into the model, balancers and sampler; returns the optimizer state and counters. */
+function restoreRun(
+  outDir: string,
+  cfg: TrainConfig,
+  model: MoeTransformer,
+  balancers: Balancer[],
+  sampler: BatchSampler,
+): { adam: AdamWState; metrics: RunningMetrics; startStep: number } {
+  if (!hasCheckpoint(outDir)) throw new TrainingError(`--resume: no checkpoint in ${outDir}`);
+  const ck = loadCheckpoint(outDir);
+  for (const [key, v] of Object.entries(ck.config)) {
+    const now = (cfg as unknown as Record<string, unknown>)[key];
+    if (!RESUMABLE_CHANGES.has(key) && JSON.stringify(now) !== JSON.stringify(v)) {
+      throw new ConfigError(`--resume: config key '${key}' is ${JSON.stringify(now)} but the checkpoint was made with ${JSON.stringify(v)}`);
+    }
+  }
+  if (ck.step >= cfg.steps) {
+    throw new TrainingError(`--resume: the run in ${outDir} is already at step ${ck.step} of ${cfg.steps}; raise --steps to continue it`);
+  }
+  restoreParams(model, ck.tensors);
+  ck.balancers.forEach((s, i) => balancers[i].setState(s));
+  sampler.setState(ck.sampler);
+  return {
+    adam: {
+      t: ck.adamStep,
+      m: new Map(ck.tensors.map((t) => [t.name, t.m])),
+      v: new Map(ck.tensors.map((t) => [t.name, t.v])),
+      w: masterWeights(model.params),
+    },
+    metrics: { ...ck.metrics },
+    startStep: ck.step,
+  };
 }
 
 function checkDataSize(data: TrainData, cfg: TrainConfig): void {
@@ -235,21 +299,24 @@ function trainStep(
   const stats = emptyStats();
   const fwd = forwardOptions(balancers, cfg, true, true);
   const varList = [...model.params.values()];
-  const grads = new Map<string, Float32Array>();
-  const loss = guard(step, () =>
+  const adamOpts = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
+  let loss = NaN;
+  guard(step, () =>
     tf.tidy(() => {
       const { value, grads: g } = tf.variableGrads(() => model.loss(batch.x, batch.y, cfg.batchSize, cfg.seqLen, fwd, stats), varList);
+      loss = value.dataSync()[0];
+      if (!Number.isFinite(loss)) {
+        throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr)`);
+      }
+      // Gradients read in place (views of backend memory, valid until the tidy ends; no copies).
+      const grads = new Map<string, Float32Array>();
       for (const [name, p] of model.params) {
         const gt = g[p.name];
-        grads.set(name, gt ? new Float32Array(gt.dataSync() as Float32Array) : new Float32Array(p.size));
+        grads.set(name, gt ? (storageView(gt) ?? (gt.dataSync() as Float32Array)) : new Float32Array(p.size));
       }
-      return value.dataSync()[0];
+      adamWStep(model.params, grads, adam, lr, adamOpts, (n) => decay.get(n) ?? true);
     }),
   );
-  if (!Number.isFinite(loss)) {
-    throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr); the last checkpoint is intact`);
-  }
-  guard(step, () => adamWStep(model.params, grads, adam, lr, { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip }, (n) => decay.get(n) ?? true));
   return { loss, stats };
 }
 
@@ -258,9 +325,10 @@ function guard<T>(step: number, f: () => T): T {
   try {
     return f();
   } catch (e) {
+    if (e instanceof TrainingError) throw e;
     const msg = (e as Error).message ?? String(e);
     if (/NaN|Infinity|gradient norm/.test(msg)) {
-      throw new TrainingError(`non-finite values at step ${step} (training diverged: try a lower lr): ${msg}; the last checkpoint is intact`);
+      throw new TrainingError(`non-finite values at step ${step} (training diverged: try a lower lr): ${msg}`);
     }
     throw e;
   }

@@ -1,0 +1,94 @@
+/**
+ * Training throughput: tokens/s of full steps (forward + backward + AdamW update) of the moe16 preset on
+ * the wasm and cpu backends, and the share of step time spent routing (reading the scores out of the
+ * graph + balancer.route), with BIP T = 4 by default.
+ *
+ *   npm run bench:train
+ *   npm run bench:train -- --config configs/moe64.json --method bip --steps 10 --backends wasm
+ *
+ * Token ids are random (uniform over the vocabulary): throughput does not depend on the text, and the
+ * benchmark does not need the BPE cache. Not a test: nothing is asserted. The machine's load average is
+ * printed, because other processes on a shared machine slow every number down.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { resolveConfig } from '../src/train/config.ts';
+import { train, type TrainData } from '../src/train/trainer.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string', default: 'configs/moe16.json' },
+    method: { type: 'string', default: 'bip' },
+    steps: { type: 'string', default: '8' },
+    'cpu-steps': { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '2' },
+    'cpu-warmup': { type: 'string', default: '1' },
+    backends: { type: 'string', default: 'wasm,cpu' },
+    set: { type: 'string', multiple: true },
+  },
+});
+
+function randomData(vocabSize: number, n: number, seed: number): TrainData {
+  const rng = new Rng(seed);
+  const tokens = () => Int32Array.from({ length: n }, () => rng.int(vocabSize));
+  return { name: 'random', vocabSize, train: tokens(), val: tokens() };
+}
+
+interface Row {
+  backend: string;
+  steps: number;
+  tokensPerSec: number;
+  stepMs: number;
+  routingMs: number;
+  routingShare: number;
+  /** Resident memory of this process after the run (the wasm heap keeps its peak size). */
+  rssMB: number;
+}
+
+const rows: Row[] = [];
+for (const backend of values.backends.split(',')) {
+  const measured = Number(backend === 'cpu' ? values['cpu-steps'] : values.steps);
+  const warmup = Number(backend === 'cpu' ? values['cpu-warmup'] : values.warmup);
+  const cfg = resolveConfig({
+    file: values.config,
+    sets: values.set ?? [],
+    flags: { method: values.method, backend, steps: warmup + measured, warmupSteps: 1, evalEvery: 0, evalBatches: 1, checkpointEvery: 0 },
+  });
+  const n = cfg.batchSize * cfg.seqLen;
+  const data = randomData(cfg.vocabSize, Math.max(4 * n, 50_000), cfg.seed);
+  const out = mkdtempSync(join(tmpdir(), 'moe-bench-train-'));
+  const lines: { stepMs: number; routingMs: number }[] = [];
+  const load0 = loadavg()[0];
+  try {
+    await train({
+      config: cfg,
+      outDir: out,
+      data,
+      quiet: true,
+      // Stop before the final evaluation and checkpoint: only training steps are timed.
+      stopAfterStep: warmup + measured,
+      hooks: {
+        afterStep: (l) => {
+          if (l.step > warmup) lines.push({ stepMs: l.stepMs, routingMs: l.routingMs });
+          process.stderr.write(`  ${backend} step ${l.step}: ${l.stepMs.toFixed(0)} ms (routing ${l.routingMs.toFixed(1)} ms)\n`);
+        },
+      },
+    });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  const stepMs = lines.reduce((a, l) => a + l.stepMs, 0) / lines.length;
+  const routingMs = lines.reduce((a, l) => a + l.routingMs, 0) / lines.length;
+  const rssMB = process.memoryUsage().rss / 1e6;
+  rows.push({ backend, steps: lines.length, tokensPerSec: n / (stepMs / 1000), stepMs, routingMs, routingShare: routingMs / stepMs, rssMB });
+  console.log(
+    `${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend}: ` +
+      `${(n / (stepMs / 1000)).toFixed(0)} tokens/s, step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
+      `(${((100 * routingMs) / stepMs).toFixed(1)}% of the step), ${lines.length} steps after ${warmup} warm-up, ` +
+      `rss ${rssMB.toFixed(0)} MB, load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+  );
+}
+console.log(JSON.stringify({ bench: 'train', config: values.config, method: values.method, rows }));
