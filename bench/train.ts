@@ -6,7 +6,8 @@
  *   npm run bench:train
  *   npm run bench:train -- --config configs/moe64.json --method bip --steps 10 --backends wasm
  *
- * Token ids are random (uniform over the vocabulary): throughput does not depend on the text, and the
+ * The first steps are slower (JIT, the wasm heap growing to its peak): 4 warm-up steps on wasm are not
+ * timed. Token ids are random (uniform over the vocabulary): throughput does not depend on the text, and the
  * benchmark does not need the BPE cache. Not a test: nothing is asserted. The machine's load average is
  * printed, because other processes on a shared machine slow every number down.
  */
@@ -22,9 +23,9 @@ const { values } = parseArgs({
   options: {
     config: { type: 'string', default: 'configs/moe16.json' },
     method: { type: 'string', default: 'bip' },
-    steps: { type: 'string', default: '8' },
+    steps: { type: 'string', default: '10' },
     'cpu-steps': { type: 'string', default: '2' },
-    warmup: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '4' },
     'cpu-warmup': { type: 'string', default: '1' },
     backends: { type: 'string', default: 'wasm,cpu' },
     set: { type: 'string', multiple: true },
