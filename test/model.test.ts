@@ -76,6 +76,17 @@ test('replacement kernels: gather, segment sum, slice and split match plain-JS r
     for (let i = 1; i < 3; i++) for (let j = 2; j < 5; j++) for (let k = 1; k < 5; k++) slRef.push(yv[i * 30 + j * 6 + k]);
     assertClose(sl, slRef, 0, 'slice');
 
+    const a2 = randn([3, 2, 4], rng);
+    const b2 = randn([3, 5, 4], rng);
+    const cat = tf.concat([a2, b2], 1).dataSync();
+    const av = a2.dataSync();
+    const bv = b2.dataSync();
+    const catRef: number[] = [];
+    for (let i = 0; i < 3; i++) catRef.push(...av.slice(i * 8, i * 8 + 8), ...bv.slice(i * 20, i * 20 + 20));
+    assertClose(cat, catRef, 0, 'concat axis 1');
+    const cat0 = tf.concat([tf.tensor1d([1, 2], 'int32'), tf.tensor1d([], 'int32'), tf.tensor1d([3], 'int32')]).dataSync();
+    assert.deepEqual(Array.from(cat0), [1, 2, 3], 'concat int32 with an empty part');
+
     const parts = tf.split(y, [1, 3], 1);
     assert.deepEqual(parts[1].shape, [4, 3, 6]);
     const p1Ref: number[] = [];
