@@ -210,8 +210,9 @@ test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same outpu
     const w3 = randn([d, h], rng, 0.3);
     const w2 = randn([h, d], rng, 0.3);
     const dy = randn([N, d], rng);
+    // The dense reference keeps w1 and w3 apart; the layer stores them as one weight [w1 | w3].
     const moe = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
-      const weights: MoeWeights = { router, experts: [{ w1: a, w3: b, w2: c }], shared: [] };
+      const weights: MoeWeights = { router, experts: [{ w13: tf.concat([a, b], 1), w2: c }], shared: [] };
       const out = moeForward(xx as tf.Tensor2D, weights, {
         k: 1,
         gate: 'softmax',
@@ -221,9 +222,14 @@ test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same outpu
       });
       return tf.sum(tf.mul(out.y, dy));
     };
-    const dense = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(swiglu(xx as tf.Tensor2D, a, b, c), dy));
-    const yMoe = moeForward(x, { router, experts: [{ w1, w3, w2 }], shared: [] }, { k: 1, gate: 'softmax', route: () => assert.fail() }).y;
-    assertClose(yMoe.dataSync(), swiglu(x, w1, w3, w2).dataSync(), 1e-6, 'output');
+    const denseFfn = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+      const g = tf.matMul(xx, a);
+      return tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), tf.matMul(xx, b)), c);
+    };
+    const dense = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(denseFfn(xx, a, b, c), dy));
+    const yMoe = moeForward(x, { router, experts: [{ w13: tf.concat([w1, w3], 1), w2 }], shared: [] }, { k: 1, gate: 'softmax', route: () => assert.fail() }).y;
+    assertClose(yMoe.dataSync(), denseFfn(x, w1, w3, w2).dataSync(), 1e-5, 'output');
+    assertClose(swiglu(x, tf.concat([w1, w3], 1), w2).dataSync(), denseFfn(x, w1, w3, w2).dataSync(), 1e-5, 'swiglu');
     const gm = tf.grads(moe)([x, w1, w3, w2]);
     const gd = tf.grads(dense)([x, w1, w3, w2]);
     ['x', 'w1', 'w3', 'w2'].forEach((name, i) => assertClose(gm[i].dataSync(), gd[i].dataSync(), 1e-5, `gradient of ${name}`));
@@ -267,7 +273,7 @@ test('the auxiliary loss sends gradient to the router, equal to the routing core
     tf.tidy(() => {
       const x = randn([N, d], rng) as tf.Tensor2D;
       const router = randn([d, m], rng);
-      const experts = Array.from({ length: m }, () => ({ w1: randn([d, h], rng), w3: randn([d, h], rng), w2: randn([h, d], rng) }));
+      const experts = Array.from({ length: m }, () => ({ w13: randn([d, 2 * h], rng), w2: randn([h, d], rng) }));
       const core = createBalancer('auxloss', { alpha: 0.1, form, seqLen: form === 'sequence' ? T : undefined });
       let coreResult: AuxLossResult | null = null;
       let scores: Float32Array | null = null;
@@ -354,7 +360,7 @@ test('sigmoid gate and shared experts: finite loss, and every kind of weight rec
       model.loss(x, y, B, cfg.seqLen, { routers: bal.map((b) => (s, n, m, k) => b.route(s, n, m, k)) }, stats),
     );
     assert.ok(Number.isFinite(value.dataSync()[0]));
-    for (const name of ['tokEmb', 'b0.wq', 'b0.router', 'b0.s0.w1', 'b0.s0.w2', 'b1.ffnNorm', 'finalNorm']) {
+    for (const name of ['tokEmb', 'b0.wqkv', 'b0.router', 'b0.s0.w13', 'b0.s0.w2', 'b1.ffnNorm', 'finalNorm']) {
       const g = grads[model.params.get(name)!.name];
       assert.ok(g && g.dataSync().some((v) => v !== 0), `${name} has a gradient`);
     }

@@ -44,8 +44,14 @@ interface Io {
 /** Copies len elements src[s0..] -> dst[d0..]: copyWithin inside one heap (no allocation), else set(). */
 function copy(dst: Mem, d0: number, src: Mem, s0: number, len: number): void {
   const a = src.base + s0;
-  if (dst.arr === src.arr) dst.arr.copyWithin(dst.base + d0, a, a + len);
-  else dst.arr.set(src.arr.subarray(a, a + len), dst.base + d0);
+  const d = dst.base + d0;
+  if (len < 16) {
+    // Short runs (gate weights are rows of one element): a loop beats a native call.
+    const da = dst.arr;
+    const sa = src.arr;
+    for (let c = 0; c < len; c++) da[d + c] = sa[a + c];
+  } else if (dst.arr === src.arr) dst.arr.copyWithin(d, a, a + len);
+  else dst.arr.set(src.arr.subarray(a, a + len), d);
 }
 
 interface WasmLike {
