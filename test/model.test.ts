@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gatherRows, matMul2d, scatterAddRows, setBackend } from '../src/model/backend.ts';
 import { makeAttnConsts, swiglu } from '../src/model/layers.ts';
 import { attentionCore } from '../src/model/attention.ts';
+import { swigluActivation } from '../src/model/swiglu.ts';
 import { crossEntropy, tiedHeadLoss } from '../src/model/loss.ts';
 import { moeForward, type MoeWeights } from '../src/model/moe.ts';
 import { initParams } from '../src/model/params.ts';
@@ -186,7 +187,9 @@ test('fused cross-entropy and the replacement kernels give the same results on t
     tf.tidy(() => {
       const { value, grad } = tf.valueAndGrad((t: tf.Tensor) => crossEntropy(t as tf.Tensor2D, y))(tf.tensor2d(z, [N, V]));
       const seg = tf.unsortedSegmentSum(tf.tensor2d(z.slice(0, 4 * V), [4, V]), tf.tensor1d(ids, 'int32'), N);
-      return [value.dataSync()[0], Array.from(grad.dataSync()), Array.from(seg.dataSync())] as const;
+      const gu = tf.tensor2d(z.slice(0, N * 8), [N, 8]);
+      const sw = tf.valueAndGrad((t: tf.Tensor) => tf.sum(tf.mul(swigluActivation(t as tf.Tensor2D), tf.range(0, N * 4).reshape([N, 4]))))(gu);
+      return [value.dataSync()[0], Array.from(grad.dataSync()), Array.from(seg.dataSync()), [sw.value.dataSync()[0], ...sw.grad.dataSync()]] as const;
     });
   const onWasm = run();
   await setBackend('cpu');
@@ -195,6 +198,7 @@ test('fused cross-entropy and the replacement kernels give the same results on t
     assert.ok(Math.abs(onCpu[0] - onWasm[0]) < 1e-6, 'loss');
     assertClose(onCpu[1], onWasm[1], 1e-6, 'gradient');
     assertClose(onCpu[2], onWasm[2], 1e-6, 'segment sum');
+    assertClose(onCpu[3], onWasm[3], 1e-6, 'swiglu value and gradient');
   } finally {
     await setBackend('wasm');
   }

@@ -6,7 +6,8 @@
  * - wasm `GatherV2`, `Slice` and `SplitV` copy their whole input out of the heap on every call: replaced,
  *   for the shapes the model uses (row gather on axis 0, rank <= 4), by kernels that read heap views.
  * - wasm `Identity` (tfjs's clone, used by every customGrad save) copies: replaced by a shared reference.
- * - The fused softmax cross-entropy of loss.ts is registered as a kernel on wasm and cpu.
+ * - The fused softmax cross-entropy of loss.ts and the SwiGLU activation of swiglu.ts are registered as
+ *   kernels on wasm and cpu.
  * - XNNPACK (wasm's fast matmul) is used only for plain 2-D products with neither operand transposed, and
  *   tfjs's matMul gradient uses transposeA/B: `matMul2d` has a custom gradient that transposes explicitly
  *   (`matMulConst` for a constant right operand). `gatherRows` / `scatterAddRows` are the MoE dispatch and
@@ -18,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
+import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, swigluGradInto, swigluInto } from './swiglu.ts';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow';
 export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow'];
@@ -280,6 +282,28 @@ function crossEntropyKernel(backendName: string): KernelFn {
   };
 }
 
+function swigluKernel(backendName: string): KernelFn {
+  return ({ inputs, backend }) => {
+    const { gu } = inputs;
+    const [n, h2] = gu.shape;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([n, h2 / 2], 'float32');
+    swigluInto(io.view(gu) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
+    return out.info;
+  };
+}
+
+function swigluGradKernel(backendName: string): KernelFn {
+  return ({ inputs, backend }) => {
+    const { gu, da } = inputs;
+    const [n, h2] = gu.shape;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([n, h2], 'float32');
+    swigluGradInto(io.view(gu) as Float32Array, io.view(da) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
+    return out.info;
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property.
@@ -296,6 +320,8 @@ export function installKernels(backendName: string): void {
   replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
   replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName));
+  replaceKernel(SWIGLU_KERNEL, backendName, () => swigluKernel(backendName));
+  replaceKernel(SWIGLU_GRAD_KERNEL, backendName, () => swigluGradKernel(backendName));
   if (backendName === 'wasm') {
     replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
     replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { attentionCore } from './attention.ts';
 import { matMul2d, matMulConst } from './backend.ts';
+import { swigluActivation } from './swiglu.ts';
 
 /** x [N, d] * rsqrt(mean(x², -1) + eps) * w. */
 export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
@@ -18,11 +19,8 @@ export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D 
  * of two, and a larger, faster matmul).
  */
 export function swiglu(x: tf.Tensor2D, w13: tf.Tensor, w2: tf.Tensor): tf.Tensor2D {
-  const h = w13.shape[1]! / 2;
   const gu = matMul2d(x, w13 as tf.Tensor2D); // [N, 2h]
-  const [g, u] = tf.split(gu, [h, h], 1); // [N, h] each
-  const hdn = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
-  return matMul2d(hdn, w2 as tf.Tensor2D);
+  return matMul2d(swigluActivation(gu), w2 as tf.Tensor2D); // silu(g) * u [N, h], then [N, d]
 }
 
 /** Constant tensors of the attention layer, built once per model (kept outside any tidy). */
