@@ -36,6 +36,9 @@ function withEnv<T>(env: Record<string, string | undefined>, f: () => Promise<T>
 test('method variants and scoped overrides map onto train options', () => {
   assert.deepEqual(methodToTrain('bip-T2'), { base: 'bip', set: ['bipIters=2'] });
   assert.deepEqual(methodToTrain('lossfree'), { base: 'lossfree', set: [] });
+  assert.deepEqual(methodToTrain('bip-T8-notrunc'), { base: 'bip', set: ['bipIters=8', 'bipTruncate=false'] });
+  assert.deepEqual(methodToTrain('bip-notrunc'), { base: 'bip', set: ['bipTruncate=false'] });
+  assert.equal(methodToTrain('bip').set.length, 0);
   assert.deepEqual(setsFor('bip-T1', ['lr=0.01', 'bip:bipOrder=route-then-update', 'auxloss:auxAlpha=0.01']), ['bipIters=1', 'lr=0.01', 'bipOrder=route-then-update']);
   assert.deepEqual(setsFor('auxloss', ['lr=0.01', 'bip:bipOrder=route-then-update', 'auxloss:auxAlpha=0.01']), ['lr=0.01', 'auxAlpha=0.01']);
   assert.equal(checkMethods(['auxloss', 'bip-T4', 'topk']), undefined);

@@ -101,7 +101,7 @@ Methods:
                         bip-TN = bip:iters=N. Options (defaults in brackets):
                           bip       iters [4], truncate [true | q | false], order [update-then-route | route-then-update]
                           lossfree  rate [0.001], update [sign | linear]
-                          quantile  bins [0 = exact], range [-1..1, with bins]
+                          quantile  bins [0 = exact], range [-2..2, with bins]
                           auxloss   alpha [0.1], form [global | sequence], seqLen  (routes as plain top-k)
                           any       as=NAME sets the label used in the log and the table
                         e.g. bip-T2   lossfree:rate=0.01,update=linear   bip-T4:order=route-then-update

@@ -63,8 +63,15 @@ export interface CompareResult {
 
 /** How one method name maps onto the trainer: the base method and the overrides it implies. */
 export function methodToTrain(method: string): { base: string; set: string[] } {
-  const t = /^bip-T(\d+)$/.exec(method);
-  if (t) return { base: 'bip', set: [`bipIters=${Number(t[1])}`] };
+  // bip-T<n>: n dual iterations; a -notrunc suffix (bip-notrunc, bip-T8-notrunc) turns off the
+  // max(0, .) truncation (see src/routing/bip.ts for why that matters in training).
+  const t = /^bip(?:-T(\d+))?(-notrunc)?$/.exec(method);
+  if (t && (t[1] !== undefined || t[2] !== undefined)) {
+    const set: string[] = [];
+    if (t[1] !== undefined) set.push(`bipIters=${Number(t[1])}`);
+    if (t[2] !== undefined) set.push('bipTruncate=false');
+    return { base: 'bip', set };
+  }
   return { base: method, set: [] };
 }
 
@@ -73,7 +80,7 @@ export function checkMethods(methods: string[]): string | undefined {
   for (const m of methods) {
     const { base } = methodToTrain(m);
     if (!(TRAIN_BASE_METHODS as readonly string[]).includes(base)) {
-      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, and bip-T<n> (bip with n dual iterations)`;
+      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation)`;
     }
   }
   if (new Set(methods).size !== methods.length) return `a method is listed twice in ${methods.join(',')}`;
