@@ -42,6 +42,7 @@ interface Row {
   backend: string;
   steps: number;
   tokensPerSec: number;
+  tokensPerCpuSec: number;
   stepMs: number;
   routingMs: number;
   routingShare: number;
@@ -62,6 +63,8 @@ for (const backend of values.backends.split(',')) {
   const data = randomData(cfg.vocabSize, Math.max(4 * n, 50_000), cfg.seed);
   const out = mkdtempSync(join(tmpdir(), 'moe-bench-train-'));
   const lines: { stepMs: number; routingMs: number }[] = [];
+  let cpu0 = process.cpuUsage();
+  let cpuMs = NaN;
   const load0 = loadavg()[0];
   try {
     await train({
@@ -73,7 +76,9 @@ for (const backend of values.backends.split(',')) {
       stopAfterStep: warmup + measured,
       hooks: {
         afterStep: (l) => {
+          if (l.step === warmup) cpu0 = process.cpuUsage();
           if (l.step > warmup) lines.push({ stepMs: l.stepMs, routingMs: l.routingMs });
+          if (l.step === warmup + measured) cpuMs = (process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1000;
           process.stderr.write(`  ${backend} step ${l.step}: ${l.stepMs.toFixed(0)} ms (routing ${l.routingMs.toFixed(1)} ms)\n`);
         },
       },
@@ -84,10 +89,13 @@ for (const backend of values.backends.split(',')) {
   const stepMs = lines.reduce((a, l) => a + l.stepMs, 0) / lines.length;
   const routingMs = lines.reduce((a, l) => a + l.routingMs, 0) / lines.length;
   const rssMB = process.memoryUsage().rss / 1e6;
-  rows.push({ backend, steps: lines.length, tokensPerSec: n / (stepMs / 1000), stepMs, routingMs, routingShare: routingMs / stepMs, rssMB });
+  // Tokens per second of this process's CPU time (all its threads): less sensitive to other processes
+  // on a shared machine than the wall-clock figure, though not immune (caches, memory bandwidth).
+  const tokensPerCpuSec = (n * lines.length) / (cpuMs / 1000);
+  rows.push({ backend, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB });
   console.log(
     `${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend}: ` +
-      `${(n / (stepMs / 1000)).toFixed(0)} tokens/s, step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
+      `${(n / (stepMs / 1000)).toFixed(0)} tokens/s (${tokensPerCpuSec.toFixed(0)} per CPU-second), step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
       `(${((100 * routingMs) / stepMs).toFixed(1)}% of the step), ${lines.length} steps after ${warmup} warm-up, ` +
       `rss ${rssMB.toFixed(0)} MB, load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
   );
