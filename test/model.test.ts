@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { gatherRows, matMul2d, scatterAddRows, setBackend } from '../src/model/backend.ts';
 import { makeAttnConsts, swiglu } from '../src/model/layers.ts';
 import { attentionCore } from '../src/model/attention.ts';
+import { swigluActivation } from '../src/model/swiglu.ts';
 import { crossEntropy, tiedHeadLoss } from '../src/model/loss.ts';
 import { moeForward, type MoeWeights } from '../src/model/moe.ts';
 import { initParams } from '../src/model/params.ts';
@@ -75,6 +76,17 @@ test('replacement kernels: gather, segment sum, slice and split match plain-JS r
     const slRef: number[] = [];
     for (let i = 1; i < 3; i++) for (let j = 2; j < 5; j++) for (let k = 1; k < 5; k++) slRef.push(yv[i * 30 + j * 6 + k]);
     assertClose(sl, slRef, 0, 'slice');
+
+    const a2 = randn([3, 2, 4], rng);
+    const b2 = randn([3, 5, 4], rng);
+    const cat = tf.concat([a2, b2], 1).dataSync();
+    const av = a2.dataSync();
+    const bv = b2.dataSync();
+    const catRef: number[] = [];
+    for (let i = 0; i < 3; i++) catRef.push(...av.slice(i * 8, i * 8 + 8), ...bv.slice(i * 20, i * 20 + 20));
+    assertClose(cat, catRef, 0, 'concat axis 1');
+    const cat0 = tf.concat([tf.tensor1d([1, 2], 'int32'), tf.tensor1d([], 'int32'), tf.tensor1d([3], 'int32')]).dataSync();
+    assert.deepEqual(Array.from(cat0), [1, 2, 3], 'concat int32 with an empty part');
 
     const parts = tf.split(y, [1, 3], 1);
     assert.deepEqual(parts[1].shape, [4, 3, 6]);
@@ -175,7 +187,9 @@ test('fused cross-entropy and the replacement kernels give the same results on t
     tf.tidy(() => {
       const { value, grad } = tf.valueAndGrad((t: tf.Tensor) => crossEntropy(t as tf.Tensor2D, y))(tf.tensor2d(z, [N, V]));
       const seg = tf.unsortedSegmentSum(tf.tensor2d(z.slice(0, 4 * V), [4, V]), tf.tensor1d(ids, 'int32'), N);
-      return [value.dataSync()[0], Array.from(grad.dataSync()), Array.from(seg.dataSync())] as const;
+      const gu = tf.tensor2d(z.slice(0, N * 8), [N, 8]);
+      const sw = tf.valueAndGrad((t: tf.Tensor) => tf.sum(tf.mul(swigluActivation(t as tf.Tensor2D), tf.range(0, N * 4).reshape([N, 4]))))(gu);
+      return [value.dataSync()[0], Array.from(grad.dataSync()), Array.from(seg.dataSync()), [sw.value.dataSync()[0], ...sw.grad.dataSync()]] as const;
     });
   const onWasm = run();
   await setBackend('cpu');
@@ -184,6 +198,7 @@ test('fused cross-entropy and the replacement kernels give the same results on t
     assert.ok(Math.abs(onCpu[0] - onWasm[0]) < 1e-6, 'loss');
     assertClose(onCpu[1], onWasm[1], 1e-6, 'gradient');
     assertClose(onCpu[2], onWasm[2], 1e-6, 'segment sum');
+    assertClose(onCpu[3], onWasm[3], 1e-6, 'swiglu value and gradient');
   } finally {
     await setBackend('wasm');
   }
@@ -199,8 +214,9 @@ test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same outpu
     const w3 = randn([d, h], rng, 0.3);
     const w2 = randn([h, d], rng, 0.3);
     const dy = randn([N, d], rng);
+    // The dense reference keeps w1 and w3 apart; the layer stores them as one weight [w1 | w3].
     const moe = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
-      const weights: MoeWeights = { router, experts: [{ w1: a, w3: b, w2: c }], shared: [] };
+      const weights: MoeWeights = { router, experts: [{ w13: tf.concat([a, b], 1), w2: c }], shared: [] };
       const out = moeForward(xx as tf.Tensor2D, weights, {
         k: 1,
         gate: 'softmax',
@@ -210,9 +226,14 @@ test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same outpu
       });
       return tf.sum(tf.mul(out.y, dy));
     };
-    const dense = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(swiglu(xx as tf.Tensor2D, a, b, c), dy));
-    const yMoe = moeForward(x, { router, experts: [{ w1, w3, w2 }], shared: [] }, { k: 1, gate: 'softmax', route: () => assert.fail() }).y;
-    assertClose(yMoe.dataSync(), swiglu(x, w1, w3, w2).dataSync(), 1e-6, 'output');
+    const denseFfn = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+      const g = tf.matMul(xx, a);
+      return tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), tf.matMul(xx, b)), c);
+    };
+    const dense = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(denseFfn(xx, a, b, c), dy));
+    const yMoe = moeForward(x, { router, experts: [{ w13: tf.concat([w1, w3], 1), w2 }], shared: [] }, { k: 1, gate: 'softmax', route: () => assert.fail() }).y;
+    assertClose(yMoe.dataSync(), denseFfn(x, w1, w3, w2).dataSync(), 1e-5, 'output');
+    assertClose(swiglu(x, tf.concat([w1, w3], 1), w2).dataSync(), denseFfn(x, w1, w3, w2).dataSync(), 1e-5, 'swiglu');
     const gm = tf.grads(moe)([x, w1, w3, w2]);
     const gd = tf.grads(dense)([x, w1, w3, w2]);
     ['x', 'w1', 'w3', 'w2'].forEach((name, i) => assertClose(gm[i].dataSync(), gd[i].dataSync(), 1e-5, `gradient of ${name}`));
@@ -256,7 +277,7 @@ test('the auxiliary loss sends gradient to the router, equal to the routing core
     tf.tidy(() => {
       const x = randn([N, d], rng) as tf.Tensor2D;
       const router = randn([d, m], rng);
-      const experts = Array.from({ length: m }, () => ({ w1: randn([d, h], rng), w3: randn([d, h], rng), w2: randn([h, d], rng) }));
+      const experts = Array.from({ length: m }, () => ({ w13: randn([d, 2 * h], rng), w2: randn([h, d], rng) }));
       const core = createBalancer('auxloss', { alpha: 0.1, form, seqLen: form === 'sequence' ? T : undefined });
       let coreResult: AuxLossResult | null = null;
       let scores: Float32Array | null = null;
@@ -343,7 +364,7 @@ test('sigmoid gate and shared experts: finite loss, and every kind of weight rec
       model.loss(x, y, B, cfg.seqLen, { routers: bal.map((b) => (s, n, m, k) => b.route(s, n, m, k)) }, stats),
     );
     assert.ok(Number.isFinite(value.dataSync()[0]));
-    for (const name of ['tokEmb', 'b0.wq', 'b0.router', 'b0.s0.w1', 'b0.s0.w2', 'b1.ffnNorm', 'finalNorm']) {
+    for (const name of ['tokEmb', 'b0.wqkv', 'b0.router', 'b0.s0.w13', 'b0.s0.w2', 'b1.ffnNorm', 'finalNorm']) {
       const g = grads[model.params.get(name)!.name];
       assert.ok(g && g.dataSync().some((v) => v !== 0), `${name} has a gradient`);
     }

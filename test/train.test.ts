@@ -175,7 +175,7 @@ test('a NaN stops training with an error naming the cause; the last checkpoint i
       hooks: {
         beforeStep: (step, model) => {
           if (step === 4) {
-            const w = model.params.get('b0.wq')!;
+            const w = model.params.get('b0.wqkv')!;
             tf.tidy(() => w.assign(tf.fill(w.shape, NaN)));
           }
         },

@@ -33,6 +33,9 @@ Options:
   --quiet                no progress output
   --help                 this text
 
+Without --config the defaults are the moe16 shape. Ctrl-C finishes the current step, writes a checkpoint
+and exits (130); continue with --resume. Writes OUT/log.jsonl (one JSON line per step, eval and summary).
+
 Config keys: ${CONFIG_KEYS.join(', ')}`;
 
 export async function run(argv: string[]): Promise<number> {

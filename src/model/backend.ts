@@ -6,7 +6,8 @@
  * - wasm `GatherV2`, `Slice` and `SplitV` copy their whole input out of the heap on every call: replaced,
  *   for the shapes the model uses (row gather on axis 0, rank <= 4), by kernels that read heap views.
  * - wasm `Identity` (tfjs's clone, used by every customGrad save) copies: replaced by a shared reference.
- * - The fused softmax cross-entropy of loss.ts is registered as a kernel on wasm and cpu.
+ * - The fused softmax cross-entropy of loss.ts and the SwiGLU activation of swiglu.ts are registered as
+ *   kernels on wasm and cpu.
  * - XNNPACK (wasm's fast matmul) is used only for plain 2-D products with neither operand transposed, and
  *   tfjs's matMul gradient uses transposeA/B: `matMul2d` has a custom gradient that transposes explicitly
  *   (`matMulConst` for a constant right operand). `gatherRows` / `scatterAddRows` are the MoE dispatch and
@@ -18,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
+import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, swigluGradInto, swigluInto } from './swiglu.ts';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow';
 export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow'];
@@ -26,16 +28,39 @@ type TypedArray = Float32Array | Int32Array | Uint8Array;
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs?: Record<string, unknown>; backend: unknown };
 type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
 
+/** A tensor's elements as (array, base index): on wasm the whole heap, so copies are one memmove. */
+interface Mem {
+  arr: TypedArray;
+  base: number;
+}
+
 /** What a kernel needs from a backend: views of inputs and a fresh output with a writable view. */
 interface Io {
   /** Allocate first, then take input views: a wasm allocation may grow (and detach) the heap. */
   alloc(shape: number[], dtype: tf.DataType): { info: tf.TensorInfo; view: TypedArray };
   view(t: tf.TensorInfo): TypedArray;
+  /** The tensor's storage for copy() (take it after the last allocation). */
+  mem(t: tf.TensorInfo): Mem;
+}
+
+/** Copies len elements src[s0..] -> dst[d0..]: copyWithin inside one heap (no allocation), else set(). */
+function copy(dst: Mem, d0: number, src: Mem, s0: number, len: number): void {
+  const a = src.base + s0;
+  const d = dst.base + d0;
+  if (len < 16) {
+    // Short runs (gate weights are rows of one element): a loop beats a native call.
+    const da = dst.arr;
+    const sa = src.arr;
+    for (let c = 0; c < len; c++) da[d + c] = sa[a + c];
+  } else if (dst.arr === src.arr) dst.arr.copyWithin(d, a, a + len);
+  else dst.arr.set(src.arr.subarray(a, a + len), d);
 }
 
 interface WasmLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): TypedArray;
+  dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
+  wasm: { HEAP32: Int32Array };
 }
 interface CpuLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: TypedArray): tf.TensorInfo;
@@ -51,6 +76,11 @@ function ioFor(backendName: string, backend: unknown): Io {
         return { info, view: b.typedArrayFromHeap(info) };
       },
       view: (t) => b.typedArrayFromHeap(t),
+      mem(t) {
+        // 4-byte elements: one Int32Array over the heap copies float32 and int32 bits alike.
+        if (t.dtype === 'bool') return { arr: b.typedArrayFromHeap(t), base: 0 };
+        return { arr: b.wasm.HEAP32, base: b.dataIdMap.get(t.dataId).memoryOffset / 4 };
+      },
     };
   }
   const b = backend as CpuLike;
@@ -61,6 +91,7 @@ function ioFor(backendName: string, backend: unknown): Io {
       return { info: b.makeTensorInfo(shape, dtype, view), view };
     },
     view: (t) => b.readSync(t.dataId),
+    mem: (t) => ({ arr: b.readSync(t.dataId), base: 0 }),
   };
 }
 
@@ -103,24 +134,24 @@ function gatherKernel(backendName: string, original: KernelFn): KernelFn {
     const inner = rows === 0 ? 0 : size(x.shape) / rows;
     const io = ioFor(backendName, backend);
     const out = io.alloc([...indices.shape, ...x.shape.slice(1)], x.dtype);
-    const xv = io.view(x);
     const idv = io.view(indices);
-    const ov = out.view;
+    const xm = io.mem(x);
+    const om = io.mem(out.info);
     for (let r = 0; r < nIdx; r++) {
       const i = idv[r];
       if (i < 0 || i >= rows) throw new Error(`GatherV2: the index value ${i} is not in [0, ${rows - 1}]`);
-      ov.set(xv.subarray(i * inner, i * inner + inner), r * inner);
+      copy(om, r * inner, xm, i * inner, inner);
     }
     return out.info;
   };
 }
 
-/** Copies x[begin : begin + sz] (rank <= 4) into a new output, reading x through a heap view. */
+/** Copies x[begin : begin + sz] (rank <= 4) into a new output, in contiguous runs. */
 function sliceOut(io: Io, x: tf.TensorInfo, begin: number[], sz: number[]): tf.TensorInfo {
   const out = io.alloc(sz, x.dtype);
-  const xv = io.view(x);
-  const ov = out.view;
-  // Pad to rank 4 so one loop nest covers every rank.
+  const xm = io.mem(x);
+  const om = io.mem(out.info);
+  // Pad to rank 4, then merge the trailing axes taken whole into one contiguous run.
   const pad = 4 - x.shape.length;
   const shp = [...Array(pad).fill(1), ...x.shape];
   const b = [...Array(pad).fill(0), ...begin];
@@ -128,12 +159,20 @@ function sliceOut(io: Io, x: tf.TensorInfo, begin: number[], sz: number[]): tf.T
   const st2 = shp[3];
   const st1 = shp[2] * st2;
   const st0 = shp[1] * st1;
+  if (s[3] === shp[3] && s[2] === shp[2] && s[1] === shp[1]) {
+    copy(om, 0, xm, b[0] * st0, s[0] * st0); // whole rows of axis 0: one run
+    return out.info;
+  }
   let o = 0;
   for (let i = b[0]; i < b[0] + s[0]; i++) {
     for (let j = b[1]; j < b[1] + s[1]; j++) {
+      if (s[3] === shp[3] && s[2] === shp[2]) {
+        copy(om, o, xm, i * st0 + j * st1, st1);
+        o += st1;
+        continue;
+      }
       for (let k = b[2]; k < b[2] + s[2]; k++) {
-        const off = i * st0 + j * st1 + k * st2 + b[3];
-        ov.set(xv.subarray(off, off + s[3]), o);
+        copy(om, o, xm, i * st0 + j * st1 + k * st2 + b[3], s[3]);
         o += s[3];
       }
     }
@@ -170,6 +209,33 @@ function splitKernel(original: KernelFn): KernelFn {
       begin[axis] += s;
       return out;
     });
+  };
+}
+
+/** Concat as contiguous runs (wasm's own concat copies through a new subarray per run). */
+function concatKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const xs = Object.values(args.inputs);
+    const x0 = xs[0];
+    if (!x0 || x0.dtype === 'string' || x0.dtype === 'bool' || xs.some((t) => t.dtype !== x0.dtype)) return original(args);
+    const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x0.shape)[0];
+    const outShape = [...x0.shape];
+    outShape[axis] = xs.reduce((a, t) => a + t.shape[axis], 0);
+    const io = ioFor('wasm', args.backend);
+    const out = io.alloc(outShape, x0.dtype);
+    const om = io.mem(out.info);
+    const outer = size(x0.shape.slice(0, axis));
+    const inners = xs.map((t) => size(t.shape.slice(axis)));
+    const rowLen = inners.reduce((a, c) => a + c, 0);
+    const mems = xs.map((t) => io.mem(t));
+    for (let r = 0; r < outer; r++) {
+      let o = r * rowLen;
+      for (let i = 0; i < xs.length; i++) {
+        if (inners[i] > 0) copy(om, o, mems[i], r * inners[i], inners[i]);
+        o += inners[i];
+      }
+    }
+    return out.info;
   };
 }
 
@@ -216,6 +282,28 @@ function crossEntropyKernel(backendName: string): KernelFn {
   };
 }
 
+function swigluKernel(backendName: string): KernelFn {
+  return ({ inputs, backend }) => {
+    const { gu } = inputs;
+    const [n, h2] = gu.shape;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([n, h2 / 2], 'float32');
+    swigluInto(io.view(gu) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
+    return out.info;
+  };
+}
+
+function swigluGradKernel(backendName: string): KernelFn {
+  return ({ inputs, backend }) => {
+    const { gu, da } = inputs;
+    const [n, h2] = gu.shape;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([n, h2], 'float32');
+    swigluGradInto(io.view(gu) as Float32Array, io.view(da) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
+    return out.info;
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property.
@@ -232,10 +320,13 @@ export function installKernels(backendName: string): void {
   replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
   replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName));
+  replaceKernel(SWIGLU_KERNEL, backendName, () => swigluKernel(backendName));
+  replaceKernel(SWIGLU_GRAD_KERNEL, backendName, () => swigluGradKernel(backendName));
   if (backendName === 'wasm') {
     replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
     replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));
     replaceKernel('Identity', backendName, (orig) => identityKernel(orig!));
+    replaceKernel('Concat', backendName, (orig) => concatKernel(orig!));
   }
 }
 

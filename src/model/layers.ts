@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { attentionCore } from './attention.ts';
 import { matMul2d, matMulConst } from './backend.ts';
+import { swigluActivation } from './swiglu.ts';
 
 /** x [N, d] * rsqrt(mean(x², -1) + eps) * w. */
 export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
@@ -13,15 +14,13 @@ export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D 
 }
 
 /**
- * SwiGLU: (silu(x w1) * (x w3)) w2, x [N, d] -> [N, d]. The gate and up projections run as one product
- * with [w1 | w3] (one transpose of x in the backward pass instead of two, and a larger, faster matmul).
+ * SwiGLU: (silu(x w1) * (x w3)) w2, x [N, d] -> [N, d]. The gate and up projections are stored as one
+ * weight w13 = [w1 | w3] [d, 2h] and run as one product (one transpose of x in the backward pass instead
+ * of two, and a larger, faster matmul).
  */
-export function swiglu(x: tf.Tensor2D, w1: tf.Tensor, w3: tf.Tensor, w2: tf.Tensor): tf.Tensor2D {
-  const h = w1.shape[1]!;
-  const gu = matMul2d(x, tf.concat([w1, w3], 1) as tf.Tensor2D); // [N, 2h]
-  const [g, u] = tf.split(gu, [h, h], 1); // [N, h] each
-  const hdn = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
-  return matMul2d(hdn, w2 as tf.Tensor2D);
+export function swiglu(x: tf.Tensor2D, w13: tf.Tensor, w2: tf.Tensor): tf.Tensor2D {
+  const gu = matMul2d(x, w13 as tf.Tensor2D); // [N, 2h]
+  return matMul2d(swigluActivation(gu), w2 as tf.Tensor2D); // silu(g) * u [N, h], then [N, d]
 }
 
 /** Constant tensors of the attention layer, built once per model (kept outside any tidy). */
@@ -94,7 +93,7 @@ function scaledDotAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask
 /** Causal multi-head self-attention with rotary positions: x [N, d] -> [N, d]. */
 export function attention(
   x: tf.Tensor2D,
-  w: { wq: tf.Tensor; wk: tf.Tensor; wv: tf.Tensor; wo: tf.Tensor },
+  w: { wqkv: tf.Tensor; wo: tf.Tensor },
   B: number,
   T: number,
   H: number,
@@ -102,8 +101,8 @@ export function attention(
 ): tf.Tensor2D {
   const d = x.shape[1];
   const hd = d / H;
-  // q, k and v as one product with [wq | wk | wv]: one transpose of x in the backward pass, not three.
-  const [q2, k2, v2] = tf.split(matMul2d(x, tf.concat([w.wq, w.wk, w.wv], 1) as tf.Tensor2D), [d, d, d], 1); // [N, d] each
+  // q, k and v as one product with wqkv = [wq | wk | wv]: one transpose of x in the backward pass, not three.
+  const [q2, k2, v2] = tf.split(matMul2d(x, w.wqkv as tf.Tensor2D), [d, d, d], 1); // [N, d] each
   const q = rope(q2 as tf.Tensor2D, B, T, H, c);
   const k = rope(k2 as tf.Tensor2D, B, T, H, c);
   const v = tf.transpose(tf.reshape(v2, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]

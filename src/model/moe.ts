@@ -23,9 +23,9 @@ import { swiglu } from './layers.ts';
 /** The weights of one MoE feed-forward. */
 export interface MoeWeights {
   router: tf.Tensor;
-  /** Routed experts: w1, w3 [d, h], w2 [h, d]. */
-  experts: { w1: tf.Tensor; w3: tf.Tensor; w2: tf.Tensor }[];
-  shared: { w1: tf.Tensor; w3: tf.Tensor; w2: tf.Tensor }[];
+  /** Routed experts: w13 = [w1 | w3] [d, 2h] (gate | up), w2 [h, d] (down). */
+  experts: { w13: tf.Tensor; w2: tf.Tensor }[];
+  shared: { w13: tf.Tensor; w2: tf.Tensor }[];
 }
 
 /** Auxiliary-loss settings (only for method auxloss). */
@@ -110,7 +110,7 @@ export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int
   const blocks = used.length === 1 ? [xs] : tf.split(xs, sizes, 0);
   const outs = blocks.map((b, u) => {
     const e = w.experts[used[u]];
-    return swiglu(b as tf.Tensor2D, e.w1, e.w3, e.w2);
+    return swiglu(b as tf.Tensor2D, e.w13, e.w2);
   });
   const ys = outs.length === 1 ? outs[0] : tf.concat(outs, 0); // [N*k, d]
   const y = scatterAddRows(tf.mul(ys, orderedW), tokenIds, N);
@@ -137,7 +137,7 @@ export function moeForward(x: tf.Tensor2D, w: MoeWeights, opts: MoeOptions): Moe
   const routingMs = performance.now() - t0;
 
   let y = combineExperts(x, scores, route.experts, k, w);
-  for (const e of w.shared) y = tf.add(y, swiglu(x, e.w1, e.w3, e.w2));
+  for (const e of w.shared) y = tf.add(y, swiglu(x, e.w13, e.w2));
 
   let aux: tf.Scalar | null = null;
   if (opts.aux) aux = auxLoss(scores, route.experts, k, opts.aux);

@@ -2,9 +2,9 @@
  * Model parameters: one tf.Variable per named weight, created in a fixed order from a seeded Rng so that
  * the same seed gives bit-identical initial weights on every backend and for every balancing method.
  *
- * Names: `tokEmb` [V, d]; per block i: `b{i}.attnNorm` [d], `b{i}.wq|wk|wv|wo` [d, d], `b{i}.ffnNorm` [d],
- * `b{i}.router` [d, m], routed expert j: `b{i}.e{j}.w1|w3` [d, h] (gate, up), `b{i}.e{j}.w2` [h, d] (down),
- * shared expert j: `b{i}.s{j}.w1|w3|w2`; `finalNorm` [d]. Norm weights start at 1, the rest ~ N(0, std²),
+ * Names: `tokEmb` [V, d]; per block i: `b{i}.attnNorm` [d], `b{i}.wqkv` [d, 3d] (= [wq | wk | wv]),
+ * `b{i}.wo` [d, d], `b{i}.ffnNorm` [d], `b{i}.router` [d, m], routed expert j: `b{i}.e{j}.w13` [d, 2h]
+ * (= [gate | up]), `b{i}.e{j}.w2` [h, d] (down), shared expert j: `b{i}.s{j}.w13|w2`; `finalNorm` [d]. Norm weights start at 1, the rest ~ N(0, std²),
  * with wo and w2 (the projections that write into the residual stream) scaled by 1/sqrt(2L) as in GPT-2.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -27,14 +27,13 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   const outStd = std / Math.sqrt(2 * L);
   const specs: ParamSpec[] = [{ name: 'tokEmb', shape: [V, d], init: std, decay: true }];
   const ffn = (prefix: string) => {
-    specs.push({ name: `${prefix}.w1`, shape: [d, h], init: std, decay: true });
-    specs.push({ name: `${prefix}.w3`, shape: [d, h], init: std, decay: true });
+    specs.push({ name: `${prefix}.w13`, shape: [d, 2 * h], init: std, decay: true });
     specs.push({ name: `${prefix}.w2`, shape: [h, d], init: outStd, decay: true });
   };
   for (let i = 0; i < L; i++) {
     const b = `b${i}`;
     specs.push({ name: `${b}.attnNorm`, shape: [d], init: 'ones', decay: false });
-    for (const w of ['wq', 'wk', 'wv']) specs.push({ name: `${b}.${w}`, shape: [d, d], init: std, decay: true });
+    specs.push({ name: `${b}.wqkv`, shape: [d, 3 * d], init: std, decay: true });
     specs.push({ name: `${b}.wo`, shape: [d, d], init: outStd, decay: true });
     specs.push({ name: `${b}.ffnNorm`, shape: [d], init: 'ones', decay: false });
     specs.push({ name: `${b}.router`, shape: [d, m], init: std, decay: true });

@@ -56,7 +56,7 @@ export class MoeTransformer {
   }
 
   moeWeights(i: number): MoeWeights {
-    const f = (pre: string) => ({ w1: this.p(`${pre}.w1`), w3: this.p(`${pre}.w3`), w2: this.p(`${pre}.w2`) });
+    const f = (pre: string) => ({ w13: this.p(`${pre}.w13`), w2: this.p(`${pre}.w2`) });
     return {
       router: this.p(`b${i}.router`),
       experts: Array.from({ length: this.cfg.experts }, (_, j) => f(`b${i}.e${j}`)),
@@ -80,7 +80,7 @@ export class MoeTransformer {
       const b = `b${i}`;
       const a = attention(
         rmsNorm(h, this.p(`${b}.attnNorm`), cfg.normEps),
-        { wq: this.p(`${b}.wq`), wk: this.p(`${b}.wk`), wv: this.p(`${b}.wv`), wo: this.p(`${b}.wo`) },
+        { wqkv: this.p(`${b}.wqkv`), wo: this.p(`${b}.wo`) },
         B,
         T,
         cfg.heads,
