@@ -11,43 +11,10 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface LayerLine {
-  loads: number[];
-  maxVio: number;
-  minVio: number;
-}
-
-export interface StepLine {
-  step: number;
-  loss: number;
-  lmLoss: number;
-  auxLoss: number;
-  lr: number;
-  tokensPerSec: number;
-  stepMs: number;
-  routingMs: number;
-  layers: LayerLine[];
-}
-
-export interface EvalLine {
-  eval: true;
-  step: number;
-  valLoss: number;
-  perplexity: number;
-  maxVioGlobal: number[];
-}
-
-export interface SummaryLine {
-  summary: true;
-  steps: number;
-  tokens: number;
-  perplexity: number;
-  valLoss: number;
-  avgMaxVio: number;
-  supMaxVio: number;
-  wallMs: number;
-  method: string;
-}
+// One schema, owned by the writer (src/train/log.ts); the report reads exactly what the trainer writes.
+import type { EvalLine, LayerLog, StepLine, SummaryLine } from '../train/log.ts';
+export type { EvalLine, StepLine, SummaryLine };
+export type LayerLine = LayerLog;
 
 export interface RunLog {
   /** Step lines in step order, one per step. */
