@@ -15,6 +15,8 @@ export const METHOD_COLORS: Readonly<Record<string, string>> = {
   'bip-T2': '#e377c2',
   'bip-T4': '#17becf',
   'bip-T8': '#bcbd22',
+  'bip-notrunc': '#ff7f0e',
+  'bip-T8-notrunc': '#ff7f0e',
   optimal: '#111111',
 };
 
