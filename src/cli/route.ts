@@ -13,6 +13,7 @@ import { createBalancer } from '../routing/factory.ts';
 import { maxVio, minVio } from '../routing/metrics.ts';
 import { METHOD_NAMES, type AuxLossResult, type Balancer, type BalancerState, type MethodName, type RouteResult } from '../routing/types.ts';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { applyGate as applyGateInPlace } from '../simulate/gate.ts';
 import { float32Text } from '../io/floatText.ts';
 import { readScoreMatrix, ScoreInputError } from '../io/scoreMatrix.ts';
 import { CliError } from './errors.ts';
@@ -231,22 +232,9 @@ function writeOrFail(path: string, text: string, what: string): void {
   }
 }
 
-/** Scores from logits: softmax over each row (max-subtracted, float64 sums) or elementwise sigmoid. */
+/** Scores from logits (a new array; the logits are left as they are): the shared gate of src/simulate/gate.ts. */
 export function applyGate(logits: Float32Array, n: number, m: number, gate: string): Float32Array {
-  const out = new Float32Array(n * m);
-  if (gate === 'sigmoid') {
-    for (let x = 0; x < n * m; x++) out[x] = 1 / (1 + Math.exp(-logits[x]));
-    return out;
-  }
-  for (let i = 0; i < n; i++) {
-    const row = i * m;
-    let max = -Infinity;
-    for (let j = 0; j < m; j++) max = Math.max(max, logits[row + j]);
-    let sum = 0;
-    for (let j = 0; j < m; j++) sum += Math.exp(logits[row + j] - max);
-    for (let j = 0; j < m; j++) out[row + j] = Math.exp(logits[row + j] - max) / sum;
-  }
-  return out;
+  return applyGateInPlace(logits.slice(), n, m, gate === 'sigmoid' ? 'sigmoid' : 'softmax');
 }
 
 /** The result as JSON: small fields first, then one line per token. */

@@ -9,8 +9,7 @@
  * followed by the val ids as Uint16 (vocabulary <= 65536) or Int32.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 const MAGIC = 0x4b4f5442; // "BTOK"
 const FORMAT = 1;
@@ -25,18 +24,6 @@ export function hashParts(parts: (string | number)[]): string {
     h.update(s);
   }
   return h.digest('hex');
-}
-
-export function writeAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 /** The parsed JSON at path, or undefined if the file is missing or not JSON. */

@@ -11,10 +11,12 @@
  * Example:
  *   node --import tsx -e "import('./src/data/dataset.ts').then(m => m.loadDataset({ vocabSize: 4096, log: console.log }))"
  */
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { trainBpe } from './bpe.ts';
 import { loadSotu, loadTextFile } from './corpus.ts';
-import { encodeTokenFile, hashParts, readJsonOrUndefined, readTokenFile, writeAtomic } from './cache.ts';
+import { encodeTokenFile, hashParts, readJsonOrUndefined, readTokenFile } from './cache.ts';
+import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { MAX_VOCAB, PRETOKENIZE, TOKENIZER_VERSION, loadTokenizer } from './tokenizer.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -123,7 +125,8 @@ function tryLoadTokenizer(path: string, vocabSize: number): Tokenizer | undefine
 /** A cache that cannot be written (read-only disk) slows the next run down but must not stop this one. */
 function tryWrite(path: string, data: string | Uint8Array, log: (msg: string) => void): void {
   try {
-    writeAtomic(path, data);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomic(path, data);
   } catch (e) {
     log(`data: warning: could not write cache file ${path}: ${(e as Error).message}`);
   }

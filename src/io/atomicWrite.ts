@@ -4,16 +4,18 @@
  * never half of one; this is what lets `moe-balance route --state` be chained safely.
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+
+/** Names of the temporary files writeFileAtomic leaves behind if the process is killed mid-write. */
+export const ATOMIC_TEMP = /\.tmp-\d+$/;
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  // Same directory as the target so that rename() stays on one file system (and so is atomic).
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  // Same directory as the target so that rename() stays on one file system (and so is atomic). The
+  // write is synchronous, so the pid alone keeps concurrent writers (other processes) apart.
+  const tmp = `${path}.tmp-${process.pid}`;
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'wx');
+    fd = openSync(tmp, 'w');
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);

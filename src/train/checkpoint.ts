@@ -10,7 +10,8 @@
  * after the new manifest is in place, so a kill at any moment leaves the previous checkpoint usable.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { ATOMIC_TEMP, writeFileAtomic } from '../io/atomicWrite.ts';
 import { join } from 'node:path';
 import type { BalancerState } from '../routing/types.ts';
 
@@ -55,26 +56,6 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
-/** Writes `data` to path through a flushed temporary file and a rename. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
 export function saveCheckpoint(outDir: string, data: CheckpointData): void {
   mkdirSync(outDir, { recursive: true });
   let total = 0;
@@ -114,7 +95,7 @@ export function saveCheckpoint(outDir: string, data: CheckpointData): void {
 /** Removes temporary files left by a run killed in the middle of a write. */
 export function removeStaleTemporaries(outDir: string): void {
   if (!existsSync(outDir)) return;
-  for (const f of readdirSync(outDir)) if (/\.tmp-\d+$/.test(f)) rmSync(join(outDir, f), { force: true });
+  for (const f of readdirSync(outDir)) if (ATOMIC_TEMP.test(f)) rmSync(join(outDir, f), { force: true });
 }
 
 /** Deletes the manifest and data of a checkpoint in outDir, if any. */

@@ -7,7 +7,7 @@
  * skip a last line that does not parse. On resume the log is cut back to the checkpoint's step.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from './checkpoint.ts';
+import { writeFileAtomic } from '../io/atomicWrite.ts';
 
 export interface LayerLog {
   loads: number[];
