@@ -29,10 +29,9 @@ export function assignTopK(
   const idBuf = new Int32Array(k);
   const keyBuf = new Float64Array(k);
   const sh = shift === null ? null : shift.map((x) => sign * x);
-  const cand = new Int32Array(m);
   for (let i = 0; i < n; i++) {
     if (sh === null) topKRowPlain(scores, i * m, m, k, idBuf, keyBuf);
-    else topKRowShifted(scores, i * m, m, sh, k, idBuf, keyBuf, floors === null ? -Infinity : floors[i], cand);
+    else topKRowShifted(scores, i * m, m, sh, k, idBuf, keyBuf, floors === null ? -Infinity : floors[i]);
     const o = i * k;
     let sum = 0;
     for (let t = 0; t < k; t++) {

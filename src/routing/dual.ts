@@ -23,7 +23,6 @@ export class DualWorkspace {
   floors = new Float64Array(0); // [n]
   qAtP = new Float64Array(0); // [m], the q that pRaw was computed from
   negQ = new Float64Array(0); // [m], −q: the signed shift of the selection keys
-  candBuf = new Int32Array(0); // [m], candidate expert ids of one row
   /** Whether pRaw belongs to the scores of the current call. */
   pValid = false;
   sample = new Float64Array(SAMPLE);
@@ -39,7 +38,6 @@ export class DualWorkspace {
       this.floors = new Float64Array(n);
       this.qAtP = new Float64Array(m);
       this.negQ = new Float64Array(m);
-      this.candBuf = new Int32Array(m);
       this.n = n;
       this.m = m;
     }
@@ -80,7 +78,7 @@ export function rowStep(scores: Float32Array, n: number, m: number, k: number, q
   for (let j = 0; j < m; j++) negQ[j] = -q[j];
   for (let i = 0; i < n; i++) {
     const floor = delta === Infinity ? -Infinity : pRaw[i] - delta - FLOOR_EPS * (1 + Math.abs(pRaw[i]));
-    const v = topKRowShifted(scores, i * m, m, negQ, k + 1, ws.idBuf, ws.keyBuf, floor, ws.candBuf);
+    const v = topKRowShifted(scores, i * m, m, negQ, k + 1, ws.idBuf, ws.keyBuf, floor);
     pRaw[i] = v;
     p[i] = truncate && v < 0 ? 0 : v;
   }
@@ -149,10 +147,8 @@ function columnKthLargest(t: Float32Array, base: number, p: Float64Array, n: num
     const thr = kthLargest(sample, SAMPLE, rank);
     let kept = 0;
     for (let i = 0; i < n; i++) {
-      // Branch-free: always store, advance only for kept values (measured 2x faster than an if).
       const v = t[base + i] - p[i];
-      buf[kept] = v;
-      kept += v >= thr ? 1 : 0;
+      if (v >= thr) buf[kept++] = v;
     }
     if (kept >= r) return kthLargest(buf, kept, r);
   }

@@ -53,9 +53,7 @@ export function topKRowShifted(
   idBuf: Int32Array,
   keyBuf: Float64Array,
   floor: number,
-  candBuf?: Int32Array,
 ): number {
-  if (floor > -Infinity && candBuf !== undefined) return topKRowFloored(scores, base, m, sh, slots, idBuf, keyBuf, floor, candBuf);
   const last = slots - 1;
   let filled = 0;
   let thr = floor;
@@ -75,48 +73,6 @@ export function topKRowShifted(
   }
   // A floor is only ever passed when it is a proven lower bound; stay exact regardless.
   if (filled < slots) return topKRowShifted(scores, base, m, sh, slots, idBuf, keyBuf, -Infinity);
-  return keyBuf[last];
-}
-
-/**
- * topKRowShifted with a floor, in two phases: a branch-free pass keeps the ids whose key is at least
- * the floor (typically slots + a few of m), then the insertion runs on those only. Mispredicted
- * branches, not memory, were the cost of the one-phase loop (~4.5 ns per key, bench/routing.ts).
- */
-function topKRowFloored(
-  scores: Float32Array,
-  base: number,
-  m: number,
-  sh: Float64Array,
-  slots: number,
-  idBuf: Int32Array,
-  keyBuf: Float64Array,
-  floor: number,
-  cand: Int32Array,
-): number {
-  let cnt = 0;
-  for (let j = 0; j < m; j++) {
-    cand[cnt] = j;
-    cnt += scores[base + j] + sh[j] >= floor ? 1 : 0;
-  }
-  if (cnt < slots) return topKRowShifted(scores, base, m, sh, slots, idBuf, keyBuf, -Infinity);
-  const last = slots - 1;
-  let filled = 0;
-  let thr = -Infinity;
-  for (let c = 0; c < cnt; c++) {
-    const j = cand[c];
-    const v = scores[base + j] + sh[j];
-    if (v < thr || (v === thr && filled === slots && !(sh[j] > sh[idBuf[last]]))) continue;
-    let p = filled < slots ? filled++ : last;
-    while (p > 0 && (v > keyBuf[p - 1] || (v === keyBuf[p - 1] && sh[j] > sh[idBuf[p - 1]]))) {
-      keyBuf[p] = keyBuf[p - 1];
-      idBuf[p] = idBuf[p - 1];
-      p--;
-    }
-    keyBuf[p] = v;
-    idBuf[p] = j;
-    if (filled === slots) thr = keyBuf[last];
-  }
   return keyBuf[last];
 }
 
