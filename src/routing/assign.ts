@@ -32,20 +32,27 @@ export function assignTopK(
   for (let i = 0; i < n; i++) {
     if (sh === null) topKRowPlain(scores, i * m, m, k, idBuf, keyBuf);
     else topKRowShifted(scores, i * m, m, sh, k, idBuf, keyBuf, floors === null ? -Infinity : floors[i]);
-    const o = i * k;
-    let sum = 0;
     for (let t = 0; t < k; t++) {
-      const j = idBuf[t];
-      experts[o + t] = j;
-      loads[j]++;
-      sum += scores[i * m + j];
+      experts[i * k + t] = idBuf[t];
+      loads[idBuf[t]]++;
     }
-    for (let t = 0; t < k; t++) {
-      const w = scores[i * m + idBuf[t]];
-      // k = 1: the gate value itself (MiniMind renormalises only when top_k > 1).
-      // A zero sum (all-zero scores) gets equal weights rather than NaN.
-      weights[o + t] = k === 1 ? w : sum !== 0 ? w / sum : 1 / k;
-    }
+    writeWeights(scores, i, m, k, experts, weights);
   }
   return { n, m, k, experts, weights, loads };
+}
+
+/**
+ * Token i's combine weights from its chosen ids (experts[i*k .. i*k+k)): the original scores,
+ * renormalised to sum 1 when k > 1. Every routing (balancers and the LP optimum) uses this one rule.
+ */
+export function writeWeights(scores: Float32Array, i: number, m: number, k: number, experts: Int32Array, weights: Float32Array): void {
+  const o = i * k;
+  let sum = 0;
+  for (let t = 0; t < k; t++) sum += scores[i * m + experts[o + t]];
+  for (let t = 0; t < k; t++) {
+    const w = scores[i * m + experts[o + t]];
+    // k = 1: the gate value itself (MiniMind renormalises only when top_k > 1).
+    // A zero sum (all-zero scores) gets equal weights rather than NaN.
+    weights[o + t] = k === 1 ? w : sum !== 0 ? w / sum : 1 / k;
+  }
 }

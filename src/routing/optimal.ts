@@ -14,7 +14,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Highs } from 'highs';
-import { capacity } from './assign.ts';
+import { capacity, writeWeights } from './assign.ts';
 import { InputError } from './errors.ts';
 import { validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteResult } from './types.ts';
@@ -109,15 +109,13 @@ export function solveOptimal(solver: Solver, scores: Float32Array, n: number, m:
     if (chosen.length !== k) throw new Error(`optimal: token ${i} got ${chosen.length} experts, expected ${k}`);
     // Present in decreasing score order, like every other balancer.
     chosen.sort((a, b) => scores[i * m + b] - scores[i * m + a] || a - b);
-    let sum = 0;
-    for (const j of chosen) sum += scores[i * m + j];
     for (let t = 0; t < k; t++) {
       const j = chosen[t];
       experts[i * k + t] = j;
       loads[j]++;
       objective += scores[i * m + j];
-      weights[i * k + t] = k === 1 ? scores[i * m + j] : sum !== 0 ? scores[i * m + j] / sum : 1 / k;
     }
+    writeWeights(scores, i, m, k, experts, weights);
   }
   return { routing: { n, m, k, experts, weights, loads }, objective, solveMs };
 }

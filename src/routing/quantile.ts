@@ -14,7 +14,7 @@
  * width when the value lies inside [lo, hi] (values outside are clamped to the range edge).
  */
 import { assignTopK, capacity } from './assign.ts';
-import { DualWorkspace, columnStep, rowStep, transposeInto } from './dual.ts';
+import { DualWorkspace, dualIterations, rowStep } from './dual.ts';
 import { InputError } from './errors.ts';
 import { checkOptions, numberOption, readStateVector, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
@@ -53,6 +53,11 @@ export function quantileHistogram(
   range: [number, number],
 ): QuantileHistogram {
   validateRouteInput(scores, n, m, k);
+  return histogramOf(scores, n, m, k, beta, bins, range);
+}
+
+/** quantileHistogram without the input checks (for callers that have made them). */
+function histogramOf(scores: Float32Array, n: number, m: number, k: number, beta: Float64Array, bins: number, range: [number, number]): QuantileHistogram {
   const [lo, hi] = range;
   const counts = new Float64Array(m * (bins + 2));
   const ws = new DualWorkspace();
@@ -142,14 +147,11 @@ export class QuantileBalancer implements Balancer {
   private updateBeta(scores: Float32Array, n: number, m: number, k: number): void {
     const beta = this.beta as Float64Array;
     if (this.bins > 0) {
-      betaFromHistogram(quantileHistogram(scores, n, m, k, beta, this.bins, this.range), beta);
+      betaFromHistogram(histogramOf(scores, n, m, k, beta, this.bins, this.range), beta);
       return;
     }
-    this.ws.ensure(n, m, k);
-    this.ws.pValid = false; // new scores: no floor from an earlier call
-    transposeInto(scores, n, m, this.ws);
-    rowStep(scores, n, m, k, beta, false, this.ws); // α from the previous β
-    columnStep(n, m, capacity(n, m, k), beta, false, this.ws); // β from α
+    // One untruncated dual iteration from the previous β: α from β (row step), then β from α.
+    dualIterations(scores, n, m, k, beta, 1, false, false, this.ws);
   }
 
   getState(): BalancerState {
