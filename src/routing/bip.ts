@@ -20,7 +20,7 @@
 import { assignTopK } from './assign.ts';
 import { InputError } from './errors.ts';
 import { DualWorkspace, dualIterations, routingFloors } from './dual.ts';
-import { validateRouteInput, readStateVector, checkOptions, numberOption, enumOption } from './validate.ts';
+import { validateRouteInput, readStateVector, checkOptions, numberOption, enumOption, stateVectorFor } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export type BipOrder = 'update-then-route' | 'route-then-update';
@@ -56,7 +56,7 @@ export class BipBalancer implements Balancer {
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
     validateRouteInput(scores, n, m, k);
-    const q = this.stateFor(m);
+    const q = (this.q = stateVectorFor(this.q, m, 'bip', 'q'));
     const update = opts.update ?? true;
     if (!update) return assignTopK(scores, n, m, k, q, -1);
     if (this.order === 'update-then-route') {
@@ -84,13 +84,5 @@ export class BipBalancer implements Balancer {
   /** The current q (a copy), or null before the first call. */
   get qVector(): Float64Array | null {
     return this.q ? this.q.slice() : null;
-  }
-
-  private stateFor(m: number): Float64Array {
-    if (this.q === null) this.q = new Float64Array(m);
-    else if (this.q.length !== m) {
-      throw new InputError(`bip: state q has ${this.q.length} entries but the scores have m=${m} experts`);
-    }
-    return this.q;
   }
 }

@@ -8,8 +8,7 @@
  * Default u = 0.001 (the paper's).
  */
 import { assignTopK } from './assign.ts';
-import { InputError } from './errors.ts';
-import { checkOptions, enumOption, numberOption, readStateVector, validateRouteInput } from './validate.ts';
+import { checkOptions, enumOption, numberOption, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export type LossFreeUpdate = 'sign' | 'linear';
@@ -47,10 +46,9 @@ export class LossFreeBalancer implements Balancer {
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
     validateRouteInput(scores, n, m, k);
-    if (this.b === null) this.b = new Float64Array(m);
-    if (this.b.length !== m) throw new InputError(`lossfree: state b has ${this.b.length} entries but the scores have m=${m} experts`);
-    const result = assignTopK(scores, n, m, k, this.b, 1);
-    if (opts.update ?? true) lossFreeUpdate(this.b, result.loads, n, k, this.rate, this.update);
+    const b = (this.b = stateVectorFor(this.b, m, 'lossfree', 'b'));
+    const result = assignTopK(scores, n, m, k, b, 1);
+    if (opts.update ?? true) lossFreeUpdate(b, result.loads, n, k, this.rate, this.update);
     return result;
   }
 

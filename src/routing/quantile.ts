@@ -16,7 +16,7 @@
 import { assignTopK, capacity } from './assign.ts';
 import { DualWorkspace, dualIterations, rowStep } from './dual.ts';
 import { InputError } from './errors.ts';
-import { checkOptions, numberOption, readStateVector, validateRouteInput } from './validate.ts';
+import { checkOptions, numberOption, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export interface QuantileOptions {
@@ -137,8 +137,7 @@ export class QuantileBalancer implements Balancer {
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
     validateRouteInput(scores, n, m, k);
-    if (this.beta === null) this.beta = new Float64Array(m);
-    if (this.beta.length !== m) throw new InputError(`quantile: state beta has ${this.beta.length} entries but the scores have m=${m} experts`);
+    this.beta = stateVectorFor(this.beta, m, 'quantile', 'beta');
     const result = assignTopK(scores, n, m, k, this.beta, -1);
     if (opts.update ?? true) this.updateBeta(scores, n, m, k);
     return result;

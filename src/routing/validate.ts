@@ -75,9 +75,10 @@ export function enumOption<T extends string>(method: string, name: string, v: un
   return v as T;
 }
 
-export function boolOption(method: string, name: string, v: unknown, def: boolean): boolean {
-  if (v === undefined) return def;
-  if (typeof v !== 'boolean') throw new InputError(`option '${name}' of '${method}' must be true or false, got ${JSON.stringify(v)}`);
+/** A balancer's state vector for m experts: zeros on first use; an error if it was made for another m. */
+export function stateVectorFor(v: Float64Array | null, m: number, method: string, key: string): Float64Array {
+  if (v === null) return new Float64Array(m);
+  if (v.length !== m) throw new InputError(`${method}: state ${key} has ${v.length} entries but the scores have m=${m} experts`);
   return v;
 }
 
