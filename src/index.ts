@@ -31,3 +31,19 @@ export {
   droppedTokens,
 } from './routing/metrics.ts';
 export { Rng } from './util/rng.ts';
+export { createShardedBalancer, routeSharded, evenShardSizes, SHARDED_METHODS, type ShardedBalancer } from './routing/sharded.ts';
+export { shardedKthLargest, type ShardedSelectOptions } from './routing/shardedSelect.ts';
+export {
+  runShards,
+  runProgram,
+  mergeCollective,
+  allReduceSum,
+  allReduceMax,
+  allGather,
+  type Collective,
+  type CollectiveOp,
+  type CollectiveResult,
+  type CommStats,
+  type ShardProgram,
+  type Transport,
+} from './routing/collective.ts';
