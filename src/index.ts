@@ -9,13 +9,28 @@ export type { AuxLossResult, Balancer, BalancerState, MethodName, RouteCallOptio
 export { METHOD_NAMES } from './routing/types.ts';
 export { InputError } from './routing/errors.ts';
 export { createBalancer, SYNC_METHODS } from './routing/factory.ts';
-export type { AuxLossOptions, BipOptions, LossFreeOptions, QuantileOptions } from './routing/factory.ts';
+export type {
+  AuxLossOptions,
+  BipOptions,
+  CapacityOptions,
+  ExpertChoiceOptions,
+  GroupOptions,
+  LossFreeOptions,
+  QuantileOptions,
+  SinkhornOptions,
+} from './routing/factory.ts';
 export { TopKBalancer, topk } from './routing/topk.ts';
 export { BipBalancer, type BipOrder } from './routing/bip.ts';
 export { LossFreeBalancer, lossFreeUpdate, type LossFreeUpdate } from './routing/lossFree.ts';
 export { QuantileBalancer, quantileHistogram, mergeHistograms, betaFromHistogram, type QuantileHistogram } from './routing/quantile.ts';
 export { AuxLossBalancer, auxLoss, type AuxLossForm } from './routing/auxLoss.ts';
 export { OptimalBalancer, createOptimalBalancer, loadSolver, solveOptimal, OPTIMAL_MAX_VARIABLES, type OptimalResult, type Solver } from './routing/optimal.ts';
+export { SinkhornBalancer, sinkhorn, sinkhornPlan, type SinkhornPlan } from './routing/sinkhorn.ts';
+export { ExpertChoiceBalancer, expertChoice } from './routing/expertChoice.ts';
+export { CapacityBalancer, dropOverCapacity, expertCapacity, type DropPolicy } from './routing/capacityFactor.ts';
+export { GroupLimitedBalancer, chooseGroups, GROUP_METHODS } from './routing/groupLimited.ts';
+export { routerZLoss } from './routing/zLoss.ts';
+export { pairStart, pairEnd, pairTokens, expertsPerToken, unroutedShare } from './routing/ragged.ts';
 export { dualIterations, DualWorkspace } from './routing/dual.ts';
 export { capacity } from './routing/assign.ts';
 export { kthLargest } from './routing/select.ts';
@@ -29,6 +44,8 @@ export {
   retention,
   epStepTime,
   droppedTokens,
+  groupLoads,
+  groupMaxVio,
 } from './routing/metrics.ts';
 export { Rng } from './util/rng.ts';
 export { createShardedBalancer, routeSharded, evenShardSizes, SHARDED_METHODS, type ShardedBalancer } from './routing/sharded.ts';

@@ -229,7 +229,7 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
     [['--input', ragged], /ragged\.json: row 1 has 3 entries, row 0 has 4$/],
     [['--input', SCORES, '--k', '8'], /--k 8 must be smaller than the number of experts m = 8/],
     [['--input', SCORES, '--k', '0'], /--k must be an integer >= 1, got '0'/],
-    [['--input', SCORES, '--method', 'sinkhorn'], /unknown method 'sinkhorn' \(methods: topk, bip, lossfree, quantile, auxloss, optimal\)$/],
+    [['--input', SCORES, '--method', 'switch'], /unknown method 'switch' \(methods: topk, bip, lossfree, quantile, auxloss, optimal, sinkhorn, expertchoice\)$/],
     [['--input', SCORES, '--state', smallState], /small\.state\.json: "q" has 3 values but the input has m = 8 experts$/],
     [['--input', SCORES, '--state', wrongKey, '--output', 'out-never.json'], /method bip expects \{"q": \[8 numbers\]\}, the file has keys 'b'$/],
     [['--input', SCORES, '--method', 'bip', '--rate', '0.1'], /--rate is an option of method lossfree, not of bip$/],

@@ -3,6 +3,9 @@
  * coarse ties, n not divisible by m): each token gets exactly k distinct experts; loads match the ids
  * and sum to n*k; weights are the chosen ORIGINAL scores renormalised; state stays finite (q, beta >= 0
  * with truncation); same input and state, same output; getState/setState round-trips.
+ * Ragged routings (expertchoice, any method with a capacityFactor) get distinct experts per token, loads
+ * that match the ids and sum to the number of pairs, raw-score weights (expertchoice) or the pre-drop
+ * renormalised ones (dropping); group-limited variants run on the shapes whose m the groups divide.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +25,23 @@ const CONFIGS: [string, Record<string, unknown>][] = [
   ['quantile', {}],
   ['quantile', { bins: 64 }],
   ['auxloss', {}],
+  ['sinkhorn', {}],
+  ['sinkhorn', { iters: 3, tau: 0.5 }],
+  ['expertchoice', {}],
+  ['expertchoice', { capacityFactor: 1.5 }],
+  ['topk', { capacityFactor: 1 }],
+  ['bip', { capacityFactor: 1.25, dropPolicy: 'position' }],
+  ['auxloss', { capacityFactor: 0.8 }],
+  ['topk', { groups: 2, topkGroups: 1 }],
+  ['lossfree', { groups: 4, topkGroups: 2, rate: 0.05 }],
+  ['bip', { groups: 4, topkGroups: 2, capacityFactor: 1.1 }],
 ];
+
+/** Whether a configuration applies to a shape (group-limited: G divides m and the groups can hold k). */
+function applies(options: Record<string, unknown>, m: number, k: number): boolean {
+  const G = options.groups as number | undefined;
+  return G === undefined || (m % G === 0 && ((options.topkGroups as number) * m) / G >= k);
+}
 
 const SHAPES: [number, number, number][] = [
   [37, 5, 2], // n not divisible by m, fractional capacity
@@ -32,6 +51,7 @@ const SHAPES: [number, number, number][] = [
 ];
 
 function checkRouting(r: RouteResult, scores: Float32Array, n: number, m: number, k: number, what: string): void {
+  if (r.offsets) return checkRagged(r, scores, n, m, k, what);
   assert.equal(r.experts.length, n * k, `${what}: experts length`);
   assert.equal(r.weights.length, n * k, `${what}: weights length`);
   const loads = new Int32Array(m);
@@ -54,6 +74,33 @@ function checkRouting(r: RouteResult, scores: Float32Array, n: number, m: number
   assert.equal(loads.reduce((a, b) => a + b, 0), n * k, `${what}: loads do not sum to n*k`);
 }
 
+function checkRagged(r: RouteResult, scores: Float32Array, n: number, m: number, k: number, what: string): void {
+  const off = r.offsets!;
+  assert.equal(off.length, n + 1, `${what}: offsets length`);
+  assert.equal(off[0], 0, `${what}: offsets[0]`);
+  assert.equal(off[n], r.experts.length, `${what}: offsets[n]`);
+  assert.equal(r.weights.length, r.experts.length, `${what}: weights length`);
+  const loads = new Int32Array(m);
+  for (let i = 0; i < n; i++) {
+    assert.ok(off[i + 1] >= off[i], `${what}: offsets decrease at ${i}`);
+    const ids = Array.from(r.experts.subarray(off[i], off[i + 1]));
+    assert.equal(new Set(ids).size, ids.length, `${what}: token ${i} experts not distinct: ${ids}`);
+    // Dropping: at most k, a subset of the pre-drop choice, weights renormalised over that choice.
+    const pre = r.preDrop ? Array.from(r.preDrop.subarray(i * k, i * k + k)) : null;
+    if (pre) assert.ok(ids.length <= k && ids.every((j) => pre.includes(j)), `${what}: token ${i} kept ${ids}, routed ${pre}`);
+    const sum = pre ? pre.reduce((a, j) => a + scores[i * m + j], 0) : 0;
+    ids.forEach((j, t) => {
+      assert.ok(j >= 0 && j < m, `${what}: id ${j} out of range`);
+      loads[j]++;
+      const s = scores[i * m + j];
+      const expected = pre === null || k === 1 ? s : sum !== 0 ? s / sum : 1 / k;
+      assert.ok(Math.abs(r.weights[off[i] + t] - expected) < 1e-6, `${what}: token ${i} weight ${t} = ${r.weights[off[i] + t]}, expected ${expected}`);
+    });
+  }
+  assert.deepEqual(Array.from(r.loads), Array.from(loads), `${what}: loads do not match the ids`);
+  if (r.preDrop) assert.equal(r.experts.length + (r.dropped ?? NaN), n * k, `${what}: kept + dropped != n*k`);
+}
+
 function checkState(b: Balancer, what: string, truncate: boolean): void {
   for (const [key, v] of Object.entries(b.getState())) {
     for (const x of v) {
@@ -65,7 +112,7 @@ function checkState(b: Balancer, what: string, truncate: boolean): void {
 
 for (const [method, options] of CONFIGS) {
   test(`${method} ${JSON.stringify(options)}: invariants on random and adversarial inputs over 5 steps`, () => {
-    for (const [n, m, k] of SHAPES) {
+    for (const [n, m, k] of SHAPES.filter(([, m, k]) => applies(options, m, k))) {
       for (const [name, scores] of Object.entries(adversarial(n, m, n * 31 + m))) {
         const b = createBalancer(method, options);
         for (let step = 0; step < 5; step++) {
@@ -79,6 +126,7 @@ for (const [method, options] of CONFIGS) {
 
   test(`${method} ${JSON.stringify(options)}: same input and state give the same output; state round-trips through JSON`, () => {
     const [n, m, k] = [96, 16, 4];
+    assert.ok(applies(options, m, k));
     const { random, skewed } = adversarial(n, m, 5);
     const a = createBalancer(method, options);
     a.route(skewed, n, m, k); // build up some state
@@ -89,11 +137,13 @@ for (const [method, options] of CONFIGS) {
     const rb = b.route(random, n, m, k);
     assert.deepEqual(Array.from(ra.experts), Array.from(rb.experts));
     assert.deepEqual(Array.from(ra.weights), Array.from(rb.weights));
+    assert.deepEqual(ra.offsets && Array.from(ra.offsets), rb.offsets && Array.from(rb.offsets));
     assert.deepEqual(a.getState(), b.getState());
   });
 
   test(`${method} ${JSON.stringify(options)}: update=false leaves the state untouched`, () => {
     const [n, m, k] = [64, 8, 2];
+    assert.ok(applies(options, m, k));
     const { random, skewed } = adversarial(n, m, 9);
     const b = createBalancer(method, options);
     b.route(random, n, m, k);

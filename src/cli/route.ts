@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBalancer } from '../routing/factory.ts';
 import { maxVio, minVio } from '../routing/metrics.ts';
+import { pairEnd, pairStart } from '../routing/ragged.ts';
 import { METHOD_NAMES, type AuxLossResult, type Balancer, type BalancerState, type MethodName, type RouteResult } from '../routing/types.ts';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { applyGate as applyGateInPlace } from '../simulate/gate.ts';
@@ -47,6 +48,8 @@ const METHOD_OPTIONS: Record<MethodName, readonly string[]> = {
   quantile: ['bins', 'range'],
   auxloss: ['alpha', 'form', 'seq-len'],
   optimal: [],
+  sinkhorn: [],
+  expertchoice: [],
 };
 
 /** The state key each stateful method keeps (one number per expert). */
@@ -255,7 +258,7 @@ function formatResult(method: MethodName, r: RouteResult, state: BalancerState):
     const out: string[] = [];
     for (let i = 0; i < n; i++) {
       const cells: string[] = [];
-      for (let t = 0; t < k; t++) cells.push(f(a[i * k + t]));
+      for (let x = pairStart(r, i); x < pairEnd(r, i); x++) cells.push(f(a[x]));
       out.push(`    [${cells.join(', ')}]`);
     }
     return `[\n${out.join(',\n')}\n  ]`;

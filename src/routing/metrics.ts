@@ -5,8 +5,12 @@
  *     AvgMaxVio = mean of MaxVio over steps and layers;  SupMaxVio = its maximum (inferred definitions)
  *     retention = Σ s over chosen pairs / Σ s over a reference routing (plain top-k, or the LP optimum)
  *     expert-parallel step time = Σ_layers max_j load_j / Σ_layers L̄  (a layer waits for its busiest expert)
+ *     group (device) MaxVio = (max_g Σ_{j∈g} load_j − k·n/G) / (k·n/G), experts j in G contiguous groups
+ *     dropped tokens at a capacity factor f = Σ_j max(0, load_j − ⌈f·k·n/m⌉)  (Megatron's capacity rule)
  */
+import { expertCapacity } from './capacityFactor.ts';
 import { InputError } from './errors.ts';
+import { pairEnd, pairStart } from './ragged.ts';
 import { topk } from './topk.ts';
 import type { RouteResult } from './types.ts';
 
@@ -61,10 +65,10 @@ export function supMaxVio(values: ArrayLike<number>): number {
 
 /** Σ s_ij over the chosen (token, expert) pairs. */
 export function scoreSum(scores: Float32Array, routing: RouteResult): number {
-  const { n, m, k, experts } = routing;
+  const { n, m, experts } = routing;
   if (scores.length !== n * m) throw new InputError(`scores has length ${scores.length}, routing is for n*m = ${n * m}`);
   let s = 0;
-  for (let i = 0; i < n; i++) for (let t = 0; t < k; t++) s += scores[i * m + experts[i * k + t]];
+  for (let i = 0; i < n; i++) for (let a = pairStart(routing, i); a < pairEnd(routing, i); a++) s += scores[i * m + experts[a]];
   return s;
 }
 
@@ -95,10 +99,28 @@ export function epStepTime(loadsPerLayer: Int32Array[], n: number, k: number): n
   return num / den;
 }
 
-/** Tokens dropped at a capacity factor: Σ_j max(0, load_j − ⌊factor · k·n/m⌋). */
+/** (token, expert) pairs dropped at a capacity factor: Σ_j max(0, load_j − ⌈factor · k·n/m⌉). */
 export function droppedTokens(loads: Int32Array, n: number, k: number, factor: number): number {
-  const cap = Math.floor(factor * meanLoad(loads, n, k));
+  meanLoad(loads, n, k);
+  const cap = expertCapacity(n, loads.length, k, factor);
   let d = 0;
   for (let j = 0; j < loads.length; j++) if (loads[j] > cap) d += loads[j] - cap;
   return d;
+}
+
+/** Loads of G groups of m/G contiguous experts (a group is a device or node in expert parallelism). */
+export function groupLoads(loads: Int32Array, groups: number): Int32Array {
+  const m = loads.length;
+  if (!Number.isInteger(groups) || groups < 1 || m % groups !== 0) {
+    throw new InputError(`groups must be an integer >= 1 dividing m=${m}, got ${groups}`);
+  }
+  const size = m / groups;
+  const out = new Int32Array(groups);
+  for (let j = 0; j < m; j++) out[Math.floor(j / size)] += loads[j];
+  return out;
+}
+
+/** MaxVio over groups: (max group load − k·n/G) / (k·n/G); what an expert-parallel step waits for. */
+export function groupMaxVio(loads: Int32Array, groups: number, n: number, k: number): number {
+  return maxVio(groupLoads(loads, groups), n, k);
 }

@@ -7,23 +7,44 @@
  *   renormalised to sum 1 when k > 1 (a bias never enters the weights).
  * - `loads`: tokens routed to each expert in the batch (Int32Array of m), summing to n * k.
  * - `capacity`: c = k * n / m, the balanced load (ceil'd where an integer is needed).
+ * - ragged routing: Expert Choice and capacity dropping give a token 0 or more experts (not exactly k);
+ *   such a result carries `offsets` (see RouteResult) and every consumer reads pairs through them.
  */
 
-export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal';
+export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal' | 'sinkhorn' | 'expertchoice';
 
-export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal'];
+export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal', 'sinkhorn', 'expertchoice'];
 
 /** What one `route` call returns. */
 export interface RouteResult {
   n: number;
   m: number;
   k: number;
-  /** n * k expert ids; token i's ids at [i*k, i*k + k), in decreasing order of the selection key. */
+  /**
+   * n * k expert ids; token i's ids at [i*k, i*k + k), in decreasing order of the selection key.
+   * Ragged (when `offsets` is set): token i's ids at [offsets[i], offsets[i+1]), any number 0..m.
+   */
   experts: Int32Array;
-  /** n * k combine weights (original scores of the chosen experts, renormalised when k > 1). */
+  /**
+   * One combine weight per id: the original scores of the chosen experts, renormalised over the token's
+   * k choices when k > 1. With dropping, a kept pair keeps its pre-drop weight (Switch/Megatron: the
+   * dropped share is lost, not redistributed); Expert Choice uses the raw score (Zhou et al. 2022).
+   */
   weights: Float32Array;
-  /** m loads, summing to n * k. */
+  /** m loads (the tokens each expert processes), summing to experts.length (n * k when not ragged). */
   loads: Int32Array;
+  /**
+   * Only for ragged routings (Expert Choice, capacity dropping): n + 1 offsets into experts/weights,
+   * offsets[0] = 0, offsets[n] = experts.length. Absent: exactly k ids per token at [i*k, i*k + k).
+   */
+  offsets?: Int32Array;
+  /** With a capacity factor: the (token, expert) pairs dropped over capacity (residual only). */
+  dropped?: number;
+  /**
+   * With a capacity factor: the n * k ids chosen before dropping. The trainer renormalises the gate over
+   * these (so kept pairs have their pre-drop weight in the graph too).
+   */
+  preDrop?: Int32Array;
 }
 
 /** Extra outputs of the auxiliary-loss method (§4 of algorithms.md). */

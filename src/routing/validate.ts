@@ -87,3 +87,9 @@ function describe(x: unknown): string {
   if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
   return typeof x;
 }
+
+/** The setState check of a stateless balancer: only {} is accepted. */
+export function checkEmptyState(method: string, state: Record<string, unknown>): void {
+  const keys = Object.keys(state);
+  if (keys.length > 0) throw new InputError(`${method} state must be {} (it has no state), got keys: ${keys.join(', ')}`);
+}
