@@ -49,6 +49,7 @@ export const SIMULATE_OPTIONS = {
   optimal: { type: 'string' },
   threshold: { type: 'string' },
   timing: { type: 'string' },
+  shards: { type: 'string' },
   out: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -121,6 +122,12 @@ Metrics (per step and layer; L = k*n/m, the mean load):
                         value in log.jsonl that differs between runs with the same options and seed; with
                         --timing off it is written as null and log.jsonl is byte-identical across runs.
 
+Sharding (the paper's Algorithm 4; see README "Past one machine"):
+  --shards W            also route every batch as W data-parallel shards that exchange only statistics
+                        (default 1: off); stops with an error if any token's experts or the state differ
+                        from the single-process run; adds bytes/shard/call and collectives/call to the
+                        table and shardBytes, shardRounds to log.jsonl (optimal has no sharded form)
+
 Output:
   --out DIR             output folder (default runs/simulate-<stream>-seed<seed>)
   --quiet               no progress output
@@ -192,6 +199,7 @@ interface Config {
   optimal: 'auto' | 'on' | 'off';
   threshold: number;
   timing: boolean;
+  shards: number;
   out: string;
   quiet: boolean;
 }
@@ -240,12 +248,14 @@ function configure(values: Values): Config {
     });
   }
   if (k >= stream.m) throw new CliError(`--k must be smaller than m = ${stream.m}, got ${k}`);
+  const shards = int(values, 'shards', 1, 1);
+  if (shards > stream.n) throw new CliError(`--shards must be at most n = ${stream.n}, got ${shards}`);
   const lpWanted = optimal === 'on' || methods.some((s) => s.method === 'optimal');
   if (lpWanted && stream.n * stream.m > OPTIMAL_MAX_VARIABLES) {
     throw new CliError(`the LP optimum is limited to n*m <= ${OPTIMAL_MAX_VARIABLES} variables, this stream has ${stream.n * stream.m}; use --optimal auto/off and drop 'optimal' from the methods`);
   }
   const defaultOut = join('runs', `simulate-${replay !== undefined ? 'replay' : stream.name}${seed === null ? '' : `-seed${seed}`}`);
-  return { stream, k, seed, gate, params, methods, optimal, threshold, timing, out: values.out ?? defaultOut, quiet: values.quiet ?? false };
+  return { stream, k, seed, gate, params, methods, optimal, threshold, timing, shards, out: values.out ?? defaultOut, quiet: values.quiet ?? false };
 }
 
 /** The command line as typed (quoted where needed), recorded in run.json and the report. */
@@ -282,13 +292,14 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
     optimal: lp,
     threshold: cfg.threshold,
     timing: cfg.timing,
+    shards: cfg.shards,
   };
   const log = (msg: string) => {
     if (!cfg.quiet) process.stderr.write(`${msg}\n`);
   };
   log(
     `simulate: ${stream.name} n=${stream.n} m=${stream.m} k=${k} steps=${stream.steps} layers=${stream.layers} gate=${cfg.gate}` +
-      `${cfg.seed === null ? '' : ` seed=${cfg.seed}`} LP=${lp ? 'on' : 'off'} methods=${methods.map((s) => s.label).join(',')} -> ${cfg.out}`,
+      `${cfg.seed === null ? '' : ` seed=${cfg.seed}`} LP=${lp ? 'on' : 'off'}${cfg.shards > 1 ? ` shards=${cfg.shards}` : ''} methods=${methods.map((s) => s.label).join(',')} -> ${cfg.out}`,
   );
 
   mkdirSync(cfg.out, { recursive: true });
@@ -312,6 +323,7 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
       methods,
       optimal: lp ? 'on' : 'off',
       timing: cfg.timing,
+      shards: cfg.shards,
       onRecord: (r) => {
         records.push(r);
         pending.push(recordLine(r));

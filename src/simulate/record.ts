@@ -20,6 +20,9 @@ export interface StepRecord {
   retentionOpt?: number;
   /** Wall-clock ms of the route() call (performance.now()), or null with --timing off. */
   routingMs: number | null;
+  /** With --shards W: the most bytes one shard sent in this call, and the collectives it took. */
+  shardBytes?: number;
+  shardRounds?: number;
 }
 
 /** Rounds to 6 decimals: metrics are ratios of integers or of sums of n·k floats, 1e-6 is below their noise. */
@@ -41,6 +44,10 @@ export function recordLine(r: StepRecord): string {
   };
   if (r.retentionOpt !== undefined) o.retentionOpt = r.retentionOpt;
   o.routingMs = r.routingMs;
+  if (r.shardBytes !== undefined) {
+    o.shardBytes = r.shardBytes;
+    o.shardRounds = r.shardRounds;
+  }
   return JSON.stringify(o);
 }
 

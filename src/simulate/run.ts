@@ -11,6 +11,7 @@ import { InputError } from '../routing/errors.ts';
 import type { Balancer } from '../routing/types.ts';
 import type { MethodSpec } from './methods.ts';
 import { round, type StepRecord } from './record.ts';
+import { checkShards, createShardSets } from './shardCheck.ts';
 import type { ScoreStream } from './streams.ts';
 
 /** Largest n·m for which `optimal: 'auto'` solves the LP (the issue's bound). */
@@ -28,6 +29,8 @@ export interface SimulateOptions {
   onRecord: (r: StepRecord) => void;
   /** Called after each step with the number of steps done. */
   onStep?: (done: number) => void;
+  /** W > 1: also route every batch as W shards, check it equals the single-process routing, record the bytes. */
+  shards?: number;
 }
 
 /** Whether the LP optimum will be solved for this stream and option. */
@@ -59,10 +62,12 @@ export async function createMethodBalancers(methods: readonly MethodSpec[], laye
 }
 
 export async function simulate(stream: ScoreStream, options: SimulateOptions): Promise<void> {
-  const { k, methods, optimal = 'auto', timing = true, onRecord, onStep } = options;
+  const { k, methods, optimal = 'auto', timing = true, onRecord, onStep, shards = 1 } = options;
   const { n, m, layers } = stream;
   if (!Number.isInteger(k) || k < 1 || k >= m) throw new InputError(`k must be an integer in [1, m-1] = [1, ${m - 1}], got ${k}`);
+  if (!Number.isInteger(shards) || shards < 1 || shards > n) throw new InputError(`shards must be an integer in [1, n] = [1, ${n}], got ${shards}`);
   const balancers = await createMethodBalancers(methods, layers);
+  const shardSets = shards > 1 ? createShardSets(methods, layers, shards) : null;
   const baseline = createBalancer('topk');
   const solver = usesOptimal(stream, optimal) ? await loadSolver() : null;
 
@@ -94,6 +99,12 @@ export async function simulate(stream: ScoreStream, options: SimulateOptions): P
           routingMs: timing ? round(ms, 3) : null,
         };
         if (optSum !== null) record.retentionOpt = round(ratio(sum, optSum));
+        const set = shardSets?.[t][layer];
+        if (set) {
+          const cost = checkShards(set, balancer, result, scores, `--shards ${shards}: ${methods[t].label} step ${step} layer ${layer}`);
+          record.shardBytes = cost.bytes;
+          record.shardRounds = cost.rounds;
+        }
         onRecord(record);
       }
     }

@@ -7,6 +7,8 @@
  * - finalMaxVio: mean over layers of MaxVio at the last step.
  * - retention, retentionOpt: means over steps and layers (retentionOpt null when the LP was not solved).
  * - msPerStep: total routing ms / steps (all layers), null when timing was off.
+ * - shardBytes, shardRounds: with --shards, the mean over steps and layers of the bytes one shard sent
+ *   and of the collectives per route call (null without --shards or for a method without a sharded form).
  */
 import { MISSING } from '../report/format.ts';
 import { markdownTable } from '../report/markdown.ts';
@@ -22,6 +24,8 @@ export interface MethodSummary {
   retention: number;
   retentionOpt: number | null;
   msPerStep: number | null;
+  shardBytes: number | null;
+  shardRounds: number | null;
 }
 
 export function summarize(records: readonly StepRecord[], threshold = 0.1): MethodSummary[] {
@@ -49,6 +53,7 @@ export function summarize(records: readonly StepRecord[], threshold = 0.1): Meth
     const timed = rs.filter((r) => r.routingMs !== null && r.routingMs !== undefined);
     const steps = new Set(rs.map((r) => r.step)).size;
     const final = rs.filter((r) => r.step === lastStep);
+    const sharded = rs.every((r) => r.shardBytes !== undefined);
     out.push({
       method,
       avgMaxVio: mean(rs.map((r) => r.maxVio)),
@@ -59,6 +64,8 @@ export function summarize(records: readonly StepRecord[], threshold = 0.1): Meth
       retention: mean(rs.map((r) => r.retention)),
       retentionOpt: opt.length === rs.length && opt.length > 0 ? mean(opt.map((r) => r.retentionOpt as number)) : null,
       msPerStep: timed.length === rs.length && rs.length > 0 ? timed.reduce((a, r) => a + (r.routingMs as number), 0) / steps : null,
+      shardBytes: sharded ? mean(rs.map((r) => r.shardBytes as number)) : null,
+      shardRounds: sharded ? mean(rs.map((r) => r.shardRounds as number)) : null,
     });
   }
   return out;
@@ -82,5 +89,10 @@ export function summaryTable(rows: readonly MethodSummary[], threshold = 0.1): s
     f(r.retentionOpt, 4),
     f(r.msPerStep, 2),
   ]);
+  // With --shards: the exchange per shard, per step and layer (one route call).
+  if (rows.some((r) => r.shardBytes !== null)) {
+    header.push('bytes/shard/call', 'collectives/call');
+    rows.forEach((r, x) => body[x].push(f(r.shardBytes, 0), f(r.shardRounds, 1)));
+  }
   return markdownTable(header, body, ['left', ...header.slice(1).map(() => 'right' as const)]);
 }
