@@ -10,7 +10,7 @@ import { QuantileBalancer, quantileHistogram, mergeHistograms, betaFromHistogram
 import { AuxLossBalancer, auxLoss } from '../src/routing/auxLoss.ts';
 import { topk } from '../src/routing/topk.ts';
 import { capacity } from '../src/routing/assign.ts';
-import { loadSolver, solveOptimal } from '../src/routing/optimal.ts';
+import { loadSolver, solveOptimal, type Solver } from '../src/routing/optimal.ts';
 import { maxVio, scoreSum } from '../src/routing/metrics.ts';
 import { softmaxScores } from './helpers/scores.ts';
 
@@ -208,4 +208,152 @@ test('aux loss: a uniform balanced router gives alpha; one sequence equals globa
     const fd = (auxLoss(Float32Array.from(sp), r, 0.1, 'sequence', 4).auxLoss - auxLoss(Float32Array.from(sm), r, 0.1, 'sequence', 4).auxLoss) / (2 * h);
     assert.ok(Math.abs(fd - r.auxGrad[x]) < 1e-4, `grad[${x}] = ${r.auxGrad[x]}, finite difference ${fd}`);
   }
+});
+
+test('Loss-Free with k = 2, one step by hand: the mean load and the linear divisor are n*k-based', () => {
+  // 4 tokens, 3 experts, k = 2: mean load c̄ = n*k/m = 8/3. Scores in sixteenths:
+  //   t0, t1: [8, 7, 1] -> top-2 {0, 1};   t2, t3: [8, 1, 7] -> top-2 {0, 2}.   Loads [4, 2, 2].
+  // c̄ - load = [8/3 - 4, 8/3 - 2, 8/3 - 2] = [-4/3, 2/3, 2/3].
+  const s = Float32Array.from([8, 7, 1, 8, 7, 1, 8, 1, 7, 8, 1, 7].map((x) => x / 16));
+  const u = 3 / 4;
+  // Sign rule: b = u * sign([-4/3, 2/3, 2/3]) = [-3/4, 3/4, 3/4]. (A mean of n/m = 4/3 would give
+  // 4/3 - 2 < 0 for experts 1 and 2, so b = [-3/4, -3/4, -3/4].)
+  const sign = new LossFreeBalancer({ rate: u });
+  assert.deepEqual(Array.from(sign.route(s, 4, 3, 2).loads), [4, 2, 2]);
+  assert.deepEqual(sign.getState().b, [-u, u, u]);
+  // Linear rule: b = u * (c̄ - load) / (n*k) = (3/4) * [-4/3, 2/3, 2/3] / 8 = [-1/8, 1/16, 1/16].
+  // (Dividing by n = 4 would double it; by n*k/m or m it would differ again.)
+  const lin = new LossFreeBalancer({ rate: u, update: 'linear' });
+  const r1 = lin.route(s, 4, 3, 2);
+  assert.deepEqual(Array.from(r1.experts), [0, 1, 0, 1, 0, 2, 0, 2]);
+  const close = (got: number[], want: number[], what: string) =>
+    got.forEach((x, j) => assert.ok(Math.abs(x - want[j]) < 1e-15, `${what}: b[${j}] = ${x}, expected ${want[j]}`));
+  close(lin.getState().b, [-1 / 8, 1 / 16, 1 / 16], 'step 1');
+  // Step 2 routes with that b: t0, t1 keys s + b = [8 - 2, 7 + 1, 1 + 1]/16 = [6, 8, 2]/16 -> experts [1, 0]
+  // (best first); t2, t3: [8 - 2, 1 + 1, 7 + 1]/16 = [6, 2, 8]/16 -> [2, 0]. Loads stay [4, 2, 2], so
+  // the same increment is added again: b = [-1/4, 1/8, 1/8].
+  const r2 = lin.route(s, 4, 3, 2);
+  assert.deepEqual(Array.from(r2.experts), [1, 0, 1, 0, 2, 0, 2, 0]);
+  close(lin.getState().b, [-1 / 4, 1 / 8, 1 / 8], 'step 2');
+});
+
+test('quantile histogram merge keeps the under- and overflow bins (a range narrow enough to fill both)', () => {
+  // r = alpha_i - s_ij is negative (down to about -1) for a token's top-k experts and positive for the
+  // rest, so a range of [-0.02, 0.02] puts counts in both edge bins of every expert's row.
+  const [n, m, k] = [300, 6, 2];
+  const s = softmaxScores(n, m, 21);
+  const beta = Float64Array.from([0.05, -0.05, 0, 0.1, -0.1, 0]);
+  const bins = 8;
+  const range: [number, number] = [-0.02, 0.02];
+  const whole = quantileHistogram(s, n, m, k, beta, bins, range);
+  const row = bins + 2;
+  for (let j = 0; j < m; j++) {
+    assert.ok(whole.counts[j * row] > 0, `expert ${j}: no underflow count, the test would not check the edge bins`);
+    assert.ok(whole.counts[j * row + bins + 1] > 0, `expert ${j}: no overflow count`);
+  }
+  const cuts = [0, 1, 77, 150, 300];
+  const shards = cuts.slice(0, -1).map((a, x) => quantileHistogram(s.subarray(a * m, cuts[x + 1] * m), cuts[x + 1] - a, m, k, beta, bins, range));
+  const merged = mergeHistograms(shards);
+  assert.deepEqual(Array.from(merged.counts), Array.from(whole.counts));
+  assert.equal(merged.tokens, n);
+  // Every row still counts every token once (the edge bins included).
+  for (let j = 0; j < m; j++) assert.equal(merged.counts.subarray(j * row, (j + 1) * row).reduce((a, b) => a + b, 0), n);
+  assert.deepEqual(Array.from(betaFromHistogram(merged)), Array.from(betaFromHistogram(whole)));
+});
+
+test('Quantile beta is the (c+1)-th largest of s - alpha even below zero (no truncation): a dead expert', () => {
+  // n = 64, m = 6, k = 2: c = ceil(128/6) = 22. Expert 5 scores 0 for every token. Step 1 routes with
+  // beta = 0 and then sets alpha_i = 3rd largest of s_i (> 0: five positive scores) and
+  // beta_j = 23rd largest over i of (s_ij - alpha_i); for expert 5 that is -(23rd smallest alpha_i) < 0,
+  // which a max(0, .) would turn into 0.
+  const [n, m, k] = [64, 6, 2];
+  const c = capacity(n, m, k);
+  assert.equal(c, 22);
+  const five = softmaxScores(n, 5, 8);
+  const s = new Float32Array(n * m);
+  for (let i = 0; i < n; i++) for (let j = 0; j < 5; j++) s[i * m + j] = five[i * 5 + j];
+  const qb = new QuantileBalancer();
+  qb.route(s, n, m, k);
+  const beta = qb.getState().beta;
+  const alpha = Array.from({ length: n }, (_, i) => Array.from(s.subarray(i * m, i * m + m)).sort((a, b) => b - a)[k]);
+  const alphaUp = [...alpha].sort((a, b) => a - b);
+  assert.ok(beta[5] < 0, `beta[5] = ${beta[5]}`);
+  assert.equal(beta[5], -alphaUp[c]);
+  // Each beta_j is the order statistic it claims to be, by counting (no sort of the column):
+  // at most c values of s_ij - alpha_i lie above it and at least c + 1 at or above it.
+  for (let j = 0; j < m; j++) {
+    let above = 0;
+    let atOrAbove = 0;
+    for (let i = 0; i < n; i++) {
+      const v = s[i * m + j] - alpha[i];
+      if (v > beta[j]) above++;
+      if (v >= beta[j]) atOrAbove++;
+    }
+    assert.ok(above <= c && atOrAbove >= c + 1, `beta[${j}] = ${beta[j]}: ${above} above, ${atOrAbove} at or above, c = ${c}`);
+  }
+});
+
+test('capacity c = ceil(k*n/m), by hand and against integer arithmetic', () => {
+  // 9*1/4 = 2.25 -> 3 (rounding would give 2); 10*1/4 = 2.5 -> 3; 37*2/5 = 14.8 -> 15 (floor: 14);
+  // 8*1/4 = 2 exactly -> 2 (not 3); 64*2/8 = 16 -> 16.
+  assert.deepEqual([capacity(9, 4, 1), capacity(10, 4, 1), capacity(37, 5, 2), capacity(8, 4, 1), capacity(64, 8, 2)], [3, 3, 15, 2, 16]);
+  // Independent of floating point: c is the smallest integer with c*m >= k*n.
+  for (let n = 1; n <= 130; n += 3) {
+    for (let m = 2; m <= 17; m++) {
+      for (let k = 1; k < m; k += 2) {
+        const c = capacity(n, m, k);
+        assert.ok(c * m >= k * n && (c - 1) * m < k * n, `capacity(${n}, ${m}, ${k}) = ${c}`);
+      }
+    }
+  }
+});
+
+test('aux loss and both gradient factors by hand, global and per sequence, with k = 2', () => {
+  // n = 4, m = 3, k = 2, alpha = 1/2. Scores in eighths: t0, t1 = [4, 3, 1], t2 = [1, 3, 4], t3 = [4, 1, 3];
+  // top-2: t0, t1 -> {0, 1}, t2 -> {2, 1}, t3 -> {0, 2}.
+  const s = Float32Array.from([4, 3, 1, 4, 3, 1, 1, 3, 4, 4, 1, 3].map((x) => x / 8));
+  const alpha = 0.5;
+  // Global: counts [3, 3, 2], f = m*count/(n*k) = 3*[3, 3, 2]/8 = [9/8, 9/8, 6/8],
+  // P = mean_i s_ij = [13, 10, 9]/32; sum f*P = (9*13 + 9*10 + 6*9)/256 = 261/256; aux = alpha * 261/256 = 261/512.
+  // dAux/ds_ij = alpha * f_j / n = (1/2) * [9/8, 9/8, 6/8] / 4 = [9/64, 9/64, 6/64] on every row.
+  const g = new AuxLossBalancer({ alpha }).route(s, 4, 3, 2);
+  assert.deepEqual(Array.from(g.experts), [0, 1, 0, 1, 2, 1, 0, 2]);
+  assert.equal(g.auxLoss, 261 / 512);
+  assert.deepEqual(Array.from(g.auxGrad), [9, 9, 6, 9, 9, 6, 9, 9, 6, 9, 9, 6].map((x) => x / 64));
+  // Sequences of 2 (B = 2): seq 0 = t0, t1: counts [2, 2, 0], f = 3*[2, 2, 0]/(2*2) = [3/2, 3/2, 0],
+  //   P = [4, 3, 1]/8, sum f*P = 3/4 + 9/16 = 21/16;
+  // seq 1 = t2, t3: counts [1, 1, 2], f = [3/4, 3/4, 3/2], P = [5, 4, 7]/16, sum = (15 + 12 + 42)/64 = 69/64.
+  // aux = alpha * (21/16 + 69/64) / 2 = 153/256. dAux/ds_ij = alpha * f_j^(b) / (seqLen * B) = f/8:
+  // seq 0 rows [3/16, 3/16, 0], seq 1 rows [3/32, 3/32, 3/16].
+  const q = new AuxLossBalancer({ alpha, form: 'sequence', seqLen: 2 }).route(s, 4, 3, 2);
+  assert.equal(q.auxLoss, 153 / 256);
+  assert.deepEqual(Array.from(q.auxGrad), [6, 6, 0, 6, 6, 0, 3, 3, 6, 3, 3, 6].map((x) => x / 32));
+});
+
+/** A stand-in for HiGHS that reports an optimum with the given column values (only what solveOptimal calls). */
+function stubSolver(colValue: number[], status = 7): Solver {
+  const model = {
+    options: { set: () => {} },
+    passModel: () => {},
+    run: () => {},
+    getModelStatus: () => status,
+    getSolution: () => ({ colValue: Float64Array.from(colValue) }),
+  };
+  const solver = {
+    infinity: Infinity,
+    constants: { objectiveSense: { maximize: -1 }, modelStatus: { optimal: 7 } },
+    withModel: <R>(body: (m: typeof model) => R): R => body(model),
+  };
+  return solver as unknown as Solver;
+}
+
+test('the LP optimum rejects a fractional solution (integrality check), and a non-optimal status', () => {
+  // n = 2, m = 2, k = 1 (c = 1). x = [0.6, 0.4 | 0.4, 0.6] satisfies every constraint and rounds to a
+  // valid routing (token 0 -> 0, token 1 -> 1), so only the integrality check can catch it.
+  const s = Float32Array.from([0.7, 0.3, 0.2, 0.8]);
+  const ok = solveOptimal(stubSolver([1, 0, 0, 1]), s, 2, 2, 1);
+  assert.deepEqual(Array.from(ok.routing.experts), [0, 1]);
+  assert.ok(Math.abs(ok.objective - 1.5) < 1e-6);
+  assert.throws(() => solveOptimal(stubSolver([0.6, 0.4, 0.4, 0.6]), s, 2, 2, 1), /not integral \(x\[0,0\] = 0\.6\)/);
+  assert.throws(() => solveOptimal(stubSolver([1, 0, 0, 1], 8), s, 2, 2, 1), /did not reach an optimum \(model status 8\)/);
 });

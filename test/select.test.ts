@@ -43,3 +43,44 @@ test('topKRowShifted breaks exact key ties towards the larger sign*shift (the sm
   topKRowShifted(s, 0, 3, negQ, 1, ids, keys, 0.9);
   assert.equal(ids[0], 1);
 });
+
+/** Orders that defeat naive pivot rules (first, last or middle element): each of length len. */
+function adversarialOrders(len: number, rng: Rng): Record<string, Float64Array> {
+  const half = len >> 1;
+  return {
+    ascending: Float64Array.from({ length: len }, (_, i) => i),
+    descending: Float64Array.from({ length: len }, (_, i) => len - i),
+    // Organ pipe: up to the middle, then down (0 1 2 .. h .. 2 1 0); and its reverse, a valley.
+    organPipe: Float64Array.from({ length: len }, (_, i) => Math.min(i, len - 1 - i)),
+    valley: Float64Array.from({ length: len }, (_, i) => Math.abs(half - i)),
+    allEqual: new Float64Array(len).fill(0.25),
+    // Two values, alternating: every partition meets long runs of keys equal to the pivot.
+    twoValued: Float64Array.from({ length: len }, (_, i) => i % 2),
+    random: Float64Array.from({ length: len }, () => rng.next()),
+  };
+}
+
+test('kthLargest on adversarial orders (sorted, reversed, organ pipe, valley, all equal, two-valued) and random, against a sort', () => {
+  // A wrong pivot rule (e.g. a[hi] instead of the median of three) loops for ever on some of these
+  // orders; the runner's --test-timeout turns that into a failure with this test's file named.
+  const rng = new Rng(15);
+  for (const len of [17, 1000, 4097]) {
+    for (const [name, a] of Object.entries(adversarialOrders(len, rng))) {
+      const sorted = Array.from(a).sort((x, y) => y - x);
+      for (const r of [1, 2, 17, len >> 2, len >> 1, len - 1, len].filter((x) => x >= 1 && x <= len)) {
+        const work = a.slice();
+        assert.equal(kthLargest(work, len, r), sorted[r - 1], `${name} len=${len} r=${r}`);
+        // Quickselect only permutes: the multiset of values is unchanged.
+        assert.deepEqual(Array.from(work).sort((x, y) => y - x), sorted, `${name} len=${len} r=${r}: values changed`);
+      }
+    }
+  }
+  // Float32 columns (the sampled threshold's input type) with random ranks, against a sort.
+  for (let trial = 0; trial < 50; trial++) {
+    const len = 1 + rng.int(3000);
+    const a = Float32Array.from({ length: len }, () => rng.int(50) / 7);
+    const sorted = Array.from(a).sort((x, y) => y - x);
+    const r = 1 + rng.int(len);
+    assert.equal(kthLargest(a, len, r), sorted[r - 1], `random float32 len=${len} r=${r}`);
+  }
+});
