@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { maxVio, minVio, avgMaxVio, supMaxVio, retention, scoreSum, epStepTime, droppedTokens, expertLoads } from '../src/routing/metrics.ts';
 import { topk } from '../src/routing/topk.ts';
+import { createBalancer, SYNC_METHODS } from '../src/routing/factory.ts';
+import { Rng } from '../src/util/rng.ts';
+import { softmaxScores } from './helpers/scores.ts';
 
 test('MaxVio and MinVio by hand, with a fractional mean load', () => {
   // n = 10, k = 1, m = 4: mean load 2.5. Loads [5, 3, 2, 0]: MaxVio = (5 - 2.5)/2.5 = 1, MinVio = -1.
@@ -37,4 +40,41 @@ test('dropped tokens at a capacity factor; loads from ids', () => {
   assert.equal(droppedTokens(Int32Array.from([5, 3, 2, 0]), 10, 1, 1.2), 2);
   assert.deepEqual(Array.from(expertLoads(Int32Array.from([0, 2, 2, 1]), 3)), [1, 1, 2]);
   assert.throws(() => expertLoads(Int32Array.from([3]), 3), /outside 0..2/);
+});
+
+test('MaxVio and MinVio with k = 2, by hand and against the definition on random loads', () => {
+  // n = 6, k = 2, m = 4: mean load k*n/m = 3. Loads [6, 2, 2, 2]: MaxVio = (6 - 3)/3 = 1, MinVio = (2 - 3)/3 = -1/3.
+  // (A mean of n/m = 1.5 would give MaxVio 3.)
+  assert.equal(maxVio(Int32Array.from([6, 2, 2, 2]), 6, 2), 1);
+  assert.ok(Math.abs(minVio(Int32Array.from([6, 2, 2, 2]), 6, 2) + 1 / 3) < 1e-12);
+  const rng = new Rng(4);
+  for (let trial = 0; trial < 20; trial++) {
+    const [m, k] = [2 + rng.int(15), 1 + rng.int(3)];
+    const n = 1 + rng.int(200);
+    const loads = new Int32Array(m);
+    for (let x = 0; x < n * k; x++) loads[rng.int(m)]++;
+    const mean = (n * k) / m;
+    assert.ok(Math.abs(maxVio(loads, n, k) - (Math.max(...loads) / mean - 1)) < 1e-12, `maxVio n=${n} m=${m} k=${k}`);
+    assert.ok(Math.abs(minVio(loads, n, k) - (Math.min(...loads) / mean - 1)) < 1e-12, `minVio n=${n} m=${m} k=${k}`);
+  }
+});
+
+test('retention of every balancer is its chosen score over the top-k score, at most 1 (computed here by sorting rows)', () => {
+  const [n, m, k] = [64, 8, 2];
+  const s = softmaxScores(n, m, 17);
+  let best = 0;
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(s.subarray(i * m, i * m + m)).sort((a, b) => b - a);
+    for (let t = 0; t < k; t++) best += row[t];
+  }
+  for (const method of SYNC_METHODS) {
+    const r = createBalancer(method).route(s, n, m, k);
+    let own = 0;
+    for (let x = 0; x < n * k; x++) own += s[Math.floor(x / k) * m + r.experts[x]];
+    const got = retention(s, r);
+    assert.ok(Math.abs(got - own / best) < 1e-9, `${method}: retention ${got}, expected ${own / best}`);
+    assert.ok(got <= 1 + 1e-12, `${method}: retention ${got} > 1`);
+  }
+  // A balancer that moves tokens keeps strictly less than plain top-k on these skewed-enough scores.
+  assert.ok(retention(s, createBalancer('bip').route(s, n, m, k)) < 1);
 });

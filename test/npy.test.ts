@@ -231,3 +231,15 @@ test('a header in format 2.0 or 3.0 is read, and trailing bytes after the data a
     assert.deepEqual(Array.from(a.data as Int32Array), [1, -2]);
   }
 });
+
+test('fortran_order=True is read when at most one axis is longer than 1 (the layout is then C order), without numpy', () => {
+  // With one axis of length > 1 the Fortran and C layouts are the same bytes, so such files are read;
+  // with two or more they differ and are rejected (the malformed-files test covers (2, 3)).
+  const data = new Uint8Array(Float32Array.from([0, 1, 2, 3]).buffer);
+  for (const shape of ['(4, 1)', '(1, 4)', '(4,)', '(1, 4, 1)']) {
+    const a = parseNpy(handMade(`{'descr': '<f4', 'fortran_order': True, 'shape': ${shape}, }`, data));
+    assert.deepEqual(Array.from(a.data as Float32Array), [0, 1, 2, 3], shape);
+    assert.equal(a.shape.reduce((x, y) => x * y, 1), 4, shape);
+  }
+  assert.throws(() => parseNpy(handMade("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 1, 2), }", data)), /fortran_order=True is not supported \(shape \(2, 1, 2\)\)/);
+});

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBalancer } from '../src/routing/factory.ts';
+import { createBalancer, SYNC_METHODS } from '../src/routing/factory.ts';
 import type { Balancer, RouteResult } from '../src/routing/types.ts';
 import { adversarial } from './helpers/scores.ts';
 
@@ -36,6 +36,8 @@ const CONFIGS: [string, Record<string, unknown>][] = [
   ['lossfree', { groups: 4, topkGroups: 2, rate: 0.05 }],
   ['bip', { groups: 4, topkGroups: 2, capacityFactor: 1.1 }],
 ];
+// Every method createBalancer knows is covered, with its defaults, even if missing from the list above.
+for (const method of SYNC_METHODS) if (!CONFIGS.some(([name]) => name === method)) CONFIGS.push([method, {}]);
 
 /** Whether a configuration applies to a shape (group-limited: G divides m and the groups can hold k). */
 function applies(options: Record<string, unknown>, m: number, k: number): boolean {
@@ -152,3 +154,52 @@ for (const [method, options] of CONFIGS) {
     assert.equal(JSON.stringify(b.getState()), before);
   });
 }
+
+test('setState copies the caller\'s arrays and getState returns copies, for every stateful balancer', () => {
+  const [n, m, k] = [64, 8, 2];
+  const { random, skewed } = adversarial(n, m, 13);
+  const stateful = new Set<string>();
+  for (const [method, options] of CONFIGS) {
+    const what = `${method} ${JSON.stringify(options)}`;
+    const a = createBalancer(method, options);
+    a.route(skewed, n, m, k);
+    if (Object.keys(a.getState()).length === 0) continue;
+    stateful.add(method);
+    // setState(saved), then route: saved must not change.
+    const saved = a.getState();
+    const snapshot = JSON.stringify(saved);
+    const b = createBalancer(method, options);
+    b.setState(saved);
+    b.route(random, n, m, k);
+    b.route(skewed, n, m, k);
+    assert.notEqual(JSON.stringify(b.getState()), snapshot, `${what}: routing did not change the state, so this test would prove nothing`);
+    assert.equal(JSON.stringify(saved), snapshot, `${what}: routing after setState(saved) changed saved (the balancer kept the caller's array)`);
+    // getState() of a balancer that goes on routing must not change either.
+    const got = a.getState();
+    const gotSnapshot = JSON.stringify(got);
+    a.route(random, n, m, k);
+    assert.equal(JSON.stringify(got), gotSnapshot, `${what}: getState() returned the live state`);
+  }
+  for (const method of ['bip', 'lossfree', 'quantile']) assert.ok(stateful.has(method), `${method} was not checked`);
+});
+
+test('route order: causal methods route with the state before the call, update-then-route with the state after it', () => {
+  // Independent of the hand examples: the routing of a call equals an update:false routing with the
+  // state the method's order says it uses. Causal (route-then-update): Loss-Free, Quantile, BIP with
+  // order 'route-then-update'. BIP's default (the paper's) routes with the q computed from the batch.
+  const [n, m, k] = [96, 16, 4];
+  for (const [method, options] of CONFIGS) {
+    const a = createBalancer(method, options);
+    const causal = method !== 'bip' || options.order === 'route-then-update';
+    const batches = Object.values(adversarial(n, m, 29));
+    for (const [step, s] of batches.entries()) {
+      const what = `${method} ${JSON.stringify(options)} step ${step}`;
+      const before = a.getState();
+      const r = a.route(s, n, m, k);
+      const twin = createBalancer(method, options);
+      twin.setState(causal ? before : a.getState());
+      const expected = twin.route(s, n, m, k, { update: false });
+      assert.deepEqual(Array.from(r.experts), Array.from(expected.experts), `${what}: not routed with the state ${causal ? 'before' : 'after'} the update`);
+    }
+  }
+});
