@@ -71,3 +71,27 @@ test('Quantile Balancing equals its sort-based transcription (one untruncated it
     assert.deepEqual(qb.getState().beta, Array.from(beta));
   }
 });
+
+test('the sampled column selection falls back to an exact one when its strided sample misleads (n >= 2048)', () => {
+  // The column step looks for the (c+1)-th largest of s_ij - p_i over a column of n values by first
+  // sampling every (n/256)-th value (dual.ts: SAMPLE = 256) to get a threshold. Here n = 4096, m = 8, k = 1:
+  // c = 512, the target rank is 513 and the stride 16. Every 16th token (the ones the sample sees) scores
+  // [1, 0, ..., 0], far above everyone else in column 0, so the sample puts the threshold at 1; only the
+  // 256 sampled tokens reach it, fewer than 513, and the exact selection over the whole column must run.
+  // Without it the column step finds no 513th value and sets q_0 = 0; the reference's q_0 is positive.
+  // (Values larger off the stride would not do: the threshold would then be low and keep enough.)
+  const [n, m, k] = [4096, 8, 1];
+  for (const [T, truncate] of [[1, true], [3, true], [2, false]] as const) {
+    const b = new BipBalancer({ iters: T, truncate });
+    const q = new Float64Array(m);
+    for (let step = 0; step < 2; step++) {
+      const s = softmaxScores(n, m, 4000 + step);
+      for (let i = 0; i < n; i += 16) s.fill(0, i * m, i * m + m).fill(1, i * m, i * m + 1);
+      const r = b.route(s, n, m, k);
+      const expected = referenceBip(s, n, m, k, q, T, truncate);
+      assert.ok(q[0] > 0, `T=${T} step ${step}: reference q_0 = ${q[0]}, the input no longer needs the fallback`);
+      assert.deepEqual(Array.from(b.qVector!), Array.from(q), `q differs: T=${T} truncate=${truncate} step ${step}`);
+      assert.deepEqual(Array.from(r.experts), expected, `experts differ: T=${T} truncate=${truncate} step ${step}`);
+    }
+  }
+});
