@@ -1,5 +1,7 @@
 /**
  * moe-balance public API. Balancers work on Float32Array scores (n tokens x m experts, row-major).
+ * Nothing here imports a Node-only module, so the same code runs in a browser; file helpers are in
+ * moe-balance/node (src/node.ts), the TensorFlow.js MoE layer in moe-balance/tfjs (src/tfjs.ts).
  *
  *     import { createBalancer, maxVio } from 'moe-balance';
  *     const bip = createBalancer('bip', { iters: 4 });
@@ -64,3 +66,4 @@ export {
   type ShardProgram,
   type Transport,
 } from './routing/collective.ts';
+export { parseNpy, encodeNpy, NpyError, formatShape, type NpyArray, type NpyData, type NpyDtype } from './io/npyFormat.ts';

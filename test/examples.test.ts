@@ -9,3 +9,12 @@ test('examples/quickstart.ts runs and BIP beats plain top-k on MaxVio', () => {
   assert.ok(plain > 1, `plain top-k MaxVio ${plain}`);
   assert.ok(bip < 0.1, `BIP MaxVio ${bip}`);
 });
+
+test('examples/tfjs-layer.ts trains a TensorFlow.js model through the balanced MoE layer, balanced throughout', () => {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/tfjs-layer.ts'], { encoding: 'utf8' });
+  const steps = [...out.matchAll(/step (\d+): loss ([0-9.]+), MaxVio ([0-9.]+)/g)].map((x) => ({ loss: Number(x[2]), vio: Number(x[3]) }));
+  assert.equal(steps.length, 4, out);
+  assert.ok(steps[3].loss < steps[0].loss / 4, `loss falls: ${steps.map((s) => s.loss).join(' -> ')}`);
+  for (const s of steps) assert.ok(s.vio < 0.2, `MaxVio ${s.vio}`);
+  assert.match(out, /balancer state after training: \{"q":\[/);
+});

@@ -5,29 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildCompareReport } from '../src/compare/report.ts';
-import { dumpDom, findChromium, screenshot } from '../src/report/browser.ts';
+import { dumpDom, screenshot } from '../src/report/browser.ts';
 import { writeSyntheticRun } from './fixtures/compareLogs.ts';
+import { chromiumOrReason } from './helpers/chromium.ts';
 
 const METHODS = ['auxloss', 'lossfree', 'bip'];
 const LAYERS = 3;
-
-function chromiumOrReason(): { path?: string; reason?: string } {
-  let path = findChromium();
-  if (!path) {
-    const script = fileURLToPath(new URL('../scripts/ensure-chromium.sh', import.meta.url));
-    const r = spawnSync('bash', [script], { encoding: 'utf8', timeout: 600_000 });
-    const said = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').at(-1) ?? '';
-    path = findChromium();
-    if (!path) return { reason: `chromium is not installed and could not be installed (${said})` };
-  }
-  return { path };
-}
 
 /** The charts of a rendered page: data-chart name and the d attributes of their series paths. */
 function renderedCharts(dom: string): { name: string; ds: string[] }[] {

@@ -2,11 +2,25 @@
  * `moe-balance bench`: the routing benchmark (the same as `npm run bench`; see bench/routing.ts).
  *
  *   moe-balance bench --quick
+ *
+ * The benchmark lives in bench/, which the installed package does not carry (it needs the numpy peer
+ * and writes bench/results/): it runs from a clone of the repository. The import goes through a URL so
+ * that the package build (rootDir src/) does not pull bench/ in.
  */
-import { runRoutingBench } from '../../bench/routing.ts';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { CliError } from './errors.ts';
 
+interface RoutingBench {
+  runRoutingBench(argv: string[]): Promise<number>;
+}
+
 export async function run(argv: string[]): Promise<number> {
+  const bench = new URL('../../bench/routing.ts', import.meta.url);
+  if (!existsSync(fileURLToPath(bench))) {
+    throw new CliError('the routing benchmark runs from a clone of the repository (npm run bench); the installed package does not carry bench/');
+  }
+  const { runRoutingBench } = (await import(bench.href)) as RoutingBench;
   try {
     return await runRoutingBench(argv);
   } catch (err) {

@@ -21,6 +21,8 @@ export interface BrowserOptions {
   width?: number;
   /** Viewport height in px (default 2400); a screenshot shows exactly this much of the page. */
   height?: number;
+  /** More Chromium flags, e.g. --allow-file-access-from-files for a page that imports ES modules from file: URLs. */
+  args?: string[];
 }
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
@@ -54,7 +56,7 @@ function runChromium(args: string[], opts: BrowserOptions): Promise<string> {
   const exe = opts.chromium ?? findChromium();
   if (!exe) return Promise.reject(new Error('chromium not found (install it with scripts/ensure-chromium.sh or set CHROMIUM_PATH)'));
   const profile = mkdtempSync(join(tmpdir(), 'moe-balance-chromium-'));
-  const flags = [...baseFlags(profile, opts.width ?? 1280, opts.height ?? 2400), ...args];
+  const flags = [...baseFlags(profile, opts.width ?? 1280, opts.height ?? 2400), ...(opts.args ?? []), ...args];
   return new Promise<string>((done, fail) => {
     execFile(exe, flags, { timeout: opts.timeoutMs ?? 90_000, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
       rmSync(profile, { recursive: true, force: true });

@@ -12,7 +12,6 @@
  * Size limit: n·m ≤ 1,000,000 variables (measured here: 1M variables take ~11 s and 1.7 GB; 2M abort
  * on the 2 GiB wasm heap). Larger instances get a clear error.
  */
-import { createRequire } from 'node:module';
 import type { Highs } from 'highs';
 import { capacity, writeWeights } from './assign.ts';
 import { InputError } from './errors.ts';
@@ -25,10 +24,11 @@ export type Solver = Highs;
 
 /** Loads the HiGHS wasm module (async, once per process; pass the result around). */
 export async function loadSolver(): Promise<Solver> {
-  // highs is CommonJS (module.exports is the loader); ESM interop of its default export differs between
-  // tsc and tsx, so load it with require, which means the same thing everywhere.
-  const loader = createRequire(import.meta.url)('highs') as () => Promise<Solver>;
-  return loader();
+  // Imported on first use, not at module load: the balancers' entry point has no Node-only import and
+  // loads in a browser, where this package's bare name resolves only if the page maps it. highs ships an
+  // ESM build whose default export is the loader.
+  const mod = (await import('highs')) as unknown as { default: () => Promise<Solver> };
+  return mod.default();
 }
 
 export interface OptimalResult {
