@@ -18,11 +18,13 @@ export type {
   ExpertChoiceOptions,
   GroupOptions,
   LossFreeOptions,
+  OnlineOptions,
   QuantileOptions,
   SinkhornOptions,
 } from './routing/factory.ts';
 export { TopKBalancer, topk } from './routing/topk.ts';
 export { BipBalancer, type BipOrder } from './routing/bip.ts';
+export { OnlineBalancer, routeOnline, ONLINE_DEFAULT_RATE, type OnlineScale } from './routing/online.ts';
 export { LossFreeBalancer, lossFreeUpdate, type LossFreeUpdate } from './routing/lossFree.ts';
 export { QuantileBalancer, quantileHistogram, mergeHistograms, betaFromHistogram, type QuantileHistogram } from './routing/quantile.ts';
 export { AuxLossBalancer, auxLoss, type AuxLossForm } from './routing/auxLoss.ts';

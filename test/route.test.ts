@@ -140,6 +140,8 @@ test('--state chains batches: two CLI calls equal one balancer routing both batc
     ['bip', ['--truncate', 'q'], { truncate: 'q' }],
     ['lossfree', ['--rate', '0.05', '--update', 'linear'], { rate: 0.05, update: 'linear' }],
     ['quantile', [], {}],
+    ['online', ['--rate', '0.2', '--group', '3'], { rate: 0.2, group: 3 }],
+    ['online', ['--scale', 'none', '--rate', '0.01', '--truncate', 'false'], { scale: 'none', rate: 0.01, truncate: false }],
   ];
   await Promise.all(
     cases.map(async ([method, flags, options], x) => {
@@ -219,6 +221,8 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
   writeFileSync(smallState, '{"q": [0, 0, 0]}\n');
   const wrongKey = join(DIR, 'wrongkey.state.json');
   writeFileSync(wrongKey, JSON.stringify({ b: new Array(M).fill(0) }));
+  const badSpread = join(DIR, 'spread.state.json');
+  writeFileSync(badSpread, JSON.stringify({ q: new Array(M).fill(0), spread: [1, 2] }));
 
   const cases: [string[], RegExp][] = [
     [['--input', 'nope.npy'], /^moe-balance route: nope\.npy: file not found$/],
@@ -229,10 +233,12 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
     [['--input', ragged], /ragged\.json: row 1 has 3 entries, row 0 has 4$/],
     [['--input', SCORES, '--k', '8'], /--k 8 must be smaller than the number of experts m = 8/],
     [['--input', SCORES, '--k', '0'], /--k must be an integer >= 1, got '0'/],
-    [['--input', SCORES, '--method', 'switch'], /unknown method 'switch' \(methods: topk, bip, lossfree, quantile, auxloss, optimal, sinkhorn, expertchoice\)$/],
+    [['--input', SCORES, '--method', 'switch'], /unknown method 'switch' \(methods: topk, bip, lossfree, quantile, auxloss, optimal, sinkhorn, expertchoice, online\)$/],
+    [['--input', SCORES, '--method', 'online', '--state', badSpread], /spread\.state\.json: online state: 'spread' must be \[\] or \[one finite number >= 0\]$/],
     [['--input', SCORES, '--state', smallState], /small\.state\.json: "q" has 3 values but the input has m = 8 experts$/],
     [['--input', SCORES, '--state', wrongKey, '--output', 'out-never.json'], /method bip expects \{"q": \[8 numbers\]\}, the file has keys 'b'$/],
-    [['--input', SCORES, '--method', 'bip', '--rate', '0.1'], /--rate is an option of method lossfree, not of bip$/],
+    [['--input', SCORES, '--method', 'bip', '--rate', '0.1'], /--rate is an option of method lossfree and online, not of bip$/],
+    [['--input', SCORES, '--method', 'lossfree', '--group', '2'], /--group is an option of method online, not of lossfree$/],
     [['--input', SCORES, '--method', 'topk', '--iters', '2'], /--iters is an option of method bip, not of topk$/],
     [['--input', SCORES, '--gate', 'sigmoid'], /--gate applies only with --input-kind logits$/],
     [['--input', SCORES, '--iters', 'four'], /--iters must be an integer >= 0, got 'four'$/],
@@ -260,5 +266,5 @@ test('--help documents every option', async () => {
   const r = await cli(['--help']);
   assert.equal(r.code, 0);
   for (const name of Object.keys(ROUTE_OPTIONS)) assert.match(r.stdout, new RegExp(`--${name}\\b`), `--${name} missing from --help`);
-  for (const method of ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal']) assert.ok(r.stdout.includes(method));
+  for (const method of ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'online', 'optimal']) assert.ok(r.stdout.includes(method));
 });

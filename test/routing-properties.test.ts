@@ -1,8 +1,8 @@
 /**
  * Properties every balancer must have on any input (random and adversarial: skewed, tied, constant,
  * coarse ties, n not divisible by m): each token gets exactly k distinct experts; loads match the ids
- * and sum to n*k; weights are the chosen ORIGINAL scores renormalised; state stays finite (q, beta >= 0
- * with truncation); same input and state, same output; getState/setState round-trips.
+ * and sum to n*k; weights are the chosen ORIGINAL scores renormalised; state stays finite (q >= 0
+ * with truncation, bip and online); same input and state, same output; getState/setState round-trips.
  * Ragged routings (expertchoice, any method with a capacityFactor) get distinct experts per token, loads
  * that match the ids and sum to the number of pairs, raw-score weights (expertchoice) or the pre-drop
  * renormalised ones (dropping); group-limited variants run on the shapes whose m the groups divide.
@@ -35,6 +35,9 @@ const CONFIGS: [string, Record<string, unknown>][] = [
   ['topk', { groups: 2, topkGroups: 1 }],
   ['lossfree', { groups: 4, topkGroups: 2, rate: 0.05 }],
   ['bip', { groups: 4, topkGroups: 2, capacityFactor: 1.1 }],
+  ['online', {}],
+  ['online', { truncate: false, group: 7 }],
+  ['online', { scale: 'none', rate: 0.05 }],
 ];
 // Every method createBalancer knows is covered, with its defaults, even if missing from the list above.
 for (const method of SYNC_METHODS) if (!CONFIGS.some(([name]) => name === method)) CONFIGS.push([method, {}]);
@@ -107,7 +110,7 @@ function checkState(b: Balancer, what: string, truncate: boolean): void {
   for (const [key, v] of Object.entries(b.getState())) {
     for (const x of v) {
       assert.ok(Number.isFinite(x), `${what}: state ${key} not finite`);
-      if (b.method === 'bip' && truncate) assert.ok(x >= 0, `${what}: q < 0 with truncation`);
+      if ((b.method === 'bip' || b.method === 'online') && truncate) assert.ok(x >= 0, `${what}: ${key} < 0 with truncation`);
     }
   }
 }

@@ -37,6 +37,8 @@ export const ROUTE_OPTIONS = {
   alpha: { type: 'string' },
   form: { type: 'string' },
   'seq-len': { type: 'string' },
+  scale: { type: 'string' },
+  group: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -47,13 +49,17 @@ const METHOD_OPTIONS: Record<MethodName, readonly string[]> = {
   lossfree: ['rate', 'update'],
   quantile: ['bins', 'range'],
   auxloss: ['alpha', 'form', 'seq-len'],
+  online: ['rate', 'scale', 'truncate', 'group'],
   optimal: [],
   sinkhorn: [],
   expertchoice: [],
 };
 
 /** The state key each stateful method keeps (one number per expert). */
-const STATE_KEY: Partial<Record<MethodName, string>> = { bip: 'q', lossfree: 'b', quantile: 'beta' };
+const STATE_KEY: Partial<Record<MethodName, string>> = { bip: 'q', lossfree: 'b', quantile: 'beta', online: 'q' };
+
+/** Further state keys a method may keep (checked by the balancer's setState): online's running spread. */
+const EXTRA_STATE_KEYS: Partial<Record<MethodName, readonly string[]>> = { online: ['spread'] };
 
 export const ROUTE_HELP = `Usage: moe-balance route --input FILE [options]
 
@@ -67,7 +73,7 @@ Input
   --k K                 experts per token, 1 <= K < m (default 2)
 
 Method
-  --method METHOD       topk | bip | lossfree | quantile | auxloss | optimal (default bip)
+  --method METHOD       topk | bip | lossfree | quantile | auxloss | online | optimal (default bip)
   bip (BIP-Based Balancing, Sun 2025):
     --iters T           dual iterations per batch (default 4)
     --truncate MODE     true (default): p, q >= 0 as in the paper; q: q >= 0 only (p free: the dual
@@ -83,13 +89,19 @@ Method
     --alpha A           loss weight (default 0.1)
     --form FORM         global (default) | sequence (per sequence, then averaged)
     --seq-len L         tokens per sequence, with --form sequence (n must be a multiple of L)
+  online (online BIP: token by token, causal, O(m) state):
+    --rate R            step: eta = R x the running score spread (default 0.1), or eta = R with --scale none
+    --scale MODE        spread (default) | none
+    --truncate BOOL     true (default): q >= 0; false: none
+    --group B           tokens routed with one q before the summed update (default 1: strictly online)
   topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options.
   An option of another method is an error.
 
 State and output
   --state FILE          read the balancer state from FILE if it exists, write the new state there
                         (atomically) after routing: chains batches. JSON: bip {"q": [m]},
-                        lossfree {"b": [m]}, quantile {"beta": [m]}, other methods {}.
+                        lossfree {"b": [m]}, quantile {"beta": [m]}, online {"q": [m], "spread": [s]},
+                        other methods {}.
   --output FILE         where to write the JSON result; '-' or absent: standard output
   -h, --help            this help
 
@@ -116,11 +128,10 @@ export async function run(argv: string[]): Promise<number> {
 
   const method = (opt.method ?? 'bip') as MethodName;
   if (!METHOD_NAMES.includes(method)) throw new CliError(`unknown method '${opt.method}' (methods: ${METHOD_NAMES.join(', ')})`);
-  for (const [other, names] of Object.entries(METHOD_OPTIONS)) {
-    if (other === method) continue;
-    for (const name of names) {
-      if (opt[name as keyof typeof opt] !== undefined) throw new CliError(`--${name} is an option of method ${other}, not of ${method}`);
-    }
+  for (const name of new Set(Object.values(METHOD_OPTIONS).flat())) {
+    if (opt[name as keyof typeof opt] === undefined || METHOD_OPTIONS[method].includes(name)) continue;
+    const owners = METHOD_NAMES.filter((x) => METHOD_OPTIONS[x].includes(name));
+    throw new CliError(`--${name} is an option of method ${owners.join(' and ')}, not of ${method}`);
   }
   const inputKind = choice(opt['input-kind'], 'input-kind', ['scores', 'logits'], 'scores');
   if (opt.gate !== undefined && inputKind !== 'logits') throw new CliError('--gate applies only with --input-kind logits');
@@ -143,7 +154,14 @@ export async function run(argv: string[]): Promise<number> {
   const scores = inputKind === 'logits' ? applyGate(matrix.data, n, m, gate) : matrix.data;
 
   const balancer = await makeBalancer(method, balancerOptions);
-  if (opt.state !== undefined && existsSync(opt.state)) balancer.setState(readState(opt.state, method, m));
+  if (opt.state !== undefined && existsSync(opt.state)) {
+    try {
+      balancer.setState(readState(opt.state, method, m));
+    } catch (err) {
+      if (err instanceof Error && err.name === 'InputError') throw new CliError(`state file ${opt.state}: ${err.message}`);
+      throw err;
+    }
+  }
 
   const result = balancer.route(scores, n, m, k);
   const state = balancer.getState();
@@ -176,6 +194,11 @@ function methodOptions(method: MethodName, opt: Partial<Record<string, string>>)
   } else if (method === 'lossfree') {
     set('rate', positive(opt.rate, 'rate'));
     set('update', opt.update === undefined ? undefined : choice(opt.update, 'update', ['sign', 'linear'], ''));
+  } else if (method === 'online') {
+    set('rate', positive(opt.rate, 'rate'));
+    set('scale', opt.scale === undefined ? undefined : choice(opt.scale, 'scale', ['spread', 'none'], ''));
+    set('truncate', boolean(opt.truncate, 'truncate'));
+    set('group', integer(opt.group, 'group', 1));
   } else if (method === 'quantile') {
     set('bins', integer(opt.bins, 'bins', 0));
     if (opt.range !== undefined) {
@@ -211,7 +234,8 @@ function readState(path: string, method: MethodName, m: number): BalancerState {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CliError(`state file ${path}: expected a JSON object`);
   const want = STATE_KEY[method];
-  const keys = Object.keys(parsed);
+  const extra = EXTRA_STATE_KEYS[method] ?? [];
+  const keys = Object.keys(parsed).filter((x) => !extra.includes(x));
   if (want === undefined) {
     if (keys.length > 0) throw new CliError(`state file ${path}: method ${method} keeps no state, but the file has ${keys.map((x) => `'${x}'`).join(', ')}`);
     return {};
@@ -224,7 +248,9 @@ function readState(path: string, method: MethodName, m: number): BalancerState {
     throw new CliError(`state file ${path}: "${want}" must be an array of finite numbers`);
   }
   if (v.length !== m) throw new CliError(`state file ${path}: "${want}" has ${v.length} values but the input has m = ${m} experts`);
-  return { [want]: v as number[] };
+  const state: BalancerState = { [want]: v as number[] };
+  for (const x of extra) if (x in parsed) state[x] = (parsed as Record<string, number[]>)[x];
+  return state;
 }
 
 function writeOrFail(path: string, text: string, what: string): void {

@@ -14,15 +14,16 @@ import { InputError } from './errors.ts';
 import { ExpertChoiceBalancer, type ExpertChoiceOptions } from './expertChoice.ts';
 import { GroupLimitedBalancer, readGroupOptions, type GroupMethod, type GroupOptions } from './groupLimited.ts';
 import { LossFreeBalancer, type LossFreeOptions } from './lossFree.ts';
+import { OnlineBalancer, type OnlineOptions } from './online.ts';
 import { QuantileBalancer, type QuantileOptions } from './quantile.ts';
 import { SinkhornBalancer, type SinkhornOptions } from './sinkhorn.ts';
 import { TopKBalancer } from './topk.ts';
 import type { Balancer } from './types.ts';
 
-export type { AuxLossOptions, BipOptions, CapacityOptions, ExpertChoiceOptions, GroupOptions, LossFreeOptions, QuantileOptions, SinkhornOptions };
+export type { AuxLossOptions, BipOptions, CapacityOptions, ExpertChoiceOptions, GroupOptions, LossFreeOptions, OnlineOptions, QuantileOptions, SinkhornOptions };
 
 /** Methods createBalancer makes synchronously ('optimal' needs createOptimalBalancer). */
-export const SYNC_METHODS = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice'] as const;
+export const SYNC_METHODS = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice', 'online'] as const;
 
 function createPlain(method: string, options: Record<string, unknown>): Balancer {
   switch (method) {
@@ -40,6 +41,8 @@ function createPlain(method: string, options: Record<string, unknown>): Balancer
       return new SinkhornBalancer(options as SinkhornOptions);
     case 'expertchoice':
       return new ExpertChoiceBalancer(options as ExpertChoiceOptions);
+    case 'online':
+      return new OnlineBalancer(options as OnlineOptions);
     case 'optimal':
       throw new InputError(`method 'optimal' needs the LP solver: use 'await createOptimalBalancer()'`);
     default:

@@ -11,9 +11,9 @@
  *   such a result carries `offsets` (see RouteResult) and every consumer reads pairs through them.
  */
 
-export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal' | 'sinkhorn' | 'expertchoice';
+export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal' | 'sinkhorn' | 'expertchoice' | 'online';
 
-export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal', 'sinkhorn', 'expertchoice'];
+export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal', 'sinkhorn', 'expertchoice', 'online'];
 
 /** What one `route` call returns. */
 export interface RouteResult {
