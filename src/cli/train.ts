@@ -20,10 +20,14 @@ const HELP = `Usage: moe-balance train --out DIR [options]
 
 Options:
   --config FILE          JSON config (presets: configs/tiny.json, configs/moe16.json, configs/moe64.json)
-  --method NAME          topk | bip | lossfree | quantile | auxloss (default bip)
+  --method NAME          topk | bip | lossfree | quantile | auxloss | sinkhorn | expertchoice (default bip)
   --steps N              training steps
   --out DIR              output folder: config.json, log.jsonl, checkpoint.json (required)
   --set KEY=VALUE        override any config key (repeatable), e.g. --set bipIters=8 --set lr=0.001
+                         options of any method: capacityFactor=F (capacity ⌈F·k·n/m⌉, pairs over it dropped:
+                         residual only), dropPolicy=score|position, groups=G topkGroups=T (group-limited
+                         topk/lossfree/bip), zLoss=C (router z-loss coefficient, ST-MoE: 0.001);
+                         sinkhorn: sinkhornIters, sinkhornTau
   --seed N               seed of the initial weights and the data order
   --eval-every N         validation every N steps (0: only at the end)
   --checkpoint-every N   checkpoint every N steps (0: only at the end)

@@ -14,8 +14,15 @@
  * Auxiliary loss (method auxloss, algorithms.md §4), in the graph so that it trains the router:
  *   global:   alpha * sum_j f_j P_j, f_j = m * count_j / (N k), P_j = mean_i scores_ij
  *   sequence: the same per sequence of T tokens, averaged over the B sequences (MiniMind's seq_aux).
+ * Router z-loss (ST-MoE, any method; src/routing/zLoss.ts): coef * mean_i (logsumexp_j logits_ij)^2.
+ *
+ * Ragged routings (Expert Choice, capacity dropping; RouteResult.offsets): a token's pairs are whatever
+ * the balancer kept, so a token with no pair gets y = 0 and passes through the residual only. Gate
+ * weights: the scores at the pairs, divided by the sum over the token's pre-drop ids when k > 1 (dropping
+ * keeps the pre-drop weight), or the raw scores (Expert Choice).
  */
 import * as tf from '@tensorflow/tfjs';
+import { pairTokens } from '../routing/ragged.ts';
 import type { RouteResult } from '../routing/types.ts';
 import { gatherRows, matMul2d, scatterAddRows } from './backend.ts';
 import { swiglu } from './layers.ts';
@@ -43,12 +50,16 @@ export interface MoeOptions {
   /** Picks the experts from the n x m scores; not called when m = 1 (every token goes to expert 0). */
   route: (scores: Float32Array, n: number, m: number, k: number) => RouteResult;
   aux?: AuxSpec;
+  /** Router z-loss coefficient (0 or absent: none). */
+  zLoss?: number;
 }
 
 export interface MoeOutput {
   y: tf.Tensor2D;
   /** The auxiliary loss of this layer (a scalar in the graph), when opts.aux is given. */
   aux: tf.Scalar | null;
+  /** The router z-loss of this layer (a scalar in the graph), when opts.zLoss > 0. */
+  z: tf.Scalar | null;
   /** The routing decision (experts and loads; weights as the balancer computed them). */
   route: RouteResult;
   /** The scores the balancer saw. */
@@ -67,7 +78,8 @@ export interface DispatchPlan {
   counts: Int32Array;
 }
 
-export function dispatchPlan(experts: Int32Array, k: number, m: number): DispatchPlan {
+/** `tokenOf`: the token of each pair (ragged routings), or k (token of pair a = floor(a / k)). */
+export function dispatchPlan(experts: Int32Array, tokenOf: number | Int32Array, m: number): DispatchPlan {
   const total = experts.length;
   const counts = new Int32Array(m);
   for (let a = 0; a < total; a++) counts[experts[a]]++;
@@ -78,27 +90,45 @@ export function dispatchPlan(experts: Int32Array, k: number, m: number): Dispatc
   for (let a = 0; a < total; a++) {
     const p = next[experts[a]]++;
     order[p] = a;
-    tokens[p] = Math.floor(a / k);
+    tokens[p] = typeof tokenOf === 'number' ? Math.floor(a / tokenOf) : tokenOf[a];
   }
   return { order, tokens, counts };
 }
 
 /**
  * The routed part of the layer for given expert ids: sum over the chosen experts of weight * SwiGLU(x).
- * `scores` [N, m] is the gate output in the graph; `experts` (N*k ids) is fixed.
+ * `scores` [N, m] is the gate output in the graph; `experts` (N*k ids) is fixed. A ragged routing is
+ * passed as `route` (its pairs, offsets and pre-drop ids).
  */
-export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int32Array, k: number, w: MoeWeights): tf.Tensor2D {
+export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int32Array, k: number, w: MoeWeights, route?: RouteResult): tf.Tensor2D {
   const [N, d] = x.shape;
   const m = scores.shape[1];
-  const plan = dispatchPlan(experts, k, m);
+  const ragged = route?.offsets !== undefined;
+  const tokenOf = ragged ? pairTokens(route!) : null;
+  const total = experts.length;
+  if (total === 0) return tf.zeros([N, d]);
+  const plan = dispatchPlan(experts, tokenOf ?? k, m);
   // Gate weights: the scores at the chosen ids, renormalised over the k choices when k > 1.
-  const flat = new Int32Array(N * k);
-  for (let a = 0; a < N * k; a++) flat[a] = Math.floor(a / k) * m + experts[a];
-  let gw = tf.reshape(gatherRows(tf.reshape(scores, [N * m, 1]), tf.tensor1d(flat, 'int32')), [N, k]); // [N, k]
-  if (k > 1) gw = tf.div(gw, tf.sum(gw, 1, true));
-  const orderedW = gatherRows(tf.reshape(gw, [N * k, 1]), tf.tensor1d(plan.order, 'int32')); // [N*k, 1]
+  const flat = new Int32Array(total);
+  for (let a = 0; a < total; a++) flat[a] = (tokenOf ? tokenOf[a] : Math.floor(a / k)) * m + experts[a];
+  const flatScores = tf.reshape(scores, [N * m, 1]);
+  let gw: tf.Tensor;
+  if (!ragged) {
+    gw = tf.reshape(gatherRows(flatScores, tf.tensor1d(flat, 'int32')), [N, k]); // [N, k]
+    if (k > 1) gw = tf.div(gw, tf.sum(gw, 1, true));
+  } else {
+    gw = gatherRows(flatScores, tf.tensor1d(flat, 'int32')); // [P, 1]
+    const pre = route!.preDrop;
+    if (pre && k > 1) {
+      const preFlat = new Int32Array(N * k);
+      for (let a = 0; a < N * k; a++) preFlat[a] = Math.floor(a / k) * m + pre[a];
+      const den = tf.sum(tf.reshape(gatherRows(flatScores, tf.tensor1d(preFlat, 'int32')), [N, k]), 1, true); // [N, 1]
+      gw = tf.div(gw, gatherRows(den, tf.tensor1d(tokenOf!, 'int32')));
+    }
+  }
+  const orderedW = gatherRows(tf.reshape(gw, [total, 1]), tf.tensor1d(plan.order, 'int32')); // [P, 1]
   const tokenIds = tf.tensor1d(plan.tokens, 'int32');
-  const xs = gatherRows(x, tokenIds) as tf.Tensor2D; // [N*k, d], grouped by expert
+  const xs = gatherRows(x, tokenIds) as tf.Tensor2D; // [P, d], grouped by expert
   const sizes: number[] = [];
   const used: number[] = [];
   for (let j = 0; j < m; j++) {
@@ -112,9 +142,14 @@ export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int
     const e = w.experts[used[u]];
     return swiglu(b as tf.Tensor2D, e.w13, e.w2);
   });
-  const ys = outs.length === 1 ? outs[0] : tf.concat(outs, 0); // [N*k, d]
+  const ys = outs.length === 1 ? outs[0] : tf.concat(outs, 0); // [P, d]
   const y = scatterAddRows(tf.mul(ys, orderedW), tokenIds, N);
   return tf.reshape(y, [N, d]) as tf.Tensor2D;
+}
+
+/** Router z-loss in the graph: coef * mean_i (logsumexp_j logits_ij)^2 (ST-MoE; reference: routing/zLoss.ts). */
+export function zLossTerm(logits: tf.Tensor2D, coef: number): tf.Scalar {
+  return tf.mul(tf.mean(tf.square(tf.logSumExp(logits, 1))), coef) as tf.Scalar;
 }
 
 /** The whole MoE feed-forward: router, gate, routing, experts, shared experts, auxiliary loss. */
@@ -136,12 +171,14 @@ export function moeForward(x: tf.Tensor2D, w: MoeWeights, opts: MoeOptions): Moe
   }
   const routingMs = performance.now() - t0;
 
-  let y = combineExperts(x, scores, route.experts, k, w);
+  let y = combineExperts(x, scores, route.experts, k, w, route);
   for (const e of w.shared) y = tf.add(y, swiglu(x, e.w13, e.w2));
 
   let aux: tf.Scalar | null = null;
-  if (opts.aux) aux = auxLoss(scores, route.experts, k, opts.aux);
-  return { y, aux, route, scores: s, routingMs };
+  // With dropping, f counts the routing decisions (the pre-drop ids, N*k), as before the capacity cut.
+  if (opts.aux) aux = auxLoss(scores, route.preDrop ?? route.experts, k, opts.aux);
+  const z = opts.zLoss ? zLossTerm(logits, opts.zLoss) : null;
+  return { y, aux, z, route, scores: s, routingMs };
 }
 
 /** alpha * sum_j f_j P_j (global) or its mean over sequences; f is a count (no gradient), P carries one. */

@@ -6,6 +6,7 @@
  *               h += MoE(RMSNorm(h))    (router -> balancer -> k SwiGLU experts)
  *   logits = RMSNorm(h) . tokEmbᵀ                                  [N, V] (tied head)
  *   lmLoss = mean cross-entropy of the next token;  loss = lmLoss + sum over blocks of aux (auxloss only)
+ *            + sum over blocks of the router z-loss (zLoss > 0, any method)
  *
  * `lossAndStats` is what the trainer differentiates: it returns the loss in the graph and fills a plain
  * record with what the log needs (per-layer routes, routing time, the two loss parts).
@@ -26,6 +27,8 @@ export interface ForwardOptions {
   routers: LayerRouter[];
   /** Auxiliary loss settings (method auxloss); alpha and form, B and T are filled per batch. */
   aux?: { alpha: number; form: 'global' | 'sequence' };
+  /** Router z-loss coefficient (0 or absent: none). */
+  zLoss?: number;
   /** Keep each layer's scores in the stats (tests; costs a copy per layer). */
   keepScores?: boolean;
 }
@@ -33,6 +36,8 @@ export interface ForwardOptions {
 export interface ForwardStats {
   lmLoss: number;
   auxLoss: number;
+  /** Sum over layers of the router z-loss (0 without it). */
+  zLoss: number;
   routingMs: number;
   routes: RouteResult[];
   scores: Float32Array[];
@@ -75,6 +80,7 @@ export class MoeTransformer {
     const emb = this.p('tokEmb');
     let h = gatherRows(emb, tf.tensor1d(x, 'int32')) as tf.Tensor2D; // [N, d]
     const auxTerms: tf.Scalar[] = [];
+    const zTerms: tf.Scalar[] = [];
     const aux: AuxSpec | undefined = opts.aux ? { ...opts.aux, B, T } : undefined;
     for (let i = 0; i < cfg.layers; i++) {
       const b = `b${i}`;
@@ -92,23 +98,32 @@ export class MoeTransformer {
         gate: cfg.gate,
         route: opts.routers[i],
         aux,
+        zLoss: opts.zLoss,
       });
       h = tf.add(h, out.y);
       stats.routes.push(out.route);
       stats.routingMs += out.routingMs;
       if (opts.keepScores) stats.scores.push(out.scores);
       if (out.aux) auxTerms.push(out.aux);
+      if (out.z) zTerms.push(out.z);
     }
     h = rmsNorm(h, this.p('finalNorm'), cfg.normEps);
     const lm = tiedHeadLoss(h, emb as tf.Tensor2D, y); // logits = h . embᵀ [N, V], mean cross-entropy
     stats.lmLoss = lm.dataSync()[0];
-    if (auxTerms.length === 0) {
-      stats.auxLoss = 0;
-      return lm;
+    let loss: tf.Scalar = lm;
+    stats.auxLoss = 0;
+    stats.zLoss = 0;
+    if (auxTerms.length > 0) {
+      const auxSum = tf.addN(auxTerms) as tf.Scalar;
+      stats.auxLoss = auxSum.dataSync()[0];
+      loss = tf.add(loss, auxSum) as tf.Scalar;
     }
-    const auxSum = tf.addN(auxTerms) as tf.Scalar;
-    stats.auxLoss = auxSum.dataSync()[0];
-    return tf.add(lm, auxSum) as tf.Scalar;
+    if (zTerms.length > 0) {
+      const zSum = tf.addN(zTerms) as tf.Scalar;
+      stats.zLoss = zSum.dataSync()[0];
+      loss = tf.add(loss, zSum) as tf.Scalar;
+    }
+    return loss;
   }
 
   dispose(): void {
@@ -117,5 +132,5 @@ export class MoeTransformer {
 }
 
 export function emptyStats(): ForwardStats {
-  return { lmLoss: 0, auxLoss: 0, routingMs: 0, routes: [], scores: [] };
+  return { lmLoss: 0, auxLoss: 0, zLoss: 0, routingMs: 0, routes: [], scores: [] };
 }

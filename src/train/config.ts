@@ -10,9 +10,11 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ModelConfig } from '../model/config.ts';
+import { InputError } from '../routing/errors.ts';
+import { createBalancer } from '../routing/factory.ts';
 
-export type TrainMethod = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss';
-export const TRAIN_METHODS: readonly TrainMethod[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss'];
+export type TrainMethod = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'sinkhorn' | 'expertchoice';
+export const TRAIN_METHODS: readonly TrainMethod[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice'];
 
 export interface TrainConfig extends ModelConfig {
   /** Balancing method for every MoE layer. */
@@ -54,6 +56,17 @@ export interface TrainConfig extends ModelConfig {
   quantileBins: number | null;
   auxAlpha: number | null;
   auxForm: 'global' | 'sequence' | null;
+  sinkhornIters: number | null;
+  sinkhornTau: number | null;
+  // --- options of any method (null = not set; see src/routing/factory.ts) ---
+  /** Capacity ⌈f·k·n/m⌉ per expert, pairs over it dropped (expertchoice: its capacity, nothing dropped). */
+  capacityFactor: number | null;
+  dropPolicy: 'score' | 'position' | null;
+  /** Group-limited routing (topk, lossfree, bip): experts in `groups` groups, `topkGroups` per token. */
+  groups: number | null;
+  topkGroups: number | null;
+  /** Router z-loss coefficient (ST-MoE; 0 = off). */
+  zLoss: number;
 }
 
 export const DEFAULT_CONFIG: TrainConfig = {
@@ -96,13 +109,21 @@ export const DEFAULT_CONFIG: TrainConfig = {
   quantileBins: null,
   auxAlpha: null,
   auxForm: null,
+  sinkhornIters: null,
+  sinkhornTau: null,
+  capacityFactor: null,
+  dropPolicy: null,
+  groups: null,
+  topkGroups: null,
+  zLoss: 0,
 };
 
+// `nullable`: an option of any method that may be left unset (null).
 type Spec =
-  | { type: 'int'; min: number; max?: number; method?: TrainMethod }
-  | { type: 'number'; min?: number; max?: number; gt?: number; method?: TrainMethod }
+  | { type: 'int'; min: number; max?: number; method?: TrainMethod; nullable?: true }
+  | { type: 'number'; min?: number; max?: number; gt?: number; method?: TrainMethod; nullable?: true }
   | { type: 'bool'; method?: TrainMethod; or?: readonly string[] }
-  | { type: 'enum'; values: readonly string[]; method?: TrainMethod }
+  | { type: 'enum'; values: readonly string[]; method?: TrainMethod; nullable?: true }
   | { type: 'string' };
 
 const SPECS: Record<keyof TrainConfig, Spec> = {
@@ -145,7 +166,19 @@ const SPECS: Record<keyof TrainConfig, Spec> = {
   quantileBins: { type: 'int', min: 0, method: 'quantile' },
   auxAlpha: { type: 'number', min: 0, method: 'auxloss' },
   auxForm: { type: 'enum', values: ['global', 'sequence'], method: 'auxloss' },
+  sinkhornIters: { type: 'int', min: 1, max: 100000, method: 'sinkhorn' },
+  sinkhornTau: { type: 'number', min: 0.001, max: 1000, method: 'sinkhorn' },
+  capacityFactor: { type: 'number', gt: 0, nullable: true },
+  dropPolicy: { type: 'enum', values: ['score', 'position'], nullable: true },
+  groups: { type: 'int', min: 1, nullable: true },
+  topkGroups: { type: 'int', min: 1, nullable: true },
+  zLoss: { type: 'number', min: 0 },
 };
+
+/** Unset is allowed: an option of one method, or of any method. */
+function maySkip(spec: Spec): boolean {
+  return ('method' in spec && spec.method !== undefined) || ('nullable' in spec && spec.nullable === true);
+}
 
 /** The routing core's defaults for the method options (filled in when not set). */
 const METHOD_DEFAULTS: Partial<TrainConfig> = {
@@ -157,6 +190,8 @@ const METHOD_DEFAULTS: Partial<TrainConfig> = {
   quantileBins: 0,
   auxAlpha: 0.1,
   auxForm: 'global',
+  sinkhornIters: 100,
+  sinkhornTau: 1,
 };
 
 export class ConfigError extends Error {
@@ -186,7 +221,7 @@ function checkValue(key: string, v: unknown, source: string): void {
   if (!spec) {
     throw new ConfigError(`unknown config key '${key}' (${source}); known keys: ${CONFIG_KEYS.join(', ')}`);
   }
-  if (v === null && 'method' in spec && spec.method) return; // a method option left unset
+  if (v === null && maySkip(spec)) return; // an option left unset
   const bad = () => new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got ${JSON.stringify(v)} (${source})`);
   switch (spec.type) {
     case 'int':
@@ -259,7 +294,7 @@ export function parseSetArgs(sets: string[]): Record<string, unknown> {
 }
 
 function parseTyped(key: string, raw: string, spec: Spec): unknown {
-  if (raw === 'null' && 'method' in spec && spec.method) return null;
+  if (raw === 'null' && maySkip(spec)) return null;
   switch (spec.type) {
     case 'int':
     case 'number': {
@@ -299,11 +334,31 @@ export function finalizeConfig(cfg: TrainConfig): TrainConfig {
       if (spec.method === c.method && c[key] === null) (c as Record<string, unknown>)[key] = METHOD_DEFAULTS[key];
     }
   }
+  // The options of any method (capacity, groups) are checked by the routing core, before training.
+  try {
+    createBalancer(c.method, balancerOptions(c));
+  } catch (e) {
+    if (e instanceof InputError) throw new ConfigError(`config: ${e.message}`);
+    throw e;
+  }
+  if (c.groups !== null && (c.experts % c.groups !== 0 || ((c.topkGroups ?? 0) * c.experts) / c.groups < c.topK)) {
+    throw new ConfigError(`config key 'groups': ${c.groups} groups must divide experts=${c.experts} and topkGroups groups must hold topK=${c.topK} experts`);
+  }
   return c;
 }
 
 /** The routing core's options object for the configured method. */
 export function balancerOptions(c: TrainConfig): Record<string, unknown> {
+  const any = {
+    capacityFactor: c.capacityFactor ?? undefined,
+    dropPolicy: c.dropPolicy ?? undefined,
+    groups: c.groups ?? undefined,
+    topkGroups: c.topkGroups ?? undefined,
+  };
+  return { ...ownOptions(c), ...any };
+}
+
+function ownOptions(c: TrainConfig): Record<string, unknown> {
   switch (c.method) {
     case 'bip':
       return { iters: c.bipIters ?? undefined, truncate: c.bipTruncate ?? undefined, order: c.bipOrder ?? undefined };
@@ -313,6 +368,8 @@ export function balancerOptions(c: TrainConfig): Record<string, unknown> {
       return { bins: c.quantileBins ?? undefined };
     case 'auxloss':
       return { alpha: c.auxAlpha ?? undefined, form: c.auxForm ?? undefined, seqLen: c.auxForm === 'sequence' ? c.seqLen : undefined };
+    case 'sinkhorn':
+      return { iters: c.sinkhornIters ?? undefined, tau: c.sinkhornTau ?? undefined };
     default:
       return {};
   }

@@ -1,6 +1,8 @@
 /**
  * OUT/log.jsonl: one JSON object per line, in three kinds (others build reports on this schema):
  *   step:    {"step","loss","lmLoss","auxLoss","lr","tokensPerSec","stepMs","routingMs","layers":[{"loads","maxVio","minVio"}]}
+ *            optional: "zLoss" (with zLoss > 0); per layer "dropped" (with a capacityFactor: pairs dropped),
+ *            "unrouted" (ragged routings: tokens with no expert), "groupMaxVio" (with groups)
  *   eval:    {"eval":true,"step","valLoss","perplexity","maxVioGlobal":[one per layer]}
  *   summary: {"summary":true,"steps","tokens","perplexity","valLoss","avgMaxVio","supMaxVio","wallMs","method"}
  * Each line is appended with one write call, so a killed run leaves whole lines; a reader should still
@@ -13,6 +15,12 @@ export interface LayerLog {
   loads: number[];
   maxVio: number;
   minVio: number;
+  /** (token, expert) pairs dropped over capacity (capacityFactor set). */
+  dropped?: number;
+  /** Tokens that got no expert (Expert Choice, dropping): residual only. */
+  unrouted?: number;
+  /** MaxVio over the expert groups (groups set). */
+  groupMaxVio?: number;
 }
 
 export interface StepLine {
@@ -20,6 +28,8 @@ export interface StepLine {
   loss: number;
   lmLoss: number;
   auxLoss: number;
+  /** Sum over layers of the router z-loss (only when zLoss > 0). */
+  zLoss?: number;
   lr: number;
   tokensPerSec: number;
   stepMs: number;

@@ -17,11 +17,12 @@ import { setBackend, storageView } from '../model/backend.ts';
 import { initParams, paramSpecs } from '../model/params.ts';
 import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } from '../model/transformer.ts';
 import { createBalancer } from '../routing/factory.ts';
-import { maxVio, minVio } from '../routing/metrics.ts';
-import type { Balancer } from '../routing/types.ts';
+import { groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
+import { expertsPerToken } from '../routing/ragged.ts';
+import type { Balancer, RouteResult } from '../routing/types.ts';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
-import { appendLogLine, truncateLog, type EvalLine, type StepLine, type SummaryLine } from './log.ts';
+import { appendLogLine, truncateLog, type EvalLine, type LayerLog, type StepLine, type SummaryLine } from './log.ts';
 import { adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
 import { makeProgress } from './progress.ts';
 import { learningRate } from './schedule.ts';
@@ -154,16 +155,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const { loss, stats } = out;
       const stepMs = performance.now() - t0;
       const n = cfg.batchSize * cfg.seqLen;
-      const layers = stats.routes.map((r) => ({
-        loads: Array.from(r.loads),
-        maxVio: maxVio(r.loads, r.n, r.k),
-        minVio: minVio(r.loads, r.n, r.k),
-      }));
+      const layers = stats.routes.map((r) => layerLog(r, cfg));
       const line: StepLine = {
         step,
         loss,
         lmLoss: stats.lmLoss,
         auxLoss: stats.auxLoss,
+        ...(cfg.zLoss > 0 ? { zLoss: stats.zLoss } : {}),
         lr,
         tokensPerSec: n / (stepMs / 1000),
         stepMs,
@@ -282,7 +280,17 @@ function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: boolean
   return {
     routers: balancers.map((b) => (s: Float32Array, n: number, m: number, k: number) => b.route(s, n, m, k, { update })),
     aux: withAux && cfg.method === 'auxloss' ? { alpha: cfg.auxAlpha ?? 0.1, form: cfg.auxForm ?? 'global' } : undefined,
+    zLoss: withAux && cfg.zLoss > 0 ? cfg.zLoss : undefined,
   };
+}
+
+/** One layer's entry of a step line: loads and MaxVio, plus dropped / unrouted / group MaxVio where they apply. */
+function layerLog(r: RouteResult, cfg: TrainConfig): LayerLog {
+  const out: LayerLog = { loads: Array.from(r.loads), maxVio: maxVio(r.loads, r.n, r.k), minVio: minVio(r.loads, r.n, r.k) };
+  if (r.dropped !== undefined) out.dropped = r.dropped;
+  if (r.offsets) out.unrouted = expertsPerToken(r)[0];
+  if (cfg.groups !== null) out.groupMaxVio = groupMaxVio(r.loads, cfg.groups, r.n, r.k);
+  return out;
 }
 
 /** Forward, backward and AdamW update on one batch. Throws TrainingError on a non-finite loss or score. */
