@@ -48,6 +48,7 @@ export const SIMULATE_OPTIONS = {
   method: { type: 'string', multiple: true },
   optimal: { type: 'string' },
   threshold: { type: 'string' },
+  groups: { type: 'string' },
   timing: { type: 'string' },
   shards: { type: 'string' },
   out: { type: 'string' },
@@ -64,7 +65,9 @@ Runs every balancer over the same stream of router scores, one balancer per meth
 carrying its own state (BIP's q, Loss-Free's b, Quantile's beta) from step to step. Prints a Markdown
 summary table on stdout; progress goes to stderr. Writes to --out DIR:
   log.jsonl     one line per step, layer and method: step, layer, method, maxVio, minVio, retention,
-                retentionOpt (when the LP was solved), routingMs
+                retentionOpt (when the LP was solved), dropped and droppedShare (capacityFactor), unrouted
+                and perToken (expertchoice, dropping: share of tokens with no expert, tokens with 0..m
+                experts), groupMaxVio (--groups or a groups option), routingMs
   summary.md    the summary table;  summary.json  the same numbers;  run.json  the command and configuration
   report.html   MaxVio and retention per step, one line per method (offline, no network needed)
 
@@ -98,12 +101,17 @@ Replay (instead of --stream):
 Methods:
   --methods LIST        specs separated by spaces or ';' (default "${DEFAULT_METHODS.join(' ')}")
   --method SPEC         one spec; repeat to list several (instead of --methods)
-                        SPEC = METHOD[:key=value,...], METHOD = topk | bip | lossfree | quantile | auxloss | optimal,
-                        bip-TN = bip:iters=N. Options (defaults in brackets):
+                        SPEC = METHOD[:key=value,...], METHOD = topk | bip | lossfree | quantile | auxloss | optimal
+                        | sinkhorn | expertchoice, bip-TN = bip:iters=N. Options (defaults in brackets):
                           bip       iters [4], truncate [true | q | false], order [update-then-route | route-then-update]
                           lossfree  rate [0.001], update [sign | linear]
                           quantile  bins [0 = exact], range [-2..2, with bins]
                           auxloss   alpha [0.1], form [global | sequence], seqLen  (routes as plain top-k)
+                          sinkhorn  iters [100], tau [1], tol [1e-4]  (S-BASE: top-k of the Sinkhorn-normalised scores)
+                          expertchoice  capacityFactor [1]  (each expert takes its top ceil(f*k*n/m) tokens)
+                          any       capacityFactor F, dropPolicy [score | position]: capacity ceil(F*k*n/m) per
+                                    expert, pairs over it dropped (not optimal, not expertchoice)
+                          topk, lossfree, bip  groups G, topkGroups T: group-limited routing (DeepSeek-V3)
                           any       as=NAME sets the label used in the log and the table
                         e.g. bip-T2   lossfree:rate=0.01,update=linear   bip-T4:order=route-then-update
                         Every method sees identical scores; state is never shared between methods.
@@ -116,6 +124,8 @@ Metrics (per step and layer; L = k*n/m, the mean load):
   --optimal WHEN        exact LP optimum per step and layer, for retentionOpt: auto (default: when
                         n*m <= ${OPTIMAL_AUTO_LIMIT}) | on | off. Solved once per step and layer, shared by all methods;
                         it dominates the run time (about 0.5 s per solve at n*m = 65536 here): --optimal off is fast.
+  --groups G            also report MaxVio over G groups of m/G experts (devices) for every method
+                        (methods with their own groups option report it anyway)
   --threshold X         MaxVio level for "steps to MaxVio<X": the first step from which MaxVio stays
                         below X through the last step, on every layer ('never' if the last step is not) (default ${DEFAULTS.threshold})
   --timing on|off       time each route() call with performance.now() (default on). routingMs is the only
@@ -198,6 +208,7 @@ interface Config {
   methods: MethodSpec[];
   optimal: 'auto' | 'on' | 'off';
   threshold: number;
+  groups: number | undefined;
   timing: boolean;
   shards: number;
   out: string;
@@ -255,7 +266,9 @@ function configure(values: Values): Config {
     throw new CliError(`the LP optimum is limited to n*m <= ${OPTIMAL_MAX_VARIABLES} variables, this stream has ${stream.n * stream.m}; use --optimal auto/off and drop 'optimal' from the methods`);
   }
   const defaultOut = join('runs', `simulate-${replay !== undefined ? 'replay' : stream.name}${seed === null ? '' : `-seed${seed}`}`);
-  return { stream, k, seed, gate, params, methods, optimal, threshold, timing, shards, out: values.out ?? defaultOut, quiet: values.quiet ?? false };
+  const groups = values.groups === undefined ? undefined : int(values, 'groups', 1, 1);
+  if (groups !== undefined && stream.m % groups !== 0) throw new CliError(`--groups ${groups} must divide m = ${stream.m}`);
+  return { stream, k, seed, gate, params, methods, optimal, threshold, groups, timing, shards, out: values.out ?? defaultOut, quiet: values.quiet ?? false };
 }
 
 /** The command line as typed (quoted where needed), recorded in run.json and the report. */
@@ -291,6 +304,7 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
     methods: methods.map((s) => ({ label: s.label, method: s.method, options: s.options })),
     optimal: lp,
     threshold: cfg.threshold,
+    ...(cfg.groups !== undefined ? { groups: cfg.groups } : {}),
     timing: cfg.timing,
     shards: cfg.shards,
   };
@@ -324,6 +338,7 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
       optimal: lp ? 'on' : 'off',
       timing: cfg.timing,
       shards: cfg.shards,
+      groups: cfg.groups,
       onRecord: (r) => {
         records.push(r);
         pending.push(recordLine(r));

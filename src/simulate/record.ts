@@ -18,6 +18,14 @@ export interface StepRecord {
   retention: number;
   /** Σ chosen scores / the exact LP optimum at capacity ceil(k·n/m); present only when the LP was solved. */
   retentionOpt?: number;
+  /** With a capacity factor: (token, expert) pairs dropped over capacity, and their share of n·k. */
+  dropped?: number;
+  droppedShare?: number;
+  /** Ragged routings (Expert Choice, dropping): share of tokens with no expert, and tokens with 0..m experts. */
+  unrouted?: number;
+  perToken?: number[];
+  /** MaxVio over expert groups (devices), with --groups G or a method's own groups option. */
+  groupMaxVio?: number;
   /** Wall-clock ms of the route() call (performance.now()), or null with --timing off. */
   routingMs: number | null;
   /** With --shards W: the most bytes one shard sent in this call, and the collectives it took. */
@@ -43,6 +51,7 @@ export function recordLine(r: StepRecord): string {
     retention: r.retention,
   };
   if (r.retentionOpt !== undefined) o.retentionOpt = r.retentionOpt;
+  for (const key of ['dropped', 'droppedShare', 'unrouted', 'perToken', 'groupMaxVio'] as const) if (r[key] !== undefined) o[key] = r[key];
   o.routingMs = r.routingMs;
   if (r.shardBytes !== undefined) {
     o.shardBytes = r.shardBytes;

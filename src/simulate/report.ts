@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { chartCard, chartGrid, escapeHtml, htmlTable, renderPage } from '../report/html.ts';
 import { lineChart, type Series } from '../report/svg.ts';
 import { parseLog, type StepRecord } from './record.ts';
-import { summarize, type MethodSummary } from './summary.ts';
+import { summarize, summaryCells, type MethodSummary } from './summary.ts';
 
 /** What run.json holds (written by the simulate command). */
 export interface RunInfo {
@@ -27,6 +27,8 @@ export interface RunInfo {
   methods: { label: string; method: string; options: Record<string, unknown> }[];
   optimal: boolean;
   threshold: number;
+  /** --groups G, when given. */
+  groups?: number;
   timing: boolean;
 }
 
@@ -54,9 +56,7 @@ function mean(xs: number[]): number {
 }
 
 function summaryHtml(rows: MethodSummary[], threshold: number): string {
-  const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
-  const header = ['method', 'AvgMaxVio', 'SupMaxVio', 'final MaxVio', `steps to MaxVio<${threshold}`, 'retention vs top-k', 'retention vs LP', 'ms/step'];
-  const body = rows.map((r) => [r.method, f(r.avgMaxVio), f(r.supMaxVio), f(r.finalMaxVio), r.settledStep === null ? 'never' : String(r.settledStep), f(r.retention, 4), f(r.retentionOpt, 4), f(r.msPerStep, 2)]);
+  const { header, body } = summaryCells(rows, threshold);
   return htmlTable(header, body, ['left', ...header.slice(1).map(() => 'right' as const)]);
 }
 

@@ -6,7 +6,8 @@
  */
 import { createBalancer } from '../routing/factory.ts';
 import { createOptimalBalancer, loadSolver, solveOptimal } from '../routing/optimal.ts';
-import { maxVio, minVio, scoreSum } from '../routing/metrics.ts';
+import { groupMaxVio, maxVio, minVio, scoreSum } from '../routing/metrics.ts';
+import { expertsPerToken } from '../routing/ragged.ts';
 import { InputError } from '../routing/errors.ts';
 import type { Balancer } from '../routing/types.ts';
 import type { MethodSpec } from './methods.ts';
@@ -27,6 +28,8 @@ export interface SimulateOptions {
   timing?: boolean;
   /** Called with each record, in order (step, layer, method). */
   onRecord: (r: StepRecord) => void;
+  /** Expert groups (devices) for the group MaxVio of every method; absent: only methods with their own groups option. */
+  groups?: number;
   /** Called after each step with the number of steps done. */
   onStep?: (done: number) => void;
   /** W > 1: also route every batch as W shards, check it equals the single-process routing, record the bytes. */
@@ -66,6 +69,10 @@ export async function simulate(stream: ScoreStream, options: SimulateOptions): P
   const { n, m, layers } = stream;
   if (!Number.isInteger(k) || k < 1 || k >= m) throw new InputError(`k must be an integer in [1, m-1] = [1, ${m - 1}], got ${k}`);
   if (!Number.isInteger(shards) || shards < 1 || shards > n) throw new InputError(`shards must be an integer in [1, n] = [1, ${n}], got ${shards}`);
+  if (options.groups !== undefined && (!Number.isInteger(options.groups) || options.groups < 1 || m % options.groups !== 0)) {
+    throw new InputError(`groups must be an integer >= 1 dividing m=${m}, got ${options.groups}`);
+  }
+  const groupsOf = methods.map((s) => options.groups ?? (typeof s.options.groups === 'number' ? s.options.groups : undefined));
   const balancers = await createMethodBalancers(methods, layers);
   const shardSets = shards > 1 ? createShardSets(methods, layers, shards) : null;
   const baseline = createBalancer('topk');
@@ -105,6 +112,17 @@ export async function simulate(stream: ScoreStream, options: SimulateOptions): P
           record.shardBytes = cost.bytes;
           record.shardRounds = cost.rounds;
         }
+        if (result.dropped !== undefined) {
+          record.dropped = result.dropped;
+          record.droppedShare = round(result.dropped / (n * k));
+        }
+        if (result.offsets) {
+          const hist = expertsPerToken(result);
+          record.unrouted = round(hist[0] / n);
+          record.perToken = Array.from(hist);
+        }
+        const G = groupsOf[t];
+        if (G !== undefined) record.groupMaxVio = round(groupMaxVio(result.loads, G, n, k));
         onRecord(record);
       }
     }

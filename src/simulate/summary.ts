@@ -9,6 +9,9 @@
  * - msPerStep: total routing ms / steps (all layers), null when timing was off.
  * - shardBytes, shardRounds: with --shards, the mean over steps and layers of the bytes one shard sent
  *   and of the collectives per route call (null without --shards or for a method without a sharded form).
+ * - dropped: mean share of the n·k pairs dropped over capacity; unrouted: mean share of tokens with no
+ *   expert; perToken: mean share of tokens with 0..m experts; groupAvgMaxVio / groupSupMaxVio: mean / max
+ *   of the group MaxVio. Each null when the method's records do not carry it.
  */
 import { MISSING } from '../report/format.ts';
 import { markdownTable } from '../report/markdown.ts';
@@ -26,6 +29,11 @@ export interface MethodSummary {
   msPerStep: number | null;
   shardBytes: number | null;
   shardRounds: number | null;
+  dropped: number | null;
+  unrouted: number | null;
+  perToken: number[] | null;
+  groupAvgMaxVio: number | null;
+  groupSupMaxVio: number | null;
 }
 
 export function summarize(records: readonly StepRecord[], threshold = 0.1): MethodSummary[] {
@@ -66,6 +74,11 @@ export function summarize(records: readonly StepRecord[], threshold = 0.1): Meth
       msPerStep: timed.length === rs.length && rs.length > 0 ? timed.reduce((a, r) => a + (r.routingMs as number), 0) / steps : null,
       shardBytes: sharded ? mean(rs.map((r) => r.shardBytes as number)) : null,
       shardRounds: sharded ? mean(rs.map((r) => r.shardRounds as number)) : null,
+      dropped: meanOf(rs, (r) => r.droppedShare),
+      unrouted: meanOf(rs, (r) => r.unrouted),
+      perToken: meanHistogram(rs),
+      groupAvgMaxVio: meanOf(rs, (r) => r.groupMaxVio),
+      groupSupMaxVio: rs.every((r) => r.groupMaxVio !== undefined) ? Math.max(...rs.map((r) => r.groupMaxVio as number)) : null,
     });
   }
   return out;
@@ -75,9 +88,30 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-/** The Markdown summary table printed on stdout (padded, so it also reads as plain text). */
-export function summaryTable(rows: readonly MethodSummary[], threshold = 0.1): string {
+/** Mean of an optional field, null unless every record has it. */
+function meanOf(rs: readonly StepRecord[], get: (r: StepRecord) => number | undefined): number | null {
+  const xs = rs.map(get);
+  return xs.every((x) => x !== undefined) ? mean(xs as number[]) : null;
+}
+
+/** Mean share of tokens with 0, 1, ..., m experts (ragged routings), null otherwise. */
+function meanHistogram(rs: readonly StepRecord[]): number[] | null {
+  if (!rs.every((r) => r.perToken !== undefined)) return null;
+  const acc = new Array<number>(rs[0].perToken!.length).fill(0);
+  for (const r of rs) {
+    const total = r.perToken!.reduce((a, b) => a + b, 0);
+    r.perToken!.forEach((c, x) => (acc[x] += c / total / rs.length));
+  }
+  return acc;
+}
+
+/**
+ * The summary's header and rows as text cells, shared by the Markdown table and the HTML report. The
+ * dropped, no-expert and group columns appear only when some method has them.
+ */
+export function summaryCells(rows: readonly MethodSummary[], threshold = 0.1): { header: string[]; body: string[][] } {
   const f = (x: number | null, d = 3) => (x === null ? MISSING : x.toFixed(d));
+  const pct = (x: number | null) => (x === null ? MISSING : `${(100 * x).toFixed(2)}%`);
   const header = ['method', 'AvgMaxVio', 'SupMaxVio', 'final MaxVio', `steps to MaxVio<${threshold}`, 'retention vs top-k', 'retention vs LP', 'ms/step'];
   const body = rows.map((r) => [
     r.method,
@@ -89,10 +123,26 @@ export function summaryTable(rows: readonly MethodSummary[], threshold = 0.1): s
     f(r.retentionOpt, 4),
     f(r.msPerStep, 2),
   ]);
+  const extra: [string, (r: MethodSummary) => string][] = [];
+  if (rows.some((r) => r.dropped !== null)) extra.push(['dropped', (r) => pct(r.dropped)]);
+  if (rows.some((r) => r.unrouted !== null)) extra.push(['no expert', (r) => pct(r.unrouted)]);
+  if (rows.some((r) => r.groupAvgMaxVio !== null)) {
+    extra.push(['group AvgMaxVio', (r) => f(r.groupAvgMaxVio)], ['group SupMaxVio', (r) => f(r.groupSupMaxVio)]);
+  }
+  for (const [name, cell] of extra) {
+    header.splice(header.length - 1, 0, name);
+    rows.forEach((r, i) => body[i].splice(body[i].length - 1, 0, cell(r)));
+  }
   // With --shards: the exchange per shard, per step and layer (one route call).
   if (rows.some((r) => r.shardBytes !== null)) {
     header.push('bytes/shard/call', 'collectives/call');
     rows.forEach((r, x) => body[x].push(f(r.shardBytes, 0), f(r.shardRounds, 1)));
   }
+  return { header, body };
+}
+
+/** The Markdown summary table printed on stdout (padded, so it also reads as plain text). */
+export function summaryTable(rows: readonly MethodSummary[], threshold = 0.1): string {
+  const { header, body } = summaryCells(rows, threshold);
   return markdownTable(header, body, ['left', ...header.slice(1).map(() => 'right' as const)]);
 }
