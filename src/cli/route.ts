@@ -14,6 +14,7 @@ import { maxVio, minVio } from '../routing/metrics.ts';
 import { pairEnd, pairStart } from '../routing/ragged.ts';
 import { METHOD_NAMES, type AuxLossResult, type Balancer, type BalancerState, type MethodName, type RouteResult } from '../routing/types.ts';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { checkReplaceable, sameFile } from '../io/outputPaths.ts';
 import { applyGate as applyGateInPlace } from '../simulate/gate.ts';
 import { float32Text } from '../io/floatText.ts';
 import { readScoreMatrix, ScoreInputError } from '../io/scoreMatrix.ts';
@@ -140,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
   const balancerOptions = methodOptions(method, opt);
   if (opt.input === undefined) throw new CliError('--input FILE is required (see --help)');
   if (opt.state === '-') throw new CliError('--state needs a file name');
+  checkTargets(opt.input, opt.state, opt.output);
 
   const matrix = (() => {
     try {
@@ -251,6 +253,23 @@ function readState(path: string, method: MethodName, m: number): BalancerState {
   const state: BalancerState = { [want]: v as number[] };
   for (const x of extra) if (x in parsed) state[x] = (parsed as Record<string, number[]>)[x];
   return state;
+}
+
+/** Before anything is read or written: no two of input, state and output are one file, and no write replaces a non-file. */
+function checkTargets(input: string, state: string | undefined, output: string | undefined): void {
+  const named = { input: input === '-' ? undefined : input, state, output: output === '-' ? undefined : output };
+  for (const [a, b] of [['output', 'input'], ['output', 'state'], ['state', 'input']] as const) {
+    const pa = named[a];
+    const pb = named[b];
+    if (pa !== undefined && pb !== undefined && sameFile(pa, pb)) {
+      throw new CliError(`--${a} ${pa} and --${b} ${pb} are the same file; writing the ${a} would destroy the ${b}`);
+    }
+  }
+  try {
+    for (const p of [named.output, named.state]) if (p !== undefined) checkReplaceable(p);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
 }
 
 function writeOrFail(path: string, text: string, what: string): void {

@@ -4,11 +4,14 @@
  * never half of one; this is what lets `moe-balance route --state` be chained safely.
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { checkReplaceable } from './outputPaths.ts';
 
 /** Names of the temporary files writeFileAtomic leaves behind if the process is killed mid-write. */
 export const ATOMIC_TEMP = /\.tmp-\d+$/;
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  // The rename would replace a symlink, FIFO or device by a regular file: refuse instead.
+  checkReplaceable(path);
   // Same directory as the target so that rename() stays on one file system (and so is atomic). The
   // write is synchronous, so the pid alone keeps concurrent writers (other processes) apart.
   const tmp = `${path}.tmp-${process.pid}`;

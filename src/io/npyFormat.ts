@@ -79,9 +79,10 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Parses the bytes of a .npy file. */
 export function parseNpy(bytes: Uint8Array): NpyArray {
-  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) {
+  if (MAGIC.some((b, i) => i < bytes.length && bytes[i] !== b) || bytes.length === 0) {
     throw new NpyError('not a .npy file (it does not start with "\\x93NUMPY")');
   }
+  if (bytes.length < 8) throw new NpyError(`truncated file: ${bytes.length} bytes, ending inside the preamble (magic, then 2 version bytes)`);
   const major = bytes[6];
   const minor = bytes[7];
   if (![1, 2, 3].includes(major) || minor !== 0) {
@@ -183,10 +184,10 @@ function parseHeader(header: string): { descr: string; fortranOrder: boolean; sh
   } catch (err) {
     throw new NpyError(`bad header: ${(err as Error).message}`);
   }
-  if (!isDict(value)) throw new NpyError(`bad header: not a dict: ${JSON.stringify(header.trim())}`);
+  if (!isDict(value)) throw new NpyError(`bad header: not a dict: ${JSON.stringify(clip(header.trim()))}`);
   const d = value.dict;
   for (const key of ['descr', 'fortran_order', 'shape']) {
-    if (!d.has(key)) throw new NpyError(`bad header: no '${key}' key in ${JSON.stringify(header.trim())}`);
+    if (!d.has(key)) throw new NpyError(`bad header: no '${key}' key in ${JSON.stringify(clip(header.trim()))}`);
   }
   const extra = [...d.keys()].filter((key) => !['descr', 'fortran_order', 'shape'].includes(key));
   if (extra.length > 0) throw new NpyError(`bad header: unexpected key(s) ${extra.map((k) => `'${k}'`).join(', ')}`);
@@ -269,4 +270,9 @@ function latin1Encode(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
   return out;
+}
+
+/** The start of a long header for a one-line message. */
+function clip(text: string, max = 120): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
 }

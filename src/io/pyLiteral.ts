@@ -29,8 +29,12 @@ export function parsePyLiteral(text: string): PyValue {
   return v;
 }
 
+/** Nesting deeper than this is refused: a .npy header needs 2 levels (dict, shape tuple or record list). */
+const MAX_DEPTH = 32;
+
 class Parser {
   pos = 0;
+  private depth = 0;
   constructor(private readonly s: string) {}
 
   fail(what: string): never {
@@ -45,9 +49,12 @@ class Parser {
     this.skipSpace();
     const c = this.s[this.pos];
     if (c === undefined) this.fail('unexpected end');
-    if (c === '{') return this.dict();
-    if (c === '(') return { tuple: this.sequence('(', ')', true) };
-    if (c === '[') return this.sequence('[', ']', false);
+    if (c === '{' || c === '(' || c === '[') {
+      if (++this.depth > MAX_DEPTH) this.fail(`nested more than ${MAX_DEPTH} deep`);
+      const v = c === '{' ? this.dict() : c === '(' ? { tuple: this.sequence('(', ')', true) } : this.sequence('[', ']', false);
+      this.depth--;
+      return v;
+    }
     if (c === "'" || c === '"') return this.string();
     if (c === '-' || c === '+' || (c >= '0' && c <= '9')) return this.integer();
     for (const [word, v] of [['True', true], ['False', false], ['None', null]] as const) {

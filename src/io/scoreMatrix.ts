@@ -85,7 +85,7 @@ function fromJson(bytes: Buffer, fail: (why: string) => never): ScoreMatrix {
     for (let j = 0; j < m; j++) {
       const v: unknown = row[j];
       // JSON cannot hold NaN: Python's json module writes it as NaN (invalid) and others as null.
-      if (typeof v !== 'number') fail(`${JSON.stringify(v)} at row ${i} col ${j} is not a number`);
+      if (typeof v !== 'number') fail(`${describeCell(v)} at row ${i} col ${j} is not a number`);
       src[i * m + j] = v;
     }
   }
@@ -98,4 +98,17 @@ function checkFloat32Range(src: ArrayLike<number>, data: Float32Array, m: number
   for (let x = 0; x < data.length; x++) {
     if (!Number.isFinite(data[x])) fail(`${src[x]} at row ${Math.floor(x / m)} col ${x % m} overflows float32`);
   }
+}
+
+/**
+ * A short description of a JSON value that is not a number: the message must stay one short line
+ * whatever the cell holds (a megabyte string, an array nested 100,000 deep that JSON.stringify cannot
+ * even walk).
+ */
+export function describeCell(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return v.length <= 24 ? JSON.stringify(v) : `a string of ${v.length} characters (${JSON.stringify(v.slice(0, 12))}...)`;
+  return String(v);
 }
