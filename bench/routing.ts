@@ -9,7 +9,7 @@
  * Per size: median ms per call after warm-up (calls cycle through 3 batches of new tokens with the same
  * expert popularity, the state carried from call to call, as in training; numpy and ours take turns
  * for --rounds rounds and each keeps its lowest median) of
- * topk, bip T=1,2,4, quantile, lossfree; the bytes of scores read per call, counted as n·m·4 times the
+ * topk, bip T=1,2,4, quantile, lossfree, online (no numpy peer: a per-token loop); tokens per second; the bytes of scores read per call, counted as n·m·4 times the
  * algorithm's passes over the score matrix (top-k 1, lossfree 1, quantile 3, bip 2T+1), and the GB/s
  * achieved; the read bandwidth measured by summing a Float32Array of the same size; for bip T=4 the
  * ratio of its time to 2T+1 reads at that bandwidth; numpy's ms and numpy_ms / ours_ms. Targets
@@ -43,6 +43,8 @@ interface MethodSpec {
   options: Record<string, unknown>;
   /** Passes over the n x m scores the algorithm makes (its nominal reads). */
   passes: number;
+  /** Whether bench/peer_numpy.py has it (online BIP is a per-token loop: no vectorised numpy peer). */
+  peer?: false;
 }
 
 /** Batches per size, routed in turn. */
@@ -55,6 +57,8 @@ const METHODS: MethodSpec[] = [
   { name: 'bip4', method: 'bip', options: { iters: 4 }, passes: 9 },
   { name: 'quantile', method: 'quantile', options: {}, passes: 3 },
   { name: 'lossfree', method: 'lossfree', options: {}, passes: 1 },
+  // Online BIP: per token a top-k of s − q and the row's spread (2 passes), then an O(m) update of q.
+  { name: 'online', method: 'online', options: {}, passes: 2, peer: false },
 ];
 
 interface Budget {
@@ -74,6 +78,8 @@ export interface MethodResult {
   numpyMs: number | null;
   /** numpy_ms / ours_ms: above 1 means ours is faster. */
   numpyOverOurs: number | null;
+  /** Tokens routed per second (n / the time per call). */
+  tokensPerS: number;
   /** Fraction of tokens given the same expert set by numpy (one call from a fresh state). */
   agreementWithNumpy?: number | null;
 }
@@ -98,7 +104,7 @@ interface PeerOutput {
 /** Runs bench/peer_numpy.py on one score matrix. */
 function runPeer(dir: string, scoresPaths: string[], k: number, budget: Budget): PeerOutput {
   const manifest = join(dir, 'manifest.json');
-  writeFileAtomic(manifest, JSON.stringify({ cases: [{ k, scores: scoresPaths }], methods: METHODS.map((x) => x.name), ...budget }));
+  writeFileAtomic(manifest, JSON.stringify({ cases: [{ k, scores: scoresPaths }], methods: METHODS.filter((x) => x.peer !== false).map((x) => x.name), ...budget }));
   const r = spawnSync('python3', [join(HERE, 'peer_numpy.py'), manifest], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`bench/peer_numpy.py failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as PeerOutput;
@@ -276,6 +282,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
           gbPerS: (bytes * spec.passes) / (t.ms * 1e6),
           numpyMs: np ?? null,
           numpyOverOurs: np !== undefined ? np / t.ms : null,
+          tokensPerS: n / (t.ms / 1000),
         };
         const file = expertsFiles[spec.name];
         if (file !== undefined) {
@@ -333,7 +340,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
         batches: BATCHES,
         statistic: `median ms per call after warm-up, lowest over rounds (numpy and ours alternate); calls cycle through ${BATCHES} batches of the same popularity; balancer state carried between calls`,
       },
-      passesCounted: 'nominal passes over the n*m float32 scores: topk 1, lossfree 1, quantile 3, bip 2T+1 (input validation, the transposed copy and quickselect re-reads are not counted)',
+      passesCounted: 'nominal passes over the n*m float32 scores: topk 1, lossfree 1, quantile 3, bip 2T+1, online 2 (input validation, the transposed copy and quickselect re-reads are not counted)',
       sizes: results,
       targets,
     };
@@ -356,10 +363,11 @@ function verdict(met: boolean | null): string {
 
 function printSize(r: SizeResult): void {
   console.log(`\n(n, m, k) = (${r.n}, ${r.m}, ${r.k}): scores ${((r.n * r.m * 4) / 2 ** 20).toFixed(2)} MiB; read bandwidth (Float32Array sum) ${r.readBandwidthGBs.toFixed(2)} GB/s; load average ${r.loadAverage.map((x) => x.toFixed(2)).join(' -> ')}`);
-  const head = ['method', 'ms/call', 'passes', 'MB/call', 'GB/s', 'numpy ms', 'numpy/ours', 'agree'];
+  const head = ['method', 'ms/call', 'Mtok/s', 'passes', 'MB/call', 'GB/s', 'numpy ms', 'numpy/ours', 'agree'];
   const rows = r.methods.map((x) => [
     x.name,
     x.ms.toFixed(3),
+    (x.tokensPerS / 1e6).toFixed(2),
     String(x.passes),
     (x.bytesPerCall / 1e6).toFixed(1),
     x.gbPerS.toFixed(2),

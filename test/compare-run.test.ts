@@ -38,6 +38,9 @@ test('method variants and scoped overrides map onto train options', () => {
   assert.deepEqual(methodToTrain('lossfree'), { base: 'lossfree', set: [] });
   assert.deepEqual(methodToTrain('bip-T8-notrunc'), { base: 'bip', set: ['bipIters=8', 'bipTruncate=false'] });
   assert.deepEqual(methodToTrain('bip-notrunc'), { base: 'bip', set: ['bipTruncate=false'] });
+  assert.deepEqual(methodToTrain('bip-causal'), { base: 'bip', set: ['bipOrder=route-then-update'] });
+  assert.deepEqual(methodToTrain('bip-T8-notrunc-causal'), { base: 'bip', set: ['bipIters=8', 'bipTruncate=false', 'bipOrder=route-then-update'] });
+  assert.equal(checkMethods(['online', 'bip-causal']), undefined);
   assert.equal(methodToTrain('bip').set.length, 0);
   assert.deepEqual(setsFor('bip-T1', ['lr=0.01', 'bip:bipOrder=route-then-update', 'auxloss:auxAlpha=0.01']), ['bipIters=1', 'lr=0.01', 'bipOrder=route-then-update']);
   assert.deepEqual(setsFor('auxloss', ['lr=0.01', 'bip:bipOrder=route-then-update', 'auxloss:auxAlpha=0.01']), ['lr=0.01', 'auxAlpha=0.01']);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint } from '../src/train/checkpoint.ts';
-import { finalizeConfig, applyOverrides, parseSetArgs, readConfigFile, DEFAULT_CONFIG, type TrainConfig } from '../src/train/config.ts';
+import { balancerOptions, finalizeConfig, applyOverrides, parseSetArgs, readConfigFile, DEFAULT_CONFIG, type TrainConfig } from '../src/train/config.ts';
 import { readLog, type EvalLine, type StepLine, type SummaryLine } from '../src/train/log.ts';
 import { train, TrainingError, type TrainData } from '../src/train/trainer.ts';
 import { run as runTrainCli } from '../src/cli/train.ts';
@@ -59,11 +59,15 @@ test('config: unknown key, wrong type and incompatible combinations are rejected
   assert.equal(ok.bipIters, 8);
   assert.equal(ok.bipTruncate, true, 'unset options of the chosen method take the core defaults');
   assert.equal(ok.lossfreeRate, null, "other methods' options stay unset");
+  const online = tinyConfig({ method: 'online', onlineGroup: 16 });
+  const { rate, scale, truncate, group } = balancerOptions(online);
+  assert.deepEqual({ rate, scale, truncate, group }, { rate: 0.1, scale: 'spread', truncate: true, group: 16 });
+  assert.throws(() => tinyConfig({ method: 'bip', onlineRate: 0.2 }), /'onlineRate' is an option of method 'online'/);
 });
 
 test('the loss falls by at least 1.0 nat within 40 steps on tiny, for every method', async () => {
   const data = syntheticData(512);
-  for (const method of ['topk', 'bip', 'lossfree', 'quantile', 'auxloss']) {
+  for (const method of ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'online']) {
     const out = tmp();
     const losses: number[] = [];
     const { summary } = await train({

@@ -20,7 +20,8 @@ Train one model per method and seed, then write DIR/report.html, DIR/summary.md 
 
 Options:
   --config FILE        training configuration (e.g. configs/moe16.json)
-  --methods LIST       comma-separated: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (no max(0, .) truncation)
+  --methods LIST       comma-separated: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (no max(0, .) truncation),
+                       bip[-T<n>][-notrunc]-causal (bipOrder=route-then-update)
   --seeds LIST         comma-separated seeds (default 1)
   --steps N            training steps per run
   --out DIR            output folder (runs go to DIR/runs/<method>-s<seed>)

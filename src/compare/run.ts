@@ -25,7 +25,7 @@ import { fmtDuration } from '../report/format.ts';
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Methods the trainer knows (variants like bip-T2 map onto these). */
-export const TRAIN_BASE_METHODS = ['topk', 'auxloss', 'lossfree', 'quantile', 'bip'] as const;
+export const TRAIN_BASE_METHODS = ['topk', 'auxloss', 'lossfree', 'quantile', 'bip', 'online'] as const;
 
 export interface CompareOptions {
   /** Training configuration file passed to every run. */
@@ -64,12 +64,14 @@ export interface CompareResult {
 /** How one method name maps onto the trainer: the base method and the overrides it implies. */
 export function methodToTrain(method: string): { base: string; set: string[] } {
   // bip-T<n>: n dual iterations; a -notrunc suffix (bip-notrunc, bip-T8-notrunc) turns off the
-  // max(0, .) truncation (see src/routing/bip.ts for why that matters in training).
-  const t = /^bip(?:-T(\d+))?(-notrunc)?$/.exec(method);
-  if (t && (t[1] !== undefined || t[2] !== undefined)) {
+  // max(0, .) truncation (see src/routing/bip.ts for why that matters in training); a -causal suffix
+  // routes each batch with the previous q (bipOrder=route-then-update).
+  const t = /^bip(?:-T(\d+))?(-notrunc)?(-causal)?$/.exec(method);
+  if (t && (t[1] !== undefined || t[2] !== undefined || t[3] !== undefined)) {
     const set: string[] = [];
     if (t[1] !== undefined) set.push(`bipIters=${Number(t[1])}`);
     if (t[2] !== undefined) set.push('bipTruncate=false');
+    if (t[3] !== undefined) set.push('bipOrder=route-then-update');
     return { base: 'bip', set };
   }
   return { base: method, set: [] };
@@ -80,7 +82,7 @@ export function checkMethods(methods: string[]): string | undefined {
   for (const m of methods) {
     const { base } = methodToTrain(m);
     if (!(TRAIN_BASE_METHODS as readonly string[]).includes(base)) {
-      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation)`;
+      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation), bip[-T<n>][-notrunc]-causal (route-then-update)`;
     }
   }
   if (new Set(methods).size !== methods.length) return `a method is listed twice in ${methods.join(',')}`;

@@ -17,6 +17,7 @@ export const METHOD_COLORS: Readonly<Record<string, string>> = {
   'bip-T8': '#bcbd22',
   'bip-notrunc': '#ff7f0e',
   'bip-T8-notrunc': '#ff7f0e',
+  online: '#e6ab02',
   optimal: '#111111',
 };
 

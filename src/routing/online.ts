@@ -2,8 +2,9 @@
  * Online, constant-space BIP (algorithms.md §2b; the paper names the variant, its details are not
  * recoverable: this is our derivation).
  *
- * Derivation. Over q alone, the Lagrangian dual of the BIP is g(q) = Σ_i topk⁺(s_i − q) + c·Σ_j q_j
- * (c = k·n/m, topk⁺ the sum of the k largest entries), a sum of one term per token plus a linear one:
+ * Derivation. Over q alone, the Lagrangian dual of the BIP is g(q) = Σ_i topk(s_i − q) + c·Σ_j q_j
+ * (c = k·n/m; topk the sum of the k largest entries, as every token takes exactly k experts; §2b's
+ * topk⁺ is the p ≥ 0 form), a sum of one term per token plus a linear one:
  * the subgradient of token i's share, topk(s_i − q) + (k/m)·Σ_j q_j, is k/m − 1[j ∈ chosen_i] per
  * expert. Stochastic subgradient descent with one token per step therefore needs only q (O(m) state):
  * route token i with the current q, then step q against that subgradient. Each q_j is an online quantile
@@ -20,9 +21,18 @@
  * be shorter), so no token count is kept between calls. group ≥ n is one linear Loss-Free-like step per
  * batch. Gate weights are the original scores of the chosen experts, renormalised (assign.ts).
  *
- * Defaults: rate η = 0.002 (in score units; chosen by measurement, see README "Online BIP"),
- * truncate = true (q ≥ 0, the dual of Σ_i x_ij ≤ c; equality on the token side, as routing does),
- * group = 1. Cost per token: one top-k of m keys plus an O(m) update; memory: q and O(m + k) buffers.
+ * Step size. η is in score units, and so is everything that sets it: how far q must travel (the
+ * score margins) and how much a wrong q costs. With scale = 'spread' (default) η = rate × σ̂, σ̂ a
+ * running mean (exponential, horizon 1024 tokens, started at the first token) of the per-token
+ * standard deviation of the scores over the experts: the routing is then unchanged when every score is
+ * multiplied by a constant, and one default serves softmax and sigmoid gates, 16 or 256 experts alike.
+ * The state is { q, spread: [σ̂] } (m + 1 numbers). scale = 'none' uses η = rate directly.
+ *
+ * Defaults: rate 0.1 (η = 0.1·σ̂; measured on the skewed, drift, collapse and clustered streams at
+ * logit scales 0.3, 1 and 3: AvgMaxVio ≤ 0.06 in all 12 cases at m = 16 (≤ 0.10 at m = 64), keeping
+ * within 2.3% of batch BIP's score; see README "Online BIP"), truncate = true (q ≥ 0, the dual of
+ * Σ_i x_ij ≤ c; equality on the token side, as routing does), group = 1. Cost per token: one top-k of
+ * m keys, the row's spread and an O(m) update; memory: q, σ̂ and O(m + k) buffers.
  */
 import { writeWeights } from './assign.ts';
 import { topKRowShifted } from './select.ts';

@@ -12,9 +12,10 @@ import { readFileSync } from 'node:fs';
 import type { ModelConfig } from '../model/config.ts';
 import { InputError } from '../routing/errors.ts';
 import { createBalancer } from '../routing/factory.ts';
+import { ONLINE_DEFAULT_RATE } from '../routing/online.ts';
 
-export type TrainMethod = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'sinkhorn' | 'expertchoice';
-export const TRAIN_METHODS: readonly TrainMethod[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice'];
+export type TrainMethod = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'sinkhorn' | 'expertchoice' | 'online';
+export const TRAIN_METHODS: readonly TrainMethod[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice', 'online'];
 
 export interface TrainConfig extends ModelConfig {
   /** Balancing method for every MoE layer. */
@@ -58,6 +59,11 @@ export interface TrainConfig extends ModelConfig {
   auxForm: 'global' | 'sequence' | null;
   sinkhornIters: number | null;
   sinkhornTau: number | null;
+  /** Online BIP: step (relative to the score spread unless onlineScale = 'none'), scale, truncation, group. */
+  onlineRate: number | null;
+  onlineScale: 'spread' | 'none' | null;
+  onlineTruncate: boolean | null;
+  onlineGroup: number | null;
   // --- options of any method (null = not set; see src/routing/factory.ts) ---
   /** Capacity ⌈f·k·n/m⌉ per expert, pairs over it dropped (expertchoice: its capacity, nothing dropped). */
   capacityFactor: number | null;
@@ -111,6 +117,10 @@ export const DEFAULT_CONFIG: TrainConfig = {
   auxForm: null,
   sinkhornIters: null,
   sinkhornTau: null,
+  onlineRate: null,
+  onlineScale: null,
+  onlineTruncate: null,
+  onlineGroup: null,
   capacityFactor: null,
   dropPolicy: null,
   groups: null,
@@ -168,6 +178,10 @@ const SPECS: Record<keyof TrainConfig, Spec> = {
   auxForm: { type: 'enum', values: ['global', 'sequence'], method: 'auxloss' },
   sinkhornIters: { type: 'int', min: 1, max: 100000, method: 'sinkhorn' },
   sinkhornTau: { type: 'number', min: 0.001, max: 1000, method: 'sinkhorn' },
+  onlineRate: { type: 'number', min: 0, method: 'online' },
+  onlineScale: { type: 'enum', values: ['spread', 'none'], method: 'online' },
+  onlineTruncate: { type: 'bool', method: 'online' },
+  onlineGroup: { type: 'int', min: 1, method: 'online' },
   capacityFactor: { type: 'number', gt: 0, nullable: true },
   dropPolicy: { type: 'enum', values: ['score', 'position'], nullable: true },
   groups: { type: 'int', min: 1, nullable: true },
@@ -192,6 +206,10 @@ const METHOD_DEFAULTS: Partial<TrainConfig> = {
   auxForm: 'global',
   sinkhornIters: 100,
   sinkhornTau: 1,
+  onlineRate: ONLINE_DEFAULT_RATE,
+  onlineScale: 'spread',
+  onlineTruncate: true,
+  onlineGroup: 1,
 };
 
 export class ConfigError extends Error {
@@ -366,6 +384,8 @@ function ownOptions(c: TrainConfig): Record<string, unknown> {
       return { rate: c.lossfreeRate ?? undefined, update: c.lossfreeUpdate ?? undefined };
     case 'quantile':
       return { bins: c.quantileBins ?? undefined };
+    case 'online':
+      return { rate: c.onlineRate ?? undefined, scale: c.onlineScale ?? undefined, truncate: c.onlineTruncate ?? undefined, group: c.onlineGroup ?? undefined };
     case 'auxloss':
       return { alpha: c.auxAlpha ?? undefined, form: c.auxForm ?? undefined, seqLen: c.auxForm === 'sequence' ? c.seqLen : undefined };
     case 'sinkhorn':
