@@ -30,7 +30,7 @@
  *
  * Defaults: rate 0.1 (η = 0.1·σ̂; measured on the skewed, drift, collapse and clustered streams at
  * logit scales 0.3, 1 and 3: AvgMaxVio ≤ 0.06 in all 12 cases at m = 16 (≤ 0.10 at m = 64), keeping
- * within 2.3% of batch BIP's score; see README "Online BIP"), truncate = true (q ≥ 0, the dual of
+ * within 2.4% of batch BIP's score; see README "Online BIP"), truncate = true (q ≥ 0, the dual of
  * Σ_i x_ij ≤ c; equality on the token side, as routing does), group = 1. Cost per token: one top-k of
  * m keys, the row's spread and an O(m) update; memory: q, σ̂ and O(m + k) buffers.
  */
