@@ -3,7 +3,7 @@
  * the wasm and cpu backends, and the share of step time spent routing (reading the scores out of the
  * graph + balancer.route), with BIP T = 4 by default.
  *
- *   npm run bench:train
+ *   npm run bench:train                       (wasm with 1 and 2 data-parallel workers, then cpu)
  *   npm run bench:train -- --config configs/moe64.json --method bip --steps 10 --backends wasm
  *
  * The first steps are slower (JIT, the wasm heap growing to its peak): 4 warm-up steps on wasm are not
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '4' },
     'cpu-warmup': { type: 'string', default: '1' },
     backends: { type: 'string', default: 'wasm,cpu' },
+    workers: { type: 'string', default: '1,2' },
     set: { type: 'string', multiple: true },
   },
 });
@@ -40,6 +41,8 @@ function randomData(vocabSize: number, n: number, seed: number): TrainData {
 
 interface Row {
   backend: string;
+  /** Data-parallel worker threads (train --workers). */
+  workers: number;
   steps: number;
   tokensPerSec: number;
   tokensPerCpuSec: number;
@@ -51,7 +54,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
-for (const backend of values.backends.split(',')) {
+const runs = values.backends.split(',').flatMap((backend) => (backend === 'wasm' ? values.workers.split(',').map(Number) : [1]).map((workers) => ({ backend, workers })));
+for (const { backend, workers } of runs) {
   const measured = Number(backend === 'cpu' ? values['cpu-steps'] : values.steps);
   const warmup = Number(backend === 'cpu' ? values['cpu-warmup'] : values.warmup);
   const cfg = resolveConfig({
@@ -72,6 +76,7 @@ for (const backend of values.backends.split(',')) {
       outDir: out,
       data,
       quiet: true,
+      workers,
       // Stop before the final evaluation and checkpoint: only training steps are timed.
       stopAfterStep: warmup + measured,
       hooks: {
@@ -79,7 +84,7 @@ for (const backend of values.backends.split(',')) {
           if (l.step === warmup) cpu0 = process.cpuUsage();
           if (l.step > warmup) lines.push({ stepMs: l.stepMs, routingMs: l.routingMs });
           if (l.step === warmup + measured) cpuMs = (process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1000;
-          process.stderr.write(`  ${backend} step ${l.step}: ${l.stepMs.toFixed(0)} ms (routing ${l.routingMs.toFixed(1)} ms)\n`);
+          process.stderr.write(`  ${backend} W=${workers} step ${l.step}: ${l.stepMs.toFixed(0)} ms (routing ${l.routingMs.toFixed(1)} ms)\n`);
         },
       },
     });
@@ -92,12 +97,16 @@ for (const backend of values.backends.split(',')) {
   // Tokens per second of this process's CPU time (all its threads): less sensitive to other processes
   // on a shared machine than the wall-clock figure, though not immune (caches, memory bandwidth).
   const tokensPerCpuSec = (n * lines.length) / (cpuMs / 1000);
-  rows.push({ backend, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB });
+  rows.push({ backend, workers, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB });
   console.log(
-    `${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend}: ` +
+    `${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend} workers=${workers}: ` +
       `${(n / (stepMs / 1000)).toFixed(0)} tokens/s (${tokensPerCpuSec.toFixed(0)} per CPU-second), step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
       `(${((100 * routingMs) / stepMs).toFixed(1)}% of the step), ${lines.length} steps after ${warmup} warm-up, ` +
       `rss ${rssMB.toFixed(0)} MB, load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
   );
+}
+const w1 = rows.find((r) => r.backend === 'wasm' && r.workers === 1);
+for (const r of rows) {
+  if (w1 && r.backend === 'wasm' && r.workers > 1) console.log(`wasm workers=${r.workers} vs 1: ${(r.tokensPerSec / w1.tokensPerSec).toFixed(2)}x tokens/s`);
 }
 console.log(JSON.stringify({ bench: 'train', config: values.config, method: values.method, rows }));

@@ -169,6 +169,8 @@ test('bytes exchanged: lossfree sends m + 1 int32 per call; exact bip far less t
 test('sharded balancers reject what has no sharded form and bad shard sizes', () => {
   assert.throws(() => createShardedBalancer('optimal'), /no sharded form/);
   assert.throws(() => createShardedBalancer('bip', { iters: -1 }), /iters/);
+  assert.throws(() => createShardedBalancer('bip', { capacityFactor: 1.5 }), /no sharded form with capacityFactor/);
+  assert.throws(() => createShardedBalancer('lossfree', { groups: 2, topkGroups: 1 }), /no sharded form/);
   const s = [createShardedBalancer('bip'), createShardedBalancer('bip')];
   assert.throws(() => routeSharded(s, softmaxScores(10, 4, 1), 10, 4, 2, [5, 4]), /summing to n=10/);
   assert.throws(() => evenShardSizes(3, 4), /3 tokens into 4 shards/);

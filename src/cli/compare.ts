@@ -26,6 +26,8 @@ Options:
   --steps N            training steps per run
   --out DIR            output folder (runs go to DIR/runs/<method>-s<seed>)
   --jobs N             runs at once (default 1; one per core is sensible)
+  --workers W          data-parallel threads per run (train --workers; default 1); jobs × workers is kept
+                       within the machine's cores (--jobs is lowered, and the log says so)
   --eval-every E       evaluate every E steps (default: the configuration's)
   --set KEY=VALUE      configuration override for every run; METHOD:KEY=VALUE for that method's runs only (repeatable)
   --preset NAME        defaults from configs/compare-NAME.json (or a .json path); the options above override it
@@ -78,6 +80,7 @@ export function parseCompareArgs(argv: string[]): CompareOptions | undefined {
       steps: { type: 'string' },
       out: { type: 'string' },
       jobs: { type: 'string' },
+      workers: { type: 'string' },
       'eval-every': { type: 'string' },
       set: { type: 'string', multiple: true },
       preset: { type: 'string' },
@@ -108,11 +111,12 @@ export function parseCompareArgs(argv: string[]): CompareOptions | undefined {
   const out = pick<string>(values.out, 'out');
   if (typeof out !== 'string' || out === '') throw new CliError('--out is required (the output folder)');
   const jobs = int('--jobs', pick<number>(values.jobs, 'jobs') ?? 1, 1);
+  const workers = int('--workers', values.workers ?? 1, 1);
   const evalRaw = pick<number>(values['eval-every'], 'evalEvery');
   const evalEvery = evalRaw === undefined ? undefined : int('--eval-every', evalRaw, 0);
   const set = [...((p.set as string[] | undefined) ?? []), ...(values.set ?? [])];
   for (const s of set) if (!/^([A-Za-z0-9_-]+:)?[A-Za-z][A-Za-z0-9]*=/.test(s)) throw new CliError(`--set expects KEY=VALUE or METHOD:KEY=VALUE, got '${s}'`);
-  return { config, methods, seeds, steps, out, jobs, evalEvery, set, preset: values.preset, command: ['moe-balance', 'compare', ...argv].join(' ') };
+  return { config, methods, seeds, steps, out, jobs, workers, evalEvery, set, preset: values.preset, command: ['moe-balance', 'compare', ...argv].join(' ') };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -122,7 +126,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const n = o.methods.length * o.seeds.length;
-  console.log(`compare: ${n} run${n === 1 ? '' : 's'} (${o.methods.join(', ')} × seed${o.seeds.length === 1 ? '' : 's'} ${o.seeds.join(', ')}), ${o.steps} steps each, ${o.jobs} at once, into ${o.out}`);
+  console.log(`compare: ${n} run${n === 1 ? '' : 's'} (${o.methods.join(', ')} × seed${o.seeds.length === 1 ? '' : 's'} ${o.seeds.join(', ')}), ${o.steps} steps each, ${o.jobs} at once${(o.workers ?? 1) > 1 ? ` × ${o.workers} workers each` : ''}, into ${o.out}`);
   const res = await runCompare(o);
   console.log('');
   console.log(res.report.markdown);

@@ -7,6 +7,7 @@
  *   moe-balance train --out runs/bip16 --resume          (continues from runs/bip16/checkpoint.json)
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDataset, checkSplits } from '../data/dataset.ts';
@@ -33,6 +34,9 @@ Options:
   --checkpoint-every N   checkpoint every N steps (0: only at the end)
   --resume               continue the run in --out from its last checkpoint (its config.json is the base)
   --backend NAME         wasm (default) | cpu | tensorflow (needs @tensorflow/tfjs-node)
+  --workers W            data-parallel threads, each on 1/W of the batch's sequences (default 1; auto = the
+                         machine's cores); routing equals the single-process routing (sharded balancers),
+                         gradients are summed, one AdamW step everywhere; a run may be resumed with another W
   --data FILE            train on this UTF-8 text file instead of the built-in corpus
   --quiet                no progress output
   --help                 this text
@@ -41,6 +45,15 @@ Without --config the defaults are the moe16 shape. Ctrl-C finishes the current s
 and exits (130); continue with --resume. Writes OUT/log.jsonl (one JSON line per step, eval and summary).
 
 Config keys: ${CONFIG_KEYS.join(', ')}`;
+
+/** --workers: a positive integer or 'auto' (the cores this process may use). */
+export function parseWorkers(v: string | undefined): number {
+  if (v === undefined) return 1;
+  if (v === 'auto') return availableParallelism();
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw new CliError(`--workers must be a positive integer or 'auto', got '${v}'`);
+  return n;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -59,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
       resume: { type: 'boolean' },
       backend: { type: 'string' },
       data: { type: 'string' },
+      workers: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,6 +98,7 @@ export async function run(argv: string[]): Promise<number> {
   int('checkpoint-every', values['checkpoint-every'], 'checkpointEvery');
   if (values.backend !== undefined) flags.backend = values.backend;
   if (values.data !== undefined) flags.dataFile = values.data;
+  const workers = parseWorkers(values.workers);
 
   let file = values.config;
   if (values.resume && file === undefined && existsSync(join(outDir, 'config.json'))) file = join(outDir, 'config.json');
@@ -130,7 +145,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    const { summary, interrupted, lastStep } = await train({ config: cfg, outDir, data, resume: values.resume, quiet: values.quiet, stop });
+    const { summary, interrupted, lastStep } = await train({ config: cfg, outDir, data, resume: values.resume, quiet: values.quiet, stop, workers });
     if (interrupted) {
       console.log(`interrupted at step ${lastStep}: checkpoint written; continue with: moe-balance train --out ${outDir} --resume`);
       return 130;

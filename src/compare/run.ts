@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readRunLog, runName } from './logs.ts';
 import { machineInfo, packageVersions, readCompareMeta, type CompareMeta, type RunRecord } from './meta.ts';
@@ -37,6 +38,10 @@ export interface CompareOptions {
   out: string;
   /** Runs at once (default 1). */
   jobs?: number;
+  /** Data-parallel workers per run (train --workers, default 1); jobs × workers is kept within the cores. */
+  workers?: number;
+  /** Cores to keep within (default: this machine's). */
+  cores?: number;
   /** `key=value` or `method:key=value` overrides, passed as `--set`. */
   set?: string[];
   evalEvery?: number;
@@ -147,6 +152,7 @@ export function trainArgs(o: CompareOptions, job: Job, resume: boolean): string[
   const args = ['--config', o.config, '--method', methodToTrain(job.method).base, '--seed', String(job.seed), '--steps', String(o.steps), '--out', job.dir];
   if (o.evalEvery !== undefined) args.push('--eval-every', String(o.evalEvery));
   for (const s of setsFor(job.method, o.set ?? [])) args.push('--set', s);
+  if ((o.workers ?? 1) > 1) args.push('--workers', String(o.workers));
   if (resume) args.push('--resume');
   return args;
 }
@@ -155,10 +161,18 @@ function writeMeta(out: string, meta: CompareMeta): void {
   writeFileSync(join(out, 'compare.json'), JSON.stringify(meta, null, 2) + '\n');
 }
 
+/** Runs at once such that runs × workers per run ≤ cores (at least one run); says when it lowers --jobs. */
+export function jobsWithinCores(jobs: number, workers: number, cores: number, log: (line: string) => void): number {
+  const fit = Math.max(1, Math.floor(cores / workers));
+  if (jobs <= fit) return Math.max(1, jobs);
+  log(`--jobs ${jobs} × --workers ${workers} exceeds the ${cores} cores: running ${fit} at once`);
+  return fit;
+}
+
 /** Train every (method, seed) not finished yet, then write compare.json and the report. */
 export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const jobsAtOnce = Math.max(1, o.jobs ?? 1);
+  const jobsAtOnce = jobsWithinCores(o.jobs ?? 1, o.workers ?? 1, o.cores ?? availableParallelism(), log);
   const trainCommand = o.trainCommand ?? [process.execPath, join(PACKAGE_ROOT, 'bin', 'moe-balance.js'), 'train'];
   mkdirSync(join(o.out, 'runs'), { recursive: true });
 

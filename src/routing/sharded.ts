@@ -26,16 +26,16 @@
  * sharded and an unsharded run).
  */
 import { assignTopK, capacity } from './assign.ts';
-import { auxLoss } from './auxLoss.ts';
-import type { AuxLossBalancer } from './auxLoss.ts';
-import type { BipBalancer } from './bip.ts';
+import { auxLoss, AuxLossBalancer } from './auxLoss.ts';
+import { BipBalancer } from './bip.ts';
 import { allReduceSum, runShards, type CommStats, type ShardProgram } from './collective.ts';
 import { DualWorkspace, routingFloors, rowStep } from './dual.ts';
 import { InputError } from './errors.ts';
 import { createBalancer } from './factory.ts';
-import { lossFreeUpdate, type LossFreeBalancer } from './lossFree.ts';
-import { betaFromHistogram, quantileHistogram, type QuantileBalancer } from './quantile.ts';
+import { lossFreeUpdate, LossFreeBalancer } from './lossFree.ts';
+import { betaFromHistogram, quantileHistogram, QuantileBalancer } from './quantile.ts';
 import { shardedKthLargest, type ShardedSelectOptions } from './shardedSelect.ts';
+import { TopKBalancer } from './topk.ts';
 import type { AuxLossResult, Balancer, BalancerState, MethodName, RouteCallOptions, RouteResult } from './types.ts';
 import { stateVectorFor, validateRouteInput } from './validate.ts';
 
@@ -59,8 +59,15 @@ export function createShardedBalancer(method: string, options: Record<string, un
   if (!(SHARDED_METHODS as readonly string[]).includes(method)) {
     throw new InputError(`method '${method}' has no sharded form (sharded methods: ${SHARDED_METHODS.join(', ')})`);
   }
-  return new Sharded(createBalancer(method, options), select);
+  const inner = createBalancer(method, options);
+  // Capacity dropping and group-limited routing wrap the method: no sharded form of those (yet).
+  if (!PLAIN.some((C) => inner instanceof C)) {
+    throw new InputError(`method '${method}' has no sharded form with capacityFactor, dropPolicy, groups or topkGroups`);
+  }
+  return new Sharded(inner, select);
 }
+
+const PLAIN = [TopKBalancer, BipBalancer, LossFreeBalancer, QuantileBalancer, AuxLossBalancer];
 
 class Sharded implements ShardedBalancer {
   readonly method: MethodName;

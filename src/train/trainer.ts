@@ -10,22 +10,27 @@
  * initial weights and the data order, so runs with different methods see identical data and init.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BatchSampler, evalBatches, type Batch } from '../data/batches.ts';
 import { setBackend, storageView } from '../model/backend.ts';
 import { initParams, paramSpecs } from '../model/params.ts';
 import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } from '../model/transformer.ts';
+import { InputError } from '../routing/errors.ts';
 import { createBalancer } from '../routing/factory.ts';
+import { createShardedBalancer } from '../routing/sharded.ts';
 import { groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
 import { expertsPerToken } from '../routing/ragged.ts';
 import type { Balancer, RouteResult } from '../routing/types.ts';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type LayerLog, type StepLine, type SummaryLine } from './log.ts';
-import { adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
+import { adamWStep, initAdamWState, masterWeights, type AdamWOptions, type AdamWState } from './optimizer.ts';
+import { dataParallelStep, sendShares, shardedLayers, startHelpers, statsSize } from './parallel.ts';
 import { makeProgress } from './progress.ts';
 import { learningRate } from './schedule.ts';
+import { allocGroupMemory, WorkerGroup } from './workerGroup.ts';
 
 /** Token data for training: what loadDataset returns, minus the tokenizer. */
 export interface TrainData {
@@ -44,6 +49,12 @@ export interface TrainOptions {
   resume?: boolean;
   /** No progress output. */
   quiet?: boolean;
+  /**
+   * Data-parallel ranks (default 1): W threads each run forward and backward on 1/W of the batch, routing
+   * through sharded balancers (the single-process routing) and summing gradients (parallel.ts). Not part
+   * of the config: a run may be resumed with another W.
+   */
+  workers?: number;
   /** Stop after this step as if killed: no final evaluation, checkpoint or summary (tests). */
   stopAfterStep?: number;
   /**
@@ -56,6 +67,8 @@ export interface TrainOptions {
     /** May change weights only to provoke a failure: the optimizer keeps its own copy of them. */
     beforeStep?: (step: number, model: MoeTransformer) => void;
     afterStep?: (line: StepLine) => void;
+    /** Every layer's routing of the whole batch at this step (with W workers too). */
+    afterRoutes?: (step: number, routes: RouteResult[]) => void;
   };
 }
 
@@ -88,7 +101,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const model = new MoeTransformer(cfg, initParams(cfg, cfg.seed));
   const specs = paramSpecs(cfg);
   const decay = new Map(specs.map((s) => [s.name, s.decay]));
-  const balancers: Balancer[] = Array.from({ length: cfg.layers }, () => createBalancer(cfg.method, balancerOptions(cfg)));
+  const W = opts.workers ?? 1;
+  checkWorkers(W, cfg);
+  const group = W > 1 ? new WorkerGroup(allocGroupMemory(W, specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0), statsSize(cfg)), 0) : null;
+  const balancers: Balancer[] = group
+    ? shardedLayers(cfg.method, balancerOptions(cfg), cfg.layers, group)
+    : Array.from({ length: cfg.layers }, () => createBalancer(cfg.method, balancerOptions(cfg)));
   const sampler = new BatchSampler(data.train, cfg.batchSize, cfg.seqLen, cfg.seed);
   const valBatches = evalBatches(data.val, cfg.batchSize, cfg.seqLen, cfg.evalBatches > 0 ? cfg.evalBatches : Infinity);
   let adam: AdamWState;
@@ -113,6 +131,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     throw e;
   }
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const helpers = group ? await startHelpers(cfg, group, adam, balancers) : [];
+  const summed = group ? new Float32Array(group.mem.gradSize) : null;
 
   const progress = makeProgress({ quiet: opts.quiet, every: cfg.logEvery });
   const saveCk = (step: number) =>
@@ -146,13 +166,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const lr = learningRate(step, cfg);
       let out: { loss: number; stats: ForwardStats };
       try {
-        out = trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
+        out =
+          group && summed
+            ? parallelStep(model, balancers, batch, cfg, adam, lr, decay, step, group, helpers, summed)
+            : trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
       } catch (e) {
         if (!(e instanceof TrainingError)) throw e;
         const where = lastCheckpoint > 0 ? `the last checkpoint (step ${lastCheckpoint}, ${join(outDir, 'checkpoint.json')}) is intact` : 'no checkpoint was written yet';
         throw new TrainingError(`${e.message}; ${where}`);
       }
       const { loss, stats } = out;
+      opts.hooks?.afterRoutes?.(step, stats.routes);
       const stepMs = performance.now() - t0;
       const n = cfg.batchSize * cfg.seqLen;
       const layers = stats.routes.map((r) => layerLog(r, cfg));
@@ -201,6 +225,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
   } finally {
     progress.stop();
+    await Promise.all(helpers.map((h) => h.terminate()));
     model.dispose();
     for (const p of model.params.values()) p.dispose();
   }
@@ -276,7 +301,7 @@ function restoreParams(model: MoeTransformer, tensors: { name: string; shape: nu
   }
 }
 
-function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: boolean, withAux: boolean): ForwardOptions {
+export function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: boolean, withAux: boolean): ForwardOptions {
   return {
     routers: balancers.map((b) => (s: Float32Array, n: number, m: number, k: number) => b.route(s, n, m, k, { update })),
     aux: withAux && cfg.method === 'auxloss' ? { alpha: cfg.auxAlpha ?? 0.1, form: cfg.auxForm ?? 'global' } : undefined,
@@ -307,7 +332,7 @@ function trainStep(
   const stats = emptyStats();
   const fwd = forwardOptions(balancers, cfg, true, true);
   const varList = [...model.params.values()];
-  const adamOpts = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
+  const adamOpts = adamOptions(cfg);
   let loss = NaN;
   guard(step, () =>
     tf.tidy(() => {
@@ -328,8 +353,62 @@ function trainStep(
   return { loss, stats };
 }
 
+export function adamOptions(cfg: TrainConfig): AdamWOptions {
+  return { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
+}
+
+/** trainStep with W data-parallel ranks: this (rank 0) and the helpers each take a share of the batch. */
+function parallelStep(
+  model: MoeTransformer,
+  balancers: Balancer[],
+  batch: Batch,
+  cfg: TrainConfig,
+  adam: AdamWState,
+  lr: number,
+  decay: Map<string, boolean>,
+  step: number,
+  group: WorkerGroup,
+  helpers: Worker[],
+  summed: Float32Array,
+): { loss: number; stats: ForwardStats } {
+  const fwd = forwardOptions(balancers, cfg, true, true);
+  const input = sendShares(helpers, step, batch.x, batch.y, cfg.batchSize, cfg.seqLen, lr);
+  return guard(step, () =>
+    dataParallelStep(
+      model,
+      (x, y, count, stats) => model.loss(x, y, count, cfg.seqLen, fwd, stats),
+      input,
+      cfg,
+      adam,
+      adamOptions(cfg),
+      (n) => decay.get(n) ?? true,
+      group,
+      summed,
+      (loss) => new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr)`),
+    ),
+  );
+}
+
+/** --workers: an integer from 1 to the batch's sequences; the global auxiliary loss is not sharded yet. */
+function checkWorkers(W: number, cfg: TrainConfig): void {
+  if (!Number.isInteger(W) || W < 1 || W > cfg.batchSize) {
+    throw new ConfigError(`workers must be an integer from 1 to batchSize = ${cfg.batchSize} (each takes whole sequences), got ${W}`);
+  }
+  if (W > 1 && cfg.method === 'auxloss' && (cfg.auxForm ?? 'global') === 'global') {
+    throw new ConfigError(`workers > 1 with method auxloss needs auxForm 'sequence' (the global form's f over all workers is not wired into the model yet)`);
+  }
+  if (W > 1) {
+    try {
+      createShardedBalancer(cfg.method, balancerOptions(cfg));
+    } catch (e) {
+      if (e instanceof InputError) throw new ConfigError(`workers > 1: ${e.message}`);
+      throw e;
+    }
+  }
+}
+
 /** Turns a NaN met inside routing or the optimizer into a TrainingError that names the step. */
-function guard<T>(step: number, f: () => T): T {
+export function guard<T>(step: number, f: () => T): T {
   try {
     return f();
   } catch (e) {
