@@ -186,6 +186,12 @@ export interface HelperData {
 }
 
 /**
+ * The helper thread's entry: from the TypeScript sources, a small loader that registers tsx in the new
+ * thread first; from the compiled package (dist/), the compiled worker itself.
+ */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './workerEntry.mjs' : './worker.js', import.meta.url);
+
+/**
  * Starts ranks 1..W−1 as worker threads, each with its own model, sends them rank 0's weights,
  * optimizer state and balancer states (so a resumed run, with any W, starts every rank equal), and
  * waits until each has applied them (a helper that fails to start is an error here, with its message).
@@ -202,7 +208,7 @@ export async function startHelpers(cfg: TrainConfig, group: WorkerGroup, adam: A
   const helpers: Worker[] = [];
   for (let rank = 1; rank < group.W; rank++) {
     const data: HelperData = { cfg, rank, mem: group.mem };
-    const w = new Worker(new URL('./workerEntry.mjs', import.meta.url), { workerData: data });
+    const w = new Worker(WORKER_URL, { workerData: data });
     // A helper that dies outside a step fails the group, so rank 0 stops at its next barrier.
     w.on('error', (e) => group.fail(`worker thread error: ${e.message}`));
     w.postMessage(init);
