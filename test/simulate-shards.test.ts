@@ -19,10 +19,15 @@ test('simulate --shards 3: equal routing on every step, bytes per call in the lo
   const out = mkdtempSync(join(tmpdir(), 'simshards-'));
   let printed = '';
   const args = ['--stream', 'drift', '--n', '301', '--m', '8', '--steps', '4', '--layers', '2', '--shards', '3', '--optimal', 'off', '--quiet'];
-  await runCli([...args, '--methods', 'topk lossfree quantile quantile:bins=64 bip-T2 bip:truncate=false auxloss', '--out', out], (t) => (printed += t));
+  await runCli([...args, '--methods', 'topk lossfree quantile quantile:bins=64 bip-T2 bip:truncate=false auxloss sinkhorn bip:capacityFactor=1.25,as=bipcap', '--out', out], (t) => (printed += t));
   const records = parseLog(readFileSync(join(out, 'log.jsonl'), 'utf8'));
-  assert.equal(records.length, 4 * 2 * 7);
+  assert.equal(records.length, 4 * 2 * 9);
   for (const r of records) {
+    // No sharded form: routed and logged as usual, without a sharded check.
+    if (r.method === 'sinkhorn' || r.method === 'bipcap') {
+      assert.equal(r.shardBytes, undefined, r.method);
+      continue;
+    }
     assert.equal(typeof r.shardBytes, 'number', `${r.method}: shardBytes`);
     // topk exchanges nothing; lossfree m + 1 int32; the others something.
     if (r.method === 'topk') assert.equal(r.shardBytes, 0);

@@ -10,11 +10,20 @@ import { createShardedBalancer, evenShardSizes, routeSharded, SHARDED_METHODS, t
 import type { Balancer, RouteResult } from '../routing/types.ts';
 import type { MethodSpec } from './methods.ts';
 
-/** Per method and layer, W sharded balancers (null for a method without a sharded form: optimal). */
+/**
+ * Per method and layer, W sharded balancers; null for a method without a sharded form (optimal,
+ * sinkhorn, expertchoice, online, and any method with capacity dropping or groups): not checked.
+ */
 export function createShardSets(methods: readonly MethodSpec[], layers: number, W: number): (ShardedBalancer[] | null)[][] {
   return methods.map((spec) => {
-    const sharded = (SHARDED_METHODS as readonly string[]).includes(spec.method);
-    return Array.from({ length: layers }, () => (sharded ? Array.from({ length: W }, () => createShardedBalancer(spec.method, spec.options)) : null));
+    if (!(SHARDED_METHODS as readonly string[]).includes(spec.method)) return Array.from({ length: layers }, () => null);
+    try {
+      return Array.from({ length: layers }, () => Array.from({ length: W }, () => createShardedBalancer(spec.method, spec.options)));
+    } catch (e) {
+      // The options were checked by the single-process balancers already: this is a wrapper (capacity, groups).
+      if (e instanceof InputError) return Array.from({ length: layers }, () => null);
+      throw e;
+    }
   });
 }
 
