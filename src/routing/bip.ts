@@ -20,7 +20,9 @@
 import { assignTopK } from './assign.ts';
 import { InputError } from './errors.ts';
 import { DualWorkspace, dualIterations, routingFloors } from './dual.ts';
-import { validateRouteInput, readStateVector, checkOptions, numberOption, enumOption, stateVectorFor } from './validate.ts';
+import { readStateVector, checkOptions, numberOption, enumOption, stateVectorFor } from './validate.ts';
+import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
+import { DUAL_ROUTE_FIRST, DUAL_TRUNCATE_P, DUAL_TRUNCATE_Q, KernelTuning } from './wasm/kernels.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export type BipOrder = 'update-then-route' | 'route-then-update';
@@ -32,17 +34,21 @@ export interface BipOptions {
   truncate?: boolean | 'q';
   /** 'update-then-route' (paper, default) or 'route-then-update' (causal). */
   order?: BipOrder;
+  /** 'auto' (default), 'wasm' or 'typescript': which implementation runs (identical results; wasm/choice.ts). */
+  kernels?: KernelChoice;
 }
 
-export const BIP_OPTION_KEYS = ['iters', 'truncate', 'order'] as const;
+export const BIP_OPTION_KEYS = ['iters', 'truncate', 'order', 'kernels'] as const;
 
 export class BipBalancer implements Balancer {
   readonly method = 'bip' as const;
   readonly iters: number;
   readonly truncate: boolean | 'q';
   readonly order: BipOrder;
+  readonly kernels: KernelChoice;
   private q: Float64Array | null = null;
   private readonly ws = new DualWorkspace();
+  private readonly tuning = new KernelTuning();
 
   constructor(options: BipOptions = {}) {
     checkOptions('bip', options as Record<string, unknown>, BIP_OPTION_KEYS);
@@ -52,12 +58,19 @@ export class BipBalancer implements Balancer {
     }
     this.truncate = options.truncate ?? true;
     this.order = enumOption('bip', 'order', options.order, 'update-then-route', ['update-then-route', 'route-then-update']);
+    this.kernels = kernelOption('bip', options.kernels);
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
-    validateRouteInput(scores, n, m, k);
+    const kernels = checkedKernels(this.kernels, scores, n, m, k);
     const q = (this.q = stateVectorFor(this.q, m, 'bip', 'q'));
     const update = opts.update ?? true;
+    if (kernels) {
+      if (!update) return kernels.topkShifted(scores, n, m, k, q.map((x) => -x));
+      const flags =
+        (this.truncate === true ? DUAL_TRUNCATE_P : 0) | (this.truncate !== false ? DUAL_TRUNCATE_Q : 0) | (this.order === 'route-then-update' ? DUAL_ROUTE_FIRST : 0);
+      return kernels.dualRoute(scores, n, m, k, q, this.iters, flags, this.tuning);
+    }
     if (!update) return assignTopK(scores, n, m, k, q, -1);
     if (this.order === 'update-then-route') {
       dualIterations(scores, n, m, k, q, this.iters, this.truncate === true, this.truncate !== false, this.ws);

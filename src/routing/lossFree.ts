@@ -8,7 +8,8 @@
  * Default u = 0.001 (the paper's).
  */
 import { assignTopK } from './assign.ts';
-import { checkOptions, enumOption, numberOption, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { checkOptions, enumOption, numberOption, readStateVector, stateVectorFor } from './validate.ts';
+import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export type LossFreeUpdate = 'sign' | 'linear';
@@ -18,9 +19,11 @@ export interface LossFreeOptions {
   rate?: number;
   /** 'sign' (default) or 'linear'. */
   update?: LossFreeUpdate;
+  /** 'auto' (default), 'wasm' or 'typescript': which implementation runs (identical results; wasm/choice.ts). */
+  kernels?: KernelChoice;
 }
 
-export const LOSSFREE_OPTION_KEYS = ['rate', 'update'] as const;
+export const LOSSFREE_OPTION_KEYS = ['rate', 'update', 'kernels'] as const;
 
 /** One bias update from a batch's loads, in place (the rule above). */
 export function lossFreeUpdate(b: Float64Array, loads: Int32Array, n: number, k: number, rate: number, update: LossFreeUpdate): void {
@@ -36,18 +39,21 @@ export class LossFreeBalancer implements Balancer {
   readonly method = 'lossfree' as const;
   readonly rate: number;
   readonly update: LossFreeUpdate;
+  readonly kernels: KernelChoice;
   private b: Float64Array | null = null;
 
   constructor(options: LossFreeOptions = {}) {
     checkOptions('lossfree', options as Record<string, unknown>, LOSSFREE_OPTION_KEYS);
     this.rate = numberOption('lossfree', 'rate', options.rate, 0.001, (x) => x >= 0, 'a number >= 0');
     this.update = enumOption('lossfree', 'update', options.update, 'sign', ['sign', 'linear']);
+    this.kernels = kernelOption('lossfree', options.kernels);
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
-    validateRouteInput(scores, n, m, k);
+    const kernels = checkedKernels(this.kernels, scores, n, m, k);
     const b = (this.b = stateVectorFor(this.b, m, 'lossfree', 'b'));
-    const result = assignTopK(scores, n, m, k, b, 1);
+    // Key s_ij + b_j: the wasm kernels take the shift as is (assignTopK's sign 1).
+    const result = kernels ? kernels.topkShifted(scores, n, m, k, b) : assignTopK(scores, n, m, k, b, 1);
     if (opts.update ?? true) lossFreeUpdate(b, result.loads, n, k, this.rate, this.update);
     return result;
   }

@@ -17,6 +17,8 @@ import { assignTopK, capacity } from './assign.ts';
 import { DualWorkspace, dualIterations, rowStep } from './dual.ts';
 import { InputError } from './errors.ts';
 import { checkOptions, numberOption, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
+import { DUAL_ROUTE_FIRST, KernelTuning } from './wasm/kernels.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export interface QuantileOptions {
@@ -24,9 +26,11 @@ export interface QuantileOptions {
   bins?: number;
   /** Range [lo, hi] of the histogram of r = α − s (default [-2, 2], ample for scores in [0, 1]). */
   range?: [number, number];
+  /** 'auto' (default), 'wasm' or 'typescript': which implementation runs (identical results; wasm/choice.ts). */
+  kernels?: KernelChoice;
 }
 
-export const QUANTILE_OPTION_KEYS = ['bins', 'range'] as const;
+export const QUANTILE_OPTION_KEYS = ['bins', 'range', 'kernels'] as const;
 
 /** Per-expert histograms of r_ij = α_i − s_ij: m rows of (B + 2) counts: [under, bin 0..B-1, over]. */
 export interface QuantileHistogram {
@@ -122,8 +126,10 @@ export class QuantileBalancer implements Balancer {
   readonly method = 'quantile' as const;
   readonly bins: number;
   readonly range: [number, number];
+  readonly kernels: KernelChoice;
   private beta: Float64Array | null = null;
   private readonly ws = new DualWorkspace();
+  private readonly tuning = new KernelTuning();
 
   constructor(options: QuantileOptions = {}) {
     checkOptions('quantile', options as Record<string, unknown>, QUANTILE_OPTION_KEYS);
@@ -133,13 +139,22 @@ export class QuantileBalancer implements Balancer {
       throw new InputError(`option 'range' of 'quantile' must be [lo, hi] with lo < hi, got ${JSON.stringify(options.range)}`);
     }
     this.range = [range[0], range[1]];
+    this.kernels = kernelOption('quantile', options.kernels);
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {
-    validateRouteInput(scores, n, m, k);
-    this.beta = stateVectorFor(this.beta, m, 'quantile', 'beta');
-    const result = assignTopK(scores, n, m, k, this.beta, -1);
-    if (opts.update ?? true) this.updateBeta(scores, n, m, k);
+    const kernels = checkedKernels(this.kernels, scores, n, m, k);
+    const beta = (this.beta = stateVectorFor(this.beta, m, 'quantile', 'beta'));
+    const update = opts.update ?? true;
+    if (kernels) {
+      // Exact form: route with the previous beta, then one untruncated iteration, in one call.
+      if (update && this.bins === 0) return kernels.dualRoute(scores, n, m, k, beta, 1, DUAL_ROUTE_FIRST, this.tuning);
+      const routed = kernels.topkShifted(scores, n, m, k, beta.map((x) => -x));
+      if (update) this.updateBeta(scores, n, m, k);
+      return routed;
+    }
+    const result = assignTopK(scores, n, m, k, beta, -1);
+    if (update) this.updateBeta(scores, n, m, k);
     return result;
   }
 

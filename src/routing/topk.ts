@@ -3,7 +3,8 @@
  * every metric is read against (algorithms.md §6). Stateless.
  */
 import { assignTopK } from './assign.ts';
-import { checkOptions, validateRouteInput } from './validate.ts';
+import { checkOptions } from './validate.ts';
+import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
 import { InputError } from './errors.ts';
 import type { Balancer, BalancerState, RouteResult } from './types.ts';
 
@@ -12,16 +13,25 @@ export function topk(scores: Float32Array, n: number, m: number, k: number): Rou
   return assignTopK(scores, n, m, k, null, 1);
 }
 
+export interface TopKOptions {
+  /** 'auto' (default), 'wasm' or 'typescript': which implementation runs (identical results; wasm/choice.ts). */
+  kernels?: KernelChoice;
+}
+
+export const TOPK_OPTION_KEYS = ['kernels'] as const;
+
 export class TopKBalancer implements Balancer {
   readonly method = 'topk' as const;
+  readonly kernels: KernelChoice;
 
-  constructor(options: Record<string, unknown> = {}) {
-    checkOptions('topk', options, []);
+  constructor(options: TopKOptions = {}) {
+    checkOptions('topk', options as Record<string, unknown>, TOPK_OPTION_KEYS);
+    this.kernels = kernelOption('topk', options.kernels);
   }
 
   route(scores: Float32Array, n: number, m: number, k: number): RouteResult {
-    validateRouteInput(scores, n, m, k);
-    return topk(scores, n, m, k);
+    const kernels = checkedKernels(this.kernels, scores, n, m, k);
+    return kernels ? kernels.topk(scores, n, m, k) : topk(scores, n, m, k);
   }
 
   getState(): BalancerState {

@@ -6,6 +6,31 @@ import { InputError } from './errors.ts';
 
 /** Checks n, m, k and the scores (length n*m, all finite, and >= 0 when k > 1). */
 export function validateRouteInput(scores: unknown, n: number, m: number, k: number): asserts scores is Float32Array {
+  validateRouteShape(scores, n, m, k);
+  // With k > 1 the combine weights are the chosen scores over their sum (assign.ts writeWeights): a
+  // negative score would give a negative weight, or with a negative sum flip the signs of all k. Scores
+  // are gate outputs (softmax or sigmoid, >= 0); anything else is refused rather than given weights
+  // that mean nothing. With k = 1 the weight is the score itself, whatever its sign.
+  const signed = k > 1;
+  for (let x = 0; x < scores.length; x++) {
+    const v = scores[x];
+    // v - v is NaN exactly when v is NaN or +-Infinity: one cheap test for both.
+    if (v - v !== 0 || (signed && v < 0)) throw new InputError(badScoreMessage(v, x, m));
+  }
+}
+
+/** The error for a refused score v at flat index x (also raised by the wasm kernels' check, c/kernels.c). */
+export function badScoreMessage(v: number, x: number, m: number): string {
+  const i = Math.floor(x / m);
+  const at = `at token ${i}, expert ${x - i * m}`;
+  if (v - v === 0) {
+    return `scores contain ${v} ${at}: with k > 1 scores must be >= 0 (gate outputs such as softmax or sigmoid; the combine weights are the chosen scores over their sum), apply a gate to logits first`;
+  }
+  return `scores contain ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} ${at}`;
+}
+
+/** validateRouteInput without the scan of the values (the wasm kernels make it while loading the scores). */
+export function validateRouteShape(scores: unknown, n: number, m: number, k: number): asserts scores is Float32Array {
   if (!(scores instanceof Float32Array)) {
     throw new InputError(`scores must be a Float32Array (n*m, row-major), got ${describe(scores)}`);
   }
@@ -15,23 +40,6 @@ export function validateRouteInput(scores: unknown, n: number, m: number, k: num
   if (k >= m) throw new InputError(`k must be < m (experts): k=${k}, m=${m}`);
   if (scores.length !== n * m) {
     throw new InputError(`scores has length ${scores.length}, expected n*m = ${n}*${m} = ${n * m}`);
-  }
-  // With k > 1 the combine weights are the chosen scores over their sum (assign.ts writeWeights): a
-  // negative score would give a negative weight, or with a negative sum flip the signs of all k. Scores
-  // are gate outputs (softmax or sigmoid, >= 0); anything else is refused rather than given weights
-  // that mean nothing. With k = 1 the weight is the score itself, whatever its sign.
-  const signed = k > 1;
-  for (let x = 0; x < scores.length; x++) {
-    const v = scores[x];
-    // v - v is NaN exactly when v is NaN or +-Infinity: one cheap test for both.
-    if (v - v !== 0 || (signed && v < 0)) {
-      const i = Math.floor(x / m);
-      const at = `at token ${i}, expert ${x - i * m}`;
-      if (v - v === 0) {
-        throw new InputError(`scores contain ${v} ${at}: with k > 1 scores must be >= 0 (gate outputs such as softmax or sigmoid; the combine weights are the chosen scores over their sum), apply a gate to logits first`);
-      }
-      throw new InputError(`scores contain ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} ${at}`);
-    }
   }
 }
 

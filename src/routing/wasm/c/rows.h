@@ -1,0 +1,129 @@
+/*
+ * Row kernels: the top-(k+1) of one row of keys s_ij + sh_j, exact in f64, and the routing output.
+ *
+ * Every decision uses the f64 key (double)s_ij + sh_j, the same arithmetic as the TypeScript reference
+ * (src/routing/select.ts), so results are bit-identical. f32 SIMD only prefilters which experts are
+ * looked at, with a slack that covers f32 rounding, and each prefilter is verified afterwards.
+ *
+ * Tie rule (the reference's): keys in decreasing order; equal keys go to the larger sh_j (for BIP and
+ * Quantile the smaller q_j, the expert whose capacity does not bind), then to the lower id. The
+ * id-carrying network breaks ties by id only, so a row whose top k+1 keys are not pairwise distinct is
+ * re-ranked by the scalar rule (rare: about one row per expert per call, where q_j was set to exactly
+ * that row's key).
+ */
+#ifndef MOE_ROWS_H
+#define MOE_ROWS_H
+#include "networks.h"
+#include "state.h"
+
+static inline double dabs(double x) { return x < 0 ? -x : x; }
+
+/* An f32 at or below x minus a slack that covers the f32 rounding of s + f32(sh) for |sh| <= shmax. */
+static inline float lower32(double x, double shmax) {
+  if (x == -INF) return -INFF;
+  return (float)(x - 1e-6 * (1.0 + dabs(x) + shmax));
+}
+
+/* Whether (v, j) ranks before (w, l): larger key, then larger sh, then lower id. */
+static inline int ranks_before(double v, int j, double w, int l) {
+  if (v != w) return v > w;
+  if (SH[j] != SH[l]) return SH[j] > SH[l];
+  return j < l;
+}
+
+/* Top-K of KV/IDS[0..L) under the tie rule, by insertion (the scalar path for tied rows). */
+static void topk_by_rule(int L, int *ids) {
+  double keys[MAXSLOTS];
+  int filled = 0;
+  for (int a = 0; a < L; a++) {
+    double v = KV[a];
+    int j = IDS[a];
+    int pos;
+    if (filled < K) pos = filled++;
+    else if (ranks_before(v, j, keys[K - 1], ids[K - 1])) pos = K - 1;
+    else continue;
+    while (pos > 0 && ranks_before(v, j, keys[pos - 1], ids[pos - 1])) {
+      keys[pos] = keys[pos - 1];
+      ids[pos] = ids[pos - 1];
+      pos--;
+    }
+    keys[pos] = v;
+    ids[pos] = j;
+  }
+}
+
+/* Token i's output: ids, combine weights from the ORIGINAL scores (renormalised when K > 1), loads. */
+static inline void write_route(int i, const float *row, const int *ids) {
+  int32_t *e = EXPERTS + (size_t)i * K;
+  float *w = WEIGHTS + (size_t)i * K;
+  double sum = 0;
+  for (int a = 0; a < K; a++) {
+    e[a] = ids[a];
+    LOADS[ids[a]]++;
+    sum += (double)row[ids[a]];
+  }
+  for (int a = 0; a < K; a++) {
+    double s = (double)row[ids[a]];
+    w[a] = K == 1 ? (float)s : sum != 0 ? (float)(s / sum) : (float)(1.0 / K);
+  }
+}
+
+/* Ids of the top K from an id network holding the top K+1 of KV/IDS[0..L); the scalar rule on ties. */
+static inline void ids_from_network(const v128_t *B, const v128_t *I, int L, int *ids) {
+  int tied = 0;
+  for (int s = 0; s < K; s++) tied |= net64_slot(B, s) == net64_slot(B, s + 1);
+  if (tied) {
+    TUNE[12] += 1;
+    topk_by_rule(L, ids);
+    return;
+  }
+  for (int s = 0; s < K; s++) ids[s] = net64id_id(I, s);
+}
+
+/* All M keys of row i into KV/IDS; returns M. */
+static inline int gather_full(const float *row) {
+  for (int j = 0; j < M; j++) {
+    KV[j] = (double)row[j] + SH[j];
+    IDS[j] = j;
+  }
+  return M;
+}
+
+/* Survivors of MASK into KV/IDS (increasing id); returns their count. */
+static inline int gather_mask(const float *row) {
+  int L = 0;
+  for (int w = 0; w * 64 < MP; w++) {
+    uint64_t bits = MASK[w];
+    while (bits) {
+      int j = 64 * w + __builtin_ctzll(bits);
+      bits &= bits - 1;
+      if (j >= M) break;
+      IDS[L] = j;
+      KV[L] = (double)row[j] + SH[j];
+      L++;
+    }
+  }
+  return L;
+}
+
+/* (K+1)-th largest of KV[0..L) (-inf if L <= K). */
+static inline double kplus1_value(int L) {
+  v128_t B[MAXSLOTS / 2 + 1];
+  const int NB = (K + 2) / 2;
+  net64_clear(B, NB);
+  for (int a = 0; a < L; a++) net64_insert(B, NB, KV[a]);
+  return net64_slot(B, K);
+}
+
+/* Routes row i over KV/IDS[0..L), which must hold every key >= the row's K-th largest. */
+static inline void route_list(int i, const float *row, int L) {
+  v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
+  const int NB = (K + 2) / 2;
+  int ids[MAXSLOTS];
+  net64id_clear(B, I, NB);
+  for (int a = 0; a < L; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
+  ids_from_network(B, I, L, ids);
+  write_route(i, row, ids);
+}
+
+#endif

@@ -1,0 +1,138 @@
+/**
+ * TypeScript bindings of the WebAssembly routing kernels (c/kernels.c; design and Algorithm 1's lines
+ * there). One instance serves every balancer: a call lays out the buffers for its shape (cheap when the
+ * shape repeats), copies the scores in, runs, and copies the results out; the balancer's state (q, b,
+ * beta) and the kernel's speed tuning (the candidate margin) live in the balancer and are passed in.
+ */
+import { capacity } from '../assign.ts';
+import { InputError } from '../errors.ts';
+import type { RouteResult } from '../types.ts';
+import { badScoreMessage } from '../validate.ts';
+
+/** Largest k the kernels take (k + 1 network slots <= 32); larger k use the TypeScript path. */
+export const MAX_K = 31;
+
+/** What c/kernels.c exports. */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  table(): number;
+  setup(n: number, m: number, k: number, c: number): number;
+  prepare_scores(nonnegative: number): number;
+  topk_plain(): void;
+  route_shifted(): void;
+  dual_route(iters: number, flags: number): void;
+  sum_scores(): number;
+}
+
+/** Flags of dual_route. */
+export const DUAL_TRUNCATE_P = 1;
+export const DUAL_TRUNCATE_Q = 2;
+export const DUAL_ROUTE_FIRST = 4;
+
+/** Slots of the kernel's TUNE array (c/kernels.c). */
+const TUNE_MARGIN = 0;
+const TUNE_SLOTS = 16;
+
+/** Per-balancer speed tuning carried from call to call (it never changes a result). */
+export class KernelTuning {
+  /** Candidate margin D of the sparse iterations (0: estimate on the next call). */
+  margin = 0;
+  /** Statistics of the last call (TUNE slots 8..15: full rows, full columns, full routes, candidates, ties, dense rows). */
+  readonly stats = new Float64Array(8);
+}
+
+interface Layout {
+  n: number;
+  m: number;
+  k: number;
+  scores: number;
+  shift: number;
+  q: number;
+  experts: number;
+  weights: number;
+  loads: number;
+  tune: number;
+}
+
+export class RoutingKernels {
+  private layout: Layout | null = null;
+
+  constructor(private readonly x: KernelExports) {}
+
+  /** Lays out the buffers for (n, m, k) unless they already are. */
+  private shape(n: number, m: number, k: number): Layout {
+    const l = this.layout;
+    if (l !== null && l.n === n && l.m === m && l.k === k) return l;
+    this.layout = null;
+    if (this.x.setup(n, m, k, capacity(n, m, k)) === 0) {
+      throw new InputError(`routing kernels: cannot allocate memory for n=${n}, m=${m}, k=${k}`);
+    }
+    const t = new Int32Array(this.x.memory.buffer, this.x.table(), 16);
+    this.layout = { n, m, k, scores: t[0], shift: t[1], q: t[2], experts: t[3], weights: t[4], loads: t[5], tune: t[6] };
+    return this.layout;
+  }
+
+  private f64(ptr: number, len: number): Float64Array {
+    return new Float64Array(this.x.memory.buffer, ptr, len);
+  }
+
+  /** Copies the scores in and checks them (NaN, infinite, or negative with k > 1: the InputError of validate.ts). */
+  private load(scores: Float32Array, n: number, m: number, k: number): Layout {
+    const l = this.shape(n, m, k);
+    new Float32Array(this.x.memory.buffer, l.scores, n * m).set(scores);
+    const bad = this.x.prepare_scores(k > 1 ? 1 : 0);
+    if (bad >= 0) throw new InputError(badScoreMessage(scores[bad], bad, m));
+    return l;
+  }
+
+  private result(l: Layout): RouteResult {
+    const buf = this.x.memory.buffer;
+    const { n, m, k } = l;
+    return {
+      n,
+      m,
+      k,
+      experts: new Int32Array(buf, l.experts, n * k).slice(),
+      weights: new Float32Array(buf, l.weights, n * k).slice(),
+      loads: new Int32Array(buf, l.loads, m).slice(),
+    };
+  }
+
+  /** Top-k of the scores per token, ties to the lower id (select.ts topKRowPlain). */
+  topk(scores: Float32Array, n: number, m: number, k: number): RouteResult {
+    const l = this.load(scores, n, m, k);
+    this.x.topk_plain();
+    return this.result(l);
+  }
+
+  /** Top-k of (s_ij + sh_j) per token, ties to the larger sh_j then the lower id (select.ts topKRowShifted). */
+  topkShifted(scores: Float32Array, n: number, m: number, k: number, sh: Float64Array): RouteResult {
+    const l = this.load(scores, n, m, k);
+    this.f64(l.shift, m).set(sh);
+    this.x.route_shifted();
+    return this.result(l);
+  }
+
+  /**
+   * `iters` dual iterations of Algorithm 1 warm-started from q (updated in place), and the routing with
+   * the q before (DUAL_ROUTE_FIRST) or after them. Same results as dual.ts dualIterations + assignTopK.
+   */
+  dualRoute(scores: Float32Array, n: number, m: number, k: number, q: Float64Array, iters: number, flags: number, tuning: KernelTuning): RouteResult {
+    const l = this.load(scores, n, m, k);
+    this.f64(l.q, m).set(q);
+    const tune = this.f64(l.tune, TUNE_SLOTS);
+    tune[TUNE_MARGIN] = tuning.margin;
+    this.x.dual_route(iters, flags);
+    const out = this.f64(l.tune, TUNE_SLOTS);
+    tuning.margin = out[TUNE_MARGIN];
+    tuning.stats.set(out.subarray(8, 16));
+    q.set(this.f64(l.q, m));
+    return this.result(l);
+  }
+
+  /** Sum of the scores in f32x4 SIMD (the benchmark's read-bandwidth probe). */
+  sum(scores: Float32Array, n: number, m: number): number {
+    this.load(scores, n, m, 1);
+    return this.x.sum_scores();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The WebAssembly SIMD kernels must give exactly what the TypeScript reference gives: the same experts
+ * in the same order, the same weights and loads, and the same state (q, b, beta) to the last bit, call
+ * after call with the state carried over (warm start). Shapes: those of the other routing tests, plus
+ * n not a multiple of the SIMD width, m not a multiple of 4, m = 2, k = m - 1, large batches; inputs:
+ * random, skewed, all-equal, zero, coarse ties (adversarial()).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBalancer } from '../src/routing/factory.ts';
+import type { Balancer, RouteResult } from '../src/routing/types.ts';
+import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
+import { adversarial, softmaxScores } from './helpers/scores.ts';
+
+const CONFIGS: [string, Record<string, unknown>][] = [
+  ['topk', {}],
+  ['bip', {}],
+  ['bip', { iters: 1 }],
+  ['bip', { iters: 2 }],
+  ['bip', { iters: 8, truncate: false }],
+  ['bip', { truncate: 'q' }],
+  ['bip', { order: 'route-then-update' }],
+  ['bip', { iters: 0 }],
+  ['lossfree', {}],
+  ['lossfree', { rate: 0.05, update: 'linear' }],
+  ['quantile', {}],
+  ['quantile', { bins: 64 }],
+];
+
+const SHAPES: [number, number, number][] = [
+  [37, 5, 2],
+  [64, 8, 1],
+  [96, 16, 4],
+  [3, 4, 3],
+  [1001, 7, 3], // n and m not multiples of 4
+  [513, 2, 1], // m = 2
+  [200, 13, 12], // k = m - 1, m odd
+  [130, 66, 5], // m > 64: two mask words, m not a multiple of 4
+  [2049, 64, 4],
+  [1024, 16, 2],
+];
+
+/** Bits of a number (so that -0 and 0, or two NaNs, are told apart exactly). */
+function bits(v: number[]): string[] {
+  const f = new Float64Array(1);
+  const u = new BigUint64Array(f.buffer);
+  return v.map((x) => {
+    f[0] = x;
+    return u[0].toString(16);
+  });
+}
+
+/** Index of the first element where two arrays differ (Object.is), or -1. */
+function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let x = 0; x < a.length; x++) if (!Object.is(a[x], b[x])) return x;
+  return -1;
+}
+
+function assertSame(a: RouteResult, b: RouteResult, what: string): void {
+  for (const key of ['experts', 'weights', 'loads'] as const) {
+    const x = firstDiff(a[key], b[key]);
+    assert.equal(x, -1, `${what}: ${key}[${x}] = ${a[key][x]} (wasm) vs ${b[key][x]} (typescript)`);
+  }
+}
+
+function assertSameState(a: Balancer, b: Balancer, what: string): void {
+  const sa = a.getState();
+  const sb = b.getState();
+  assert.deepEqual(Object.keys(sa), Object.keys(sb), `${what}: state keys`);
+  for (const key of Object.keys(sa)) assert.deepEqual(bits(sa[key]), bits(sb[key]), `${what}: state ${key} differs in some bit`);
+}
+
+/** Routes the same stream through both paths, comparing every call. */
+function compareStream(method: string, options: Record<string, unknown>, batches: Float32Array[], n: number, m: number, k: number, label: string): void {
+  const fast = createBalancer(method, { ...options, kernels: 'wasm' });
+  const ref = createBalancer(method, { ...options, kernels: 'typescript' });
+  batches.forEach((s, step) => {
+    const what = `${method} ${JSON.stringify(options)} ${label} n=${n} m=${m} k=${k} call ${step}`;
+    assertSame(fast.route(s, n, m, k), ref.route(s, n, m, k), what);
+    assertSameState(fast, ref, what);
+    // Evaluation calls (update: false) route with the current state and leave it alone.
+    assertSame(fast.route(s, n, m, k, { update: false }), ref.route(s, n, m, k, { update: false }), `${what} (update: false)`);
+  });
+}
+
+test('the wasm kernels load here (Node with WebAssembly SIMD)', () => {
+  assert.ok(loadKernelsSync() !== null, 'WebAssembly SIMD kernels failed to load');
+});
+
+test('wasm kernels equal the TypeScript reference on every shape, method and warm-started stream', () => {
+  for (const [n, m, k] of SHAPES) {
+    // Five calls of new tokens with the same expert popularity (the state carries over), then the
+    // adversarial inputs in turn on the same balancers.
+    const random = Array.from({ length: 5 }, (_, b) => softmaxScores(n, m, 7 * n + b, 1 + (b % 3)));
+    const adv = adversarial(n, m, n + m);
+    for (const [method, options] of CONFIGS) {
+      compareStream(method, options, [...random, ...Object.values(adv), random[0]], n, m, k, 'stream');
+      for (const [name, s] of Object.entries(adv)) compareStream(method, options, [s, s], n, m, k, name);
+    }
+  }
+});
+
+test('wasm kernels equal the reference on a large batch, long warm-started streams (sparse iterations exercised)', () => {
+  const [n, m, k] = [8192, 64, 4];
+  const batches = Array.from({ length: 6 }, (_, b) => softmaxScores(n, m, 99 + b, 2));
+  for (const options of [{}, { truncate: false, iters: 3 }]) compareStream('bip', options, batches, n, m, k, 'large');
+  compareStream('quantile', {}, batches, n, m, k, 'large');
+});
+
+test('kernels option: unknown values are rejected with the option named', () => {
+  assert.throws(() => createBalancer('bip', { kernels: 'gpu' }), /option 'kernels' of 'bip' must be one of auto, wasm, typescript/);
+});
