@@ -139,6 +139,9 @@ def main():
         n, m = s.shape
         k = case['k']
         res = {'n': n, 'm': m, 'k': k, 'methods': {}}
+        # The read floor: one pass over the batch with numpy's SIMD sum.
+        res['sumMs'], _ = time_calls(lambda: s.sum(), manifest['budgetMs'], manifest['minReps'] * 4,
+                                     manifest['maxReps'] * 10, manifest['warmup'])
         for method in manifest['methods']:
             bal = make(method, m)
             calls = [0]

@@ -22,7 +22,9 @@ export type {
   QuantileOptions,
   SinkhornOptions,
 } from './routing/factory.ts';
-export { TopKBalancer, topk } from './routing/topk.ts';
+export { TopKBalancer, topk, type TopKOptions } from './routing/topk.ts';
+export { initKernels } from './routing/wasm/instance.ts';
+export type { KernelChoice } from './routing/wasm/choice.ts';
 export { BipBalancer, type BipOrder } from './routing/bip.ts';
 export { OnlineBalancer, routeOnline, ONLINE_DEFAULT_RATE, type OnlineScale } from './routing/online.ts';
 export { LossFreeBalancer, lossFreeUpdate, type LossFreeUpdate } from './routing/lossFree.ts';

@@ -130,9 +130,13 @@ export class RoutingKernels {
     return this.result(l);
   }
 
-  /** Sum of the scores in f32x4 SIMD (the benchmark's read-bandwidth probe). */
-  sum(scores: Float32Array, n: number, m: number): number {
+  /** Copies the scores in for sumLoaded() (the benchmark's read-bandwidth probe). */
+  loadForSum(scores: Float32Array, n: number, m: number): void {
     this.load(scores, n, m, 1);
+  }
+
+  /** Sum of the scores last loaded, in f32x4 SIMD: one read of the batch from wasm memory. */
+  sumLoaded(): number {
     return this.x.sum_scores();
   }
 }

@@ -17,8 +17,9 @@
  *     call to call). The pass reads each row once: an f32 SIMD group floor bounds the (k+1)-th key from
  *     below, an f32 SIMD mask keeps the experts above it (slack for f32 rounding), exact f64 keys of the
  *     survivors go through a branch-free network. Every j outside C_i has s_ij - q0_j < f_i (proven).
- *     A row with more than LMAX candidates (many keys within D of p_i, or ties) keeps none: it is an
- *     exception row, recomputed in full by every step and scanned in full by every column.
+ *     Once the candidate storage (CAND_CAP, about 4(k+1)+4 a row) is full, later rows keep none: they
+ *     are exception rows, recomputed in full by every step; their scores are transposed once so that
+ *     every column step reads them contiguously.
  *  2. Column lists: the candidates regrouped by expert (a counting sort), built once per call.
  *  3. Later iterations and the final routing touch only the candidates, with proven bounds:
  *     - row step: outside C_i every key is < f_i + max_j(q0_j - q_j); if the (k+1)-th largest
@@ -76,9 +77,10 @@ int setup(int n, int m, int k, int c) {
   K = k;
   C = c;
   R = c + 1;
-  int lmax = 4 * (k + 1) + 4;
-  if (lmax < 16) lmax = 16;
-  LMAX = lmax < m ? lmax : m;
+  int avg = 4 * (k + 1) + 4; /* room for this many candidates per row on average */
+  if (avg < 16) avg = 16;
+  if (avg < m / 4) avg = m / 4;
+  CAND_CAP = (size_t)n * (avg < m ? avg : m);
   return setup_buffers();
 }
 
@@ -119,7 +121,7 @@ int prepare_scores(int nonnegative) {
 /* ---------------------------------------------------------------- plain top-k */
 
 /* Top-k of the scores per token (no shift): ids best first, ties to the lower id; weights; loads. */
-void topk_plain(void) {
+ALWAYS void topk_plain_k(int K) {
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
   const int A = groups_for(K, NV);
   const int NB = (K + 3) / 4;
@@ -144,7 +146,7 @@ void topk_plain(void) {
     }
     int ids[MAXSLOTS + 4];
     for (int b = 0; b < NB; b++) wasm_v128_store(ids + 4 * b, I[b]);
-    write_route(i, row, ids);
+    write_route(K, i, row, ids);
   }
 }
 
@@ -156,12 +158,13 @@ void topk_plain(void) {
  * (truncated if truncP), FLO, RCNT, EXC. Returns G = max_i (f_i - p_i) over rows with candidates, the
  * column bound's offset.
  */
-static double full_pass(int want_route, int want_cand, double D, int truncP) {
+ALWAYS double full_pass_k(int K, int want_route, int want_cand, double D, int truncP) {
   const int rank = K + 1;
   const int A = groups_for(rank, NV);
   const double shmax = shift_abs_max();
   double G = -INF;
-  int candidates = 0, full = 0;
+  size_t used = 0;
+  int full = 0;
   NEXC = 0;
   for (int i = 0; i < N; i++) {
     const float *row = S + (size_t)i * MP;
@@ -172,14 +175,14 @@ static double full_pass(int want_route, int want_cand, double D, int truncP) {
     }
     survivor_mask(row, SH32, NV, lower32(Fu, shmax), MASK);
     int L = gather_mask(row);
-    double v = kplus1_value(L);
+    double v = kplus1_value(K, L);
     if (!(L > K && v >= Fu)) { /* the floor was not below the (k+1)-th key: whole row */
       full++;
       Fu = -INF;
       L = gather_full(row);
-      v = kplus1_value(L);
+      v = kplus1_value(K, L);
     }
-    if (want_route) route_list(i, row, L);
+    if (want_route) route_list(K, i, row, L);
     double p = truncP && v < 0 ? 0 : v;
     PRAW[i] = v;
     P[i] = p;
@@ -193,13 +196,15 @@ static double full_pass(int want_route, int want_cand, double D, int truncP) {
       }
       int cnt = 0;
       for (int a = 0; a < L; a++) cnt += KV[a] >= f;
-      if (cnt > LMAX) { /* keep nothing: recomputed in full by every step */
+      if (used + cnt > CAND_CAP) { /* storage full: keep nothing, recomputed in full by every step */
         RCNT[i] = -1;
         EXC[NEXC++] = i;
         continue;
       }
-      int32_t *rj = RJ + (size_t)i * LMAX;
-      float *rs = RS + (size_t)i * LMAX;
+      int32_t *rj = RJ + used;
+      float *rs = RS + used;
+      ROFF[i] = (int32_t)used;
+      used += cnt;
       int c = 0;
       for (int a = 0; a < L; a++) {
         int j = IDS[a];
@@ -209,14 +214,22 @@ static double full_pass(int want_route, int want_cand, double D, int truncP) {
       }
       RCNT[i] = cnt;
       FLO[i] = f;
-      candidates += cnt;
       double g = f - p;
       G = g > G ? g : G;
     }
   }
   TUNE[TUNE_ROW_FULL] += full;
-  TUNE[TUNE_CANDIDATES] = candidates;
+  TUNE[TUNE_CANDIDATES] = (double)used;
   TUNE[TUNE_EXCEPTIONS] = NEXC;
+  /* The exception rows' scores, transposed (column j at EXT + j*NEXC), for contiguous column scans. */
+  arena_top = arena_mark;
+  ST = 0;
+  EXT = NEXC ? take((size_t)MP * NEXC * 4) : 0;
+  if (EXT)
+    for (int e = 0; e < NEXC; e++) {
+      const float *row = S + (size_t)EXC[e] * MP;
+      for (int j = 0; j < M; j++) EXT[(size_t)j * NEXC + e] = row[j];
+    }
   return G;
 }
 
@@ -226,15 +239,15 @@ static void build_columns(void) {
   for (int j = 0; j <= M; j++) CSTART[j] = 0;
   for (int i = 0; i < N; i++) {
     int cnt = RCNT[i];
-    const int32_t *rj = RJ + (size_t)i * LMAX;
+    const int32_t *rj = RJ + ROFF[i];
     for (int a = 0; a < cnt; a++) CSTART[rj[a] + 1]++;
   }
   for (int j = 0; j < M; j++) CSTART[j + 1] += CSTART[j];
   for (int j = 0; j < M; j++) CFILL[j] = CSTART[j];
   for (int i = 0; i < N; i++) {
     int cnt = RCNT[i];
-    const int32_t *rj = RJ + (size_t)i * LMAX;
-    const float *rs = RS + (size_t)i * LMAX;
+    const int32_t *rj = RJ + ROFF[i];
+    const float *rs = RS + ROFF[i];
     for (int a = 0; a < cnt; a++) {
       int e = CFILL[rj[a]]++;
       CI[e] = i;
@@ -244,6 +257,15 @@ static void build_columns(void) {
 }
 
 /* ---------------------------------------------------------------- column step */
+
+/* S transposed into t (column j at t + j*N), in blocks of 64 rows so both sides stay in cache. */
+static void transpose_scores(float *t) {
+  for (int i0 = 0; i0 < N; i0 += 64) {
+    int i1 = i0 + 64 < N ? i0 + 64 : N;
+    for (int j = 0; j < M; j++)
+      for (int i = i0; i < i1; i++) t[(size_t)j * N + i] = S[(size_t)i * MP + j];
+  }
+}
 
 /* max |p_i| (finite), for the rounding slack of the column bound. */
 static double p_abs_max(void) {
@@ -278,11 +300,20 @@ static void column_step(int truncQ, double G) {
         COLA[cnt] = key;
         cnt += key >= B;
       }
-      for (int e = 0; e < NEXC; e++) {
-        int i = EXC[e];
-        double key = (double)S[(size_t)i * MP + j] - P[i];
-        COLA[cnt] = key;
-        cnt += key >= B;
+      if (EXT) {
+        const float *ext = EXT + (size_t)j * NEXC;
+        for (int e = 0; e < NEXC; e++) {
+          double key = (double)ext[e] - P[EXC[e]];
+          COLA[cnt] = key;
+          cnt += key >= B;
+        }
+      } else {
+        for (int e = 0; e < NEXC; e++) {
+          int i = EXC[e];
+          double key = (double)S[(size_t)i * MP + j] - P[i];
+          COLA[cnt] = key;
+          cnt += key >= B;
+        }
       }
       if (cnt >= R) {
         v = select_rank(COLA, cnt, R, COLB);
@@ -294,7 +325,17 @@ static void column_step(int truncQ, double G) {
     }
     if (!done) {
       full++;
-      for (int i = 0; i < N; i++) COLA[i] = (double)S[(size_t)i * MP + j] - P[i];
+      /* A column read with stride MP costs a cache line per key: transpose once per call instead. */
+      if (!ST) {
+        ST = take((size_t)MP * N * 4);
+        if (ST) transpose_scores(ST);
+      }
+      if (ST) {
+        const float *col = ST + (size_t)j * N;
+        for (int i = 0; i < N; i++) COLA[i] = (double)col[i] - P[i];
+      } else {
+        for (int i = 0; i < N; i++) COLA[i] = (double)S[(size_t)i * MP + j] - P[i];
+      }
       v = select_rank(COLA, N, R, COLB);
     }
     Q[j] = truncQ && v < 0 ? 0 : v;
@@ -320,8 +361,8 @@ static double key_rise(double *qscale) {
 /* Candidate keys of row i (current SH) into KV/IDS; returns their count. */
 static inline int gather_candidates(int i) {
   int cnt = RCNT[i];
-  const int32_t *rj = RJ + (size_t)i * LMAX;
-  const float *rs = RS + (size_t)i * LMAX;
+  const int32_t *rj = RJ + ROFF[i];
+  const float *rs = RS + ROFF[i];
   for (int a = 0; a < cnt; a++) {
     int j = rj[a];
     IDS[a] = j;
@@ -331,7 +372,7 @@ static inline int gather_candidates(int i) {
 }
 
 /* Row step on the candidates (Algorithm 1, line "p"); returns G for the column step. */
-static double sparse_row_step(int truncP) {
+ALWAYS double sparse_row_step_k(int K, int truncP) {
   double qscale;
   const double rise = key_rise(&qscale);
   double G = -INF;
@@ -341,17 +382,17 @@ static double sparse_row_step(int truncP) {
     double f = FLO[i];
     double v;
     if (RCNT[i] < 0) { /* exception row */
-      v = kplus1_value(gather_full(row));
+      v = kplus1_value(K, gather_full(row));
       P[i] = truncP && v < 0 ? 0 : v;
       PRAW[i] = v;
       continue;
     }
     int L = gather_candidates(i);
-    v = L > K ? kplus1_value(L) : -INF;
+    v = L > K ? kplus1_value(K, L) : -INF;
     double bound = f + rise;
     if (!(L > K && v >= bound + EPS * (1.0 + dabs(bound) + qscale))) {
       full++;
-      v = kplus1_value(gather_full(row));
+      v = kplus1_value(K, gather_full(row));
     }
     double p = truncP && v < 0 ? 0 : v;
     PRAW[i] = v;
@@ -364,7 +405,7 @@ static double sparse_row_step(int truncP) {
 }
 
 /* Final routing on the candidates: top-k of s_ij - q_j (ties by the rule in rows.h). */
-static void sparse_route(void) {
+ALWAYS void sparse_route_k(int K) {
   double qscale;
   const double rise = key_rise(&qscale);
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
@@ -380,16 +421,35 @@ static void sparse_route(void) {
       double bound = FLO[i] + rise;
       if (net64_slot(B, K - 1) >= bound + EPS * (1.0 + dabs(bound) + qscale)) {
         int ids[MAXSLOTS];
-        ids_from_network(B, I, L, ids);
-        write_route(i, row, ids);
+        ids_from_network(K, B, I, L, ids);
+        write_route(K, i, row, ids);
         continue;
       }
     }
     full++;
-    route_list(i, row, gather_full(row));
+    route_list(K, i, row, gather_full(row));
   }
   TUNE[TUNE_ROUTE_FULL] += full;
 }
+
+/* ---------------------------------------------------------------- specialisation on k */
+
+/* Calls fn with k as a constant for the common k (clang then unrolls the networks), else the global. */
+#define SPECIALISE(fn, ...)                \
+  switch (K) {                             \
+    case 1: return fn(1, ##__VA_ARGS__);   \
+    case 2: return fn(2, ##__VA_ARGS__);   \
+    case 3: return fn(3, ##__VA_ARGS__);   \
+    case 4: return fn(4, ##__VA_ARGS__);   \
+    case 6: return fn(6, ##__VA_ARGS__);   \
+    case 8: return fn(8, ##__VA_ARGS__);   \
+    default: return fn(K, ##__VA_ARGS__);  \
+  }
+
+void topk_plain(void) { SPECIALISE(topk_plain_k) }
+static double full_pass(int want_route, int want_cand, double D, int truncP) { SPECIALISE(full_pass_k, want_route, want_cand, D, truncP) }
+static double sparse_row_step(int truncP) { SPECIALISE(sparse_row_step_k, truncP) }
+static void sparse_route(void) { SPECIALISE(sparse_route_k) }
 
 /* ---------------------------------------------------------------- margin D */
 
@@ -403,7 +463,7 @@ static double estimate_margin(void) {
     int L = gather_full(row);
     double top = -INF;
     for (int a = 0; a < L; a++) top = KV[a] > top ? KV[a] : top;
-    double g = top - kplus1_value(L);
+    double g = top - kplus1_value(K, L);
     int p = r;
     while (p > 0 && gaps[p - 1] > g) {
       gaps[p] = gaps[p - 1];
@@ -465,8 +525,8 @@ void dual_route(int T, int flags) {
    * by at most half a call. */
   double next = 2.5 * moved;
   if (next < 0.5 * D) next = 0.5 * D;
-  /* Too many exception rows: D is wider than LMAX candidates allow (a cold start moves q far). */
-  if (NEXC * 16 > N && next > 0.25 * D) next = 0.25 * D;
+  /* Too many exception rows: D is wider than the candidate storage allows (a cold start moves q far). */
+  if (NEXC * 16 > N && next > 0.5 * D) next = 0.5 * D;
   if (!(next > 1e-300)) next = 1e-300;
   TUNE[TUNE_MARGIN] = next;
 }

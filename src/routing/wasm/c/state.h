@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include "memory.h"
 
-static int N, M, MP, NV, K, C, R, LMAX;
+static int N, M, MP, NV, K, C, R;
+static size_t CAND_CAP; /* candidates kept per call, all rows together */
+static size_t arena_mark; /* end of the per-shape buffers; per-call blocks follow */
 
 static float *S;                    /* [N*MP] scores, row-major, padded with -inf */
 static double *SH;                  /* [MP] shift: key_ij = s_ij + sh_j (-q for BIP/Quantile, +b for Loss-Free) */
@@ -20,13 +22,16 @@ static int32_t *EXPERTS;            /* [N*K] */
 static float *WEIGHTS;              /* [N*K] */
 static int32_t *LOADS;              /* [MP] */
 static int32_t *RCNT;               /* [N] candidates of row i (-1: an exception row, no candidates kept) */
+static int32_t *ROFF;               /* [N] where row i's candidates start in RJ/RS */
 static int32_t *EXC;                /* [N] exception rows: recomputed in full by every step */
 static int NEXC;
-static int32_t *RJ;                 /* [N*LMAX] candidate expert ids, row i at [i*LMAX, ...) */
-static float *RS;                   /* [N*LMAX] their scores */
+static float *EXT;                  /* [MP*NEXC] the exception rows' scores, transposed (per-call block) */
+static float *ST;                   /* [MP*N] all scores transposed, made on a call's first full column (per-call block) */
+static int32_t *RJ;                 /* [CAND_CAP+MP] candidate expert ids, rows one after another */
+static float *RS;                   /* [CAND_CAP+MP] their scores */
 static int32_t *CSTART, *CFILL;     /* [MP+1] column lists: start offsets, fill cursor */
-static int32_t *CI;                 /* [N*LMAX] column lists: rows */
-static float *CS;                   /* [N*LMAX] column lists: scores */
+static int32_t *CI;                 /* [CAND_CAP] column lists: rows */
+static float *CS;                   /* [CAND_CAP] column lists: scores */
 static double *COLA, *COLB;         /* [N+4] column keys and selection scratch */
 static double *KV;                  /* [MP] keys of one row's gathered experts */
 static int32_t *IDS;                /* [MP] their ids */
@@ -39,8 +44,8 @@ int32_t TABLE[16];
 
 static int setup_buffers(void) {
   arena_reset();
-  /* +8: the candidate writer stores one slot past a full row before it moves on */
-  size_t n = (size_t)N, mp = (size_t)MP, cand = (size_t)N * LMAX + 8;
+  /* + MP: the branch-free candidate writer stores every gathered key before it keeps or drops it */
+  size_t n = (size_t)N, mp = (size_t)MP, cand = CAND_CAP + mp + 8;
   S = take(n * mp * 4);
   SH = take(mp * 8);
   SH32 = take(mp * 4);
@@ -54,6 +59,7 @@ static int setup_buffers(void) {
   WEIGHTS = take(n * K * 4);
   LOADS = take(mp * 4);
   RCNT = take(n * 4);
+  ROFF = take(n * 4);
   EXC = take(n * 4);
   RJ = take(cand * 4);
   RS = take(cand * 4);
@@ -67,6 +73,7 @@ static int setup_buffers(void) {
   IDS = take(mp * 4);
   MASK = take((mp / 64 + 2) * 8);
   if (!MASK) return 0;
+  arena_mark = arena_top;
   for (int j = 0; j < MP; j++) {
     ZERO32[j] = 0;
     SH[j] = 0;
