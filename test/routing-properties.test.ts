@@ -38,6 +38,9 @@ const CONFIGS: [string, Record<string, unknown>][] = [
   ['online', {}],
   ['online', { truncate: false, group: 7 }],
   ['online', { scale: 'none', rate: 0.05 }],
+  ['exact', {}],
+  ['exact', { order: 'route-then-update' }],
+  ['exact', { warmIters: 2 }],
 ];
 // Every method createBalancer knows is covered, with its defaults, even if missing from the list above.
 for (const method of SYNC_METHODS) if (!CONFIGS.some(([name]) => name === method)) CONFIGS.push([method, {}]);
@@ -110,7 +113,7 @@ function checkState(b: Balancer, what: string, truncate: boolean): void {
   for (const [key, v] of Object.entries(b.getState())) {
     for (const x of v) {
       assert.ok(Number.isFinite(x), `${what}: state ${key} not finite`);
-      if ((b.method === 'bip' || b.method === 'online') && truncate) assert.ok(x >= 0, `${what}: ${key} < 0 with truncation`);
+      if ((b.method === 'bip' || b.method === 'online' || b.method === 'exact') && truncate) assert.ok(x >= 0, `${what}: ${key} < 0 with truncation`);
     }
   }
 }

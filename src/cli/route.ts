@@ -54,6 +54,7 @@ const METHOD_OPTIONS: Record<MethodName, readonly string[]> = {
   optimal: [],
   sinkhorn: [],
   expertchoice: [],
+  exact: ['order'],
 };
 
 /** The state key each stateful method keeps (one number per expert). */

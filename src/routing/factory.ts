@@ -11,6 +11,7 @@ import { AuxLossBalancer, type AuxLossOptions } from './auxLoss.ts';
 import { BipBalancer, type BipOptions } from './bip.ts';
 import { CapacityBalancer, readCapacityOptions, type CapacityOptions } from './capacityFactor.ts';
 import { InputError } from './errors.ts';
+import { ExactBalancer, type ExactOptions } from './exact.ts';
 import { ExpertChoiceBalancer, type ExpertChoiceOptions } from './expertChoice.ts';
 import { GroupLimitedBalancer, readGroupOptions, type GroupMethod, type GroupOptions } from './groupLimited.ts';
 import { LossFreeBalancer, type LossFreeOptions } from './lossFree.ts';
@@ -20,10 +21,10 @@ import { SinkhornBalancer, type SinkhornOptions } from './sinkhorn.ts';
 import { TopKBalancer } from './topk.ts';
 import type { Balancer } from './types.ts';
 
-export type { AuxLossOptions, BipOptions, CapacityOptions, ExpertChoiceOptions, GroupOptions, LossFreeOptions, OnlineOptions, QuantileOptions, SinkhornOptions };
+export type { AuxLossOptions, BipOptions, CapacityOptions, ExactOptions, ExpertChoiceOptions, GroupOptions, LossFreeOptions, OnlineOptions, QuantileOptions, SinkhornOptions };
 
 /** Methods createBalancer makes synchronously ('optimal' needs createOptimalBalancer). */
-export const SYNC_METHODS = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice', 'online'] as const;
+export const SYNC_METHODS = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice', 'online', 'exact'] as const;
 
 function createPlain(method: string, options: Record<string, unknown>): Balancer {
   switch (method) {
@@ -43,6 +44,8 @@ function createPlain(method: string, options: Record<string, unknown>): Balancer
       return new ExpertChoiceBalancer(options as ExpertChoiceOptions);
     case 'online':
       return new OnlineBalancer(options as OnlineOptions);
+    case 'exact':
+      return new ExactBalancer(options as ExactOptions);
     case 'optimal':
       throw new InputError(`method 'optimal' needs the LP solver: use 'await createOptimalBalancer()'`);
     default:

@@ -11,7 +11,7 @@
  *   such a result carries `offsets` (see RouteResult) and every consumer reads pairs through them.
  */
 
-export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal' | 'sinkhorn' | 'expertchoice' | 'online';
+export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal' | 'sinkhorn' | 'expertchoice' | 'online' | 'exact';
 
 export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal', 'sinkhorn', 'expertchoice', 'online'];
 
