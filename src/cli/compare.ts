@@ -22,6 +22,9 @@ Options:
   --config FILE        training configuration (e.g. configs/moe16.json)
   --methods LIST       comma-separated: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (no max(0, .) truncation),
                        bip[-T<n>][-notrunc]-causal (bipOrder=route-then-update)
+                       METHOD-cf<F> (capacity factor F: ceil(F*k*n/m) tokens per expert, the rest dropped, e.g. topk-cf1.25)
+                       The report adds Dropped, No expert and Group MaxVio columns when runs log them.
+                       Group-limited routing and the router z-loss: --set bip:groups=4 --set bip:topkGroups=2, --set zLoss=0.001
   --seeds LIST         comma-separated seeds (default 1)
   --steps N            training steps per run
   --out DIR            output folder (runs go to DIR/runs/<method>-s<seed>)

@@ -10,8 +10,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBalancer } from '../routing/factory.ts';
-import { maxVio, minVio } from '../routing/metrics.ts';
-import { pairEnd, pairStart } from '../routing/ragged.ts';
+import { groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
+import { expertsPerToken, pairEnd, pairStart } from '../routing/ragged.ts';
 import { METHOD_NAMES, type AuxLossResult, type Balancer, type BalancerState, type MethodName, type RouteResult } from '../routing/types.ts';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { checkReplaceable, sameFile } from '../io/outputPaths.ts';
@@ -40,19 +40,25 @@ export const ROUTE_OPTIONS = {
   'seq-len': { type: 'string' },
   scale: { type: 'string' },
   group: { type: 'string' },
+  tau: { type: 'string' },
+  tol: { type: 'string' },
+  'capacity-factor': { type: 'string' },
+  'drop-policy': { type: 'string' },
+  groups: { type: 'string' },
+  'topk-groups': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** The options that only one method takes; giving one to another method is an error. */
 const METHOD_OPTIONS: Record<MethodName, readonly string[]> = {
-  topk: [],
-  bip: ['iters', 'truncate', 'order'],
-  lossfree: ['rate', 'update'],
+  topk: ['groups', 'topk-groups'],
+  bip: ['iters', 'truncate', 'order', 'groups', 'topk-groups'],
+  lossfree: ['rate', 'update', 'groups', 'topk-groups'],
   quantile: ['bins', 'range'],
   auxloss: ['alpha', 'form', 'seq-len'],
   online: ['rate', 'scale', 'truncate', 'group'],
   optimal: [],
-  sinkhorn: [],
+  sinkhorn: ['iters', 'tau', 'tol'],
   expertchoice: [],
   exact: ['order'],
 };
@@ -75,7 +81,8 @@ Input
   --k K                 experts per token, 1 <= K < m (default 2)
 
 Method
-  --method METHOD       topk | bip | lossfree | quantile | auxloss | online | optimal (default bip)
+  --method METHOD       topk | bip | lossfree | quantile | auxloss | online | sinkhorn | expertchoice | optimal
+                        (default bip)
   bip (BIP-Based Balancing, Sun 2025):
     --iters T           dual iterations per batch (default 4)
     --truncate MODE     true (default): p, q >= 0 as in the paper; q: q >= 0 only (p free: the dual
@@ -96,7 +103,20 @@ Method
     --scale MODE        spread (default) | none
     --truncate BOOL     true (default): q >= 0; false: none
     --group B           tokens routed with one q before the summed update (default 1: strictly online)
-  topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options.
+  sinkhorn (S-BASE, Clark et al. 2022; Megatron's sinkhorn router): top-k of the Sinkhorn-normalised
+  exp(log s / tau), rows summing to k and columns to kn/m; weights from the original scores:
+    --iters T           maximum iterations, one row and one column pass each (default 100)
+    --tau X             temperature (default 1)
+    --tol X             stop when every column sum is within X (relative) of kn/m (default 1e-4)
+  expertchoice (Zhou et al. 2022): each expert takes its top ceil(F*k*n/m) tokens (F = --capacity-factor,
+    default 1); a token gets 0..m experts, weights are its raw scores. Nothing is dropped.
+  topk, lossfree, bip: group-limited routing (DeepSeek-V3's n_group / topk_group):
+    --groups G          experts in G groups of m/G (devices); each token first keeps its best groups
+    --topk-groups T     groups per token (group score = sum of the token's top-2 scores in the group)
+  any method but optimal: capacity with dropping (Switch, GShard, Megatron):
+    --capacity-factor F at most ceil(F*k*n/m) tokens per expert; the other pairs are dropped
+    --drop-policy P     score (default: keep the highest scores) | position (keep the first tokens)
+  topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options of their own.
   An option of another method is an error.
 
 State and output
@@ -111,7 +131,9 @@ Output (JSON)
   method, n, m, k; experts: n arrays of k expert ids (best first); weights: n arrays of k combine
   weights (the chosen scores, renormalised when k > 1); loads: m tokens per expert;
   maxVio, minVio: (max or min load - kn/m) / (kn/m); state: the balancer state after this batch;
-  auxLoss (auxloss only).
+  auxLoss (auxloss only); groupMaxVio (with --groups: over the G groups); dropped (with
+  --capacity-factor: pairs over capacity); with a capacity factor or expertchoice a token's arrays hold
+  0..m entries, plus expertsPerToken: how many tokens got 0, 1, ..., m experts.
 
 Exit status: 0 on success; 2 with a one-line message on bad usage or bad input.`;
 
@@ -171,7 +193,7 @@ export async function run(argv: string[]): Promise<number> {
 
   // Output first, state last: if the output cannot be written the state has not moved on, so the
   // same command can simply be run again.
-  const text = formatResult(method, result, state);
+  const text = formatResult(method, result, state, balancerOptions.groups as number | undefined);
   if (opt.output === undefined || opt.output === '-') process.stdout.write(text);
   else writeOrFail(opt.output, text, 'output');
   if (opt.state !== undefined) writeOrFail(opt.state, JSON.stringify(state) + '\n', 'state');
@@ -202,6 +224,10 @@ function methodOptions(method: MethodName, opt: Partial<Record<string, string>>)
     set('scale', opt.scale === undefined ? undefined : choice(opt.scale, 'scale', ['spread', 'none'], ''));
     set('truncate', boolean(opt.truncate, 'truncate'));
     set('group', integer(opt.group, 'group', 1));
+  } else if (method === 'sinkhorn') {
+    set('iters', integer(opt.iters, 'iters', 1));
+    set('tau', positive(opt.tau, 'tau'));
+    set('tol', positive(opt.tol, 'tol'));
   } else if (method === 'quantile') {
     set('bins', integer(opt.bins, 'bins', 0));
     if (opt.range !== undefined) {
@@ -224,6 +250,11 @@ function methodOptions(method: MethodName, opt: Partial<Record<string, string>>)
     if (form === 'sequence' && opt['seq-len'] === undefined) throw new CliError('--form sequence needs --seq-len L');
     if (form !== 'sequence' && opt['seq-len'] !== undefined) throw new CliError('--seq-len applies only with --form sequence');
   }
+  // Options of any method (the routing core checks which methods take them).
+  set('capacityFactor', positive(opt['capacity-factor'], 'capacity-factor'));
+  set('dropPolicy', opt['drop-policy'] === undefined ? undefined : choice(opt['drop-policy'], 'drop-policy', ['score', 'position'], ''));
+  set('groups', integer(opt.groups, 'groups', 1));
+  set('topkGroups', integer(opt['topk-groups'], 'topk-groups', 1));
   return o;
 }
 
@@ -287,7 +318,7 @@ export function applyGate(logits: Float32Array, n: number, m: number, gate: stri
 }
 
 /** The result as JSON: small fields first, then one line per token. */
-function formatResult(method: MethodName, r: RouteResult, state: BalancerState): string {
+function formatResult(method: MethodName, r: RouteResult, state: BalancerState, groups: number | undefined): string {
   const { n, m, k } = r;
   const lines = [
     `  "method": ${JSON.stringify(method)}`,
@@ -298,6 +329,9 @@ function formatResult(method: MethodName, r: RouteResult, state: BalancerState):
     `  "minVio": ${JSON.stringify(minVio(r.loads, n, k))}`,
   ];
   if (method === 'auxloss') lines.push(`  "auxLoss": ${JSON.stringify((r as AuxLossResult).auxLoss)}`);
+  if (groups !== undefined) lines.push(`  "groupMaxVio": ${JSON.stringify(groupMaxVio(r.loads, groups, n, k))}`);
+  if (r.dropped !== undefined) lines.push(`  "dropped": ${r.dropped}`);
+  if (r.offsets) lines.push(`  "expertsPerToken": [${Array.from(expertsPerToken(r)).join(', ')}]`);
   lines.push(`  "loads": [${Array.from(r.loads).join(', ')}]`);
   lines.push(`  "state": ${JSON.stringify(state)}`);
   const rows = (f: (x: number) => string, a: ArrayLike<number>): string => {

@@ -26,7 +26,7 @@ import { fmtDuration } from '../report/format.ts';
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Methods the trainer knows (variants like bip-T2 map onto these). */
-export const TRAIN_BASE_METHODS = ['topk', 'auxloss', 'lossfree', 'quantile', 'bip', 'online'] as const;
+export const TRAIN_BASE_METHODS = ['topk', 'auxloss', 'lossfree', 'quantile', 'bip', 'online', 'sinkhorn', 'expertchoice'] as const;
 
 export interface CompareOptions {
   /** Training configuration file passed to every run. */
@@ -68,6 +68,12 @@ export interface CompareResult {
 
 /** How one method name maps onto the trainer: the base method and the overrides it implies. */
 export function methodToTrain(method: string): { base: string; set: string[] } {
+  // <method>-cf<F>: capacity factor F with dropping (topk-cf1.25 is the Switch/GShard baseline).
+  const cf = /^(.+)-cf(\d+(?:\.\d+)?)$/.exec(method);
+  if (cf && Number(cf[2]) > 0) {
+    const inner = methodToTrain(cf[1]);
+    return { base: inner.base, set: [...inner.set, `capacityFactor=${Number(cf[2])}`] };
+  }
   // bip-T<n>: n dual iterations; a -notrunc suffix (bip-notrunc, bip-T8-notrunc) turns off the
   // max(0, .) truncation (see src/routing/bip.ts for why that matters in training); a -causal suffix
   // routes each batch with the previous q (bipOrder=route-then-update).
@@ -87,7 +93,7 @@ export function checkMethods(methods: string[]): string | undefined {
   for (const m of methods) {
     const { base } = methodToTrain(m);
     if (!(TRAIN_BASE_METHODS as readonly string[]).includes(base)) {
-      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation), bip[-T<n>][-notrunc]-causal (route-then-update)`;
+      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation), bip[-T<n>][-notrunc]-causal (route-then-update), METHOD-cf<F> (capacity factor F, dropping)`;
     }
   }
   if (new Set(methods).size !== methods.length) return `a method is listed twice in ${methods.join(',')}`;

@@ -39,6 +39,12 @@ export interface RunStats {
   meanRoutingMs: number;
   meanTokensPerSec: number;
   finalTrainLoss: number;
+  /** Means over steps and layers where the log has them (NaN otherwise): share of the n·k pairs dropped
+   * over capacity, share of tokens with no expert, and the group MaxVio (mean and max). */
+  dropped: number;
+  unrouted: number;
+  groupAvgMaxVio: number;
+  groupSupMaxVio: number;
 }
 
 /** MaxVio of one layer line: the logged value, else recomputed from the loads. */
@@ -98,6 +104,21 @@ export function runStats(method: string, seed: number, log: RunLog): RunStats {
     meanRoutingMs: mean(log.steps.map((s) => s.routingMs)),
     meanTokensPerSec: mean(log.steps.map((s) => s.tokensPerSec)),
     finalTrainLoss: fin(lastStep?.loss),
+    ...fieldStats(log),
+  };
+}
+
+/** Dropped share, no-expert share and group MaxVio over every layer line that logs them (NaN when none does). */
+function fieldStats(log: RunLog): Pick<RunStats, 'dropped' | 'unrouted' | 'groupAvgMaxVio' | 'groupSupMaxVio'> {
+  const layers = log.steps.flatMap((s) => s.layers);
+  const values = (f: (l: LayerLine) => number | undefined) => layers.map(f).filter((x): x is number => typeof x === 'number');
+  const dropped = values((l) => (l.dropped === undefined ? undefined : l.dropped / (l.dropped + l.loads.reduce((a, b) => a + b, 0))));
+  const group = values((l) => l.groupMaxVio);
+  return {
+    dropped: dropped.length > 0 ? mean(dropped) : NaN,
+    unrouted: mean(values((l) => l.unrouted)),
+    groupAvgMaxVio: mean(group),
+    groupSupMaxVio: group.length > 0 ? Math.max(...group) : NaN,
   };
 }
 
@@ -132,6 +153,10 @@ export interface MethodStats {
   layerAvgMaxVio: number[];
   layerSupMaxVio: number[];
   maxVioGlobal: number[];
+  dropped: Spread;
+  unrouted: Spread;
+  groupAvgMaxVio: Spread;
+  groupSupMaxVio: Spread;
 }
 
 function perLayerMean(rows: number[][]): number[] {
@@ -161,6 +186,10 @@ export function methodStats(runs: RunStats[], order: string[]): MethodStats[] {
       layerAvgMaxVio: perLayerMean(rs.map((r) => r.layerAvgMaxVio)),
       layerSupMaxVio: perLayerMean(rs.map((r) => r.layerSupMaxVio)),
       maxVioGlobal: perLayerMean(rs.map((r) => r.maxVioGlobal)),
+      dropped: pick((r) => r.dropped),
+      unrouted: pick((r) => r.unrouted),
+      groupAvgMaxVio: pick((r) => r.groupAvgMaxVio),
+      groupSupMaxVio: pick((r) => r.groupSupMaxVio),
     };
   });
   const aux = rows.find((r) => r.method === 'auxloss');

@@ -49,6 +49,19 @@ export function mainTable(methods: MethodStats[]): Table {
     [6, (m) => m.wallMs.mean],
   ];
   for (const [c, f] of cols) for (const r of best(methods.map(f))) strong.add(`${r},${c}`);
+  // Capacity dropping, Expert Choice and group-limited runs: their columns, only when some run logs them.
+  const extra: [string, (m: MethodStats) => string, boolean][] = [
+    ['Dropped', (m) => fmtPercent(m.dropped.mean, 2), methods.some((m) => Number.isFinite(m.dropped.mean))],
+    ['No expert', (m) => fmtPercent(m.unrouted.mean, 2), methods.some((m) => Number.isFinite(m.unrouted.mean))],
+    ['Group AvgMaxVio', (m) => fmtMeanSd(m.groupAvgMaxVio.values, 3), methods.some((m) => Number.isFinite(m.groupAvgMaxVio.mean))],
+    ['Group SupMaxVio', (m) => fmtMeanSd(m.groupSupMaxVio.values, 3), methods.some((m) => Number.isFinite(m.groupSupMaxVio.mean))],
+  ];
+  for (const [name, cell, shown] of extra) {
+    if (!shown) continue;
+    headers.push(name);
+    align.push('right');
+    methods.forEach((m, r) => rows[r].push(cell(m)));
+  }
   return { headers, rows, align, strong };
 }
 

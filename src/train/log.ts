@@ -2,7 +2,7 @@
  * OUT/log.jsonl: one JSON object per line, in three kinds (others build reports on this schema):
  *   step:    {"step","loss","lmLoss","auxLoss","lr","tokensPerSec","stepMs","routingMs","layers":[{"loads","maxVio","minVio"}]}
  *            optional: "zLoss" (with zLoss > 0); per layer "dropped" (with a capacityFactor: pairs dropped),
- *            "unrouted" (ragged routings: tokens with no expert), "groupMaxVio" (with groups)
+ *            "unrouted" (ragged routings: share of tokens with no expert), "groupMaxVio" (with groups)
  *   eval:    {"eval":true,"step","valLoss","perplexity","maxVioGlobal":[one per layer]}
  *   summary: {"summary":true,"steps","tokens","perplexity","valLoss","avgMaxVio","supMaxVio","wallMs","method"}
  * Each line is appended with one write call, so a killed run leaves whole lines; a reader should still
@@ -17,7 +17,7 @@ export interface LayerLog {
   minVio: number;
   /** (token, expert) pairs dropped over capacity (capacityFactor set). */
   dropped?: number;
-  /** Tokens that got no expert (Expert Choice, dropping): residual only. */
+  /** Share of the batch's tokens that got no expert (Expert Choice, dropping): residual only. */
   unrouted?: number;
   /** MaxVio over the expert groups (groups set). */
   groupMaxVio?: number;

@@ -313,7 +313,7 @@ export function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: 
 function layerLog(r: RouteResult, cfg: TrainConfig): LayerLog {
   const out: LayerLog = { loads: Array.from(r.loads), maxVio: maxVio(r.loads, r.n, r.k), minVio: minVio(r.loads, r.n, r.k) };
   if (r.dropped !== undefined) out.dropped = r.dropped;
-  if (r.offsets) out.unrouted = expertsPerToken(r)[0];
+  if (r.offsets) out.unrouted = expertsPerToken(r)[0] / r.n;
   if (cfg.groups !== null) out.groupMaxVio = groupMaxVio(r.loads, cfg.groups, r.n, r.k);
   return out;
 }
