@@ -189,7 +189,9 @@ const HELP = `Usage: npm run bench -- [options]   (or: moe-balance bench [option
                  (default 2; 1 with --quick)
   --out FILE     where to write the JSON results (default bench/results/routing.json,
                  bench/results/routing-quick.json with --quick)
-  -h, --help     this help`;
+  -h, --help     this help
+
+  moe-balance bench sinkhorn [--quick] [--out FILE]: Sinkhorn against BIP at the same passes (bench/sinkhorn.ts)`;
 
 /** The recorded replay of the end-to-end timing: (steps, layers, n, m) = REPLAY. */
 const REPLAY = { steps: 6, layers: 2, n: 16384, m: 64, k: 4 };

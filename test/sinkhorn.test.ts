@@ -26,6 +26,20 @@ test('Sinkhorn by hand: 2 tokens x 2 experts, k = 1', () => {
   assert.deepEqual(Array.from(topk(s, 2, 2, 1).loads), [2, 0]);
 });
 
+test('Sinkhorn by hand, one iteration: a row pass, a column update, then the final row pass', () => {
+  // Same s, K = [[1, 1/3], [1, 1]], b = [1, 1]. Row pass: a = [1/(4/3), 1/2] = [3/4, 1/2].
+  // Column sums of diag(a) K: [3/4 + 1/2, 1/4 + 1/2] = [5/4, 3/4] -> b = [4/5, 4/3], rescaled to max 1: [3/5, 1].
+  // Final row pass: row 0: K b = [3/5, 1/3] (sum 14/15) -> P = [9/14, 5/14]; row 1: [3/5, 1] -> [3/8, 5/8].
+  // Top-1 of P: token 0 -> 0, token 1 -> 1; column sums 9/14 + 3/8 = 57/56 and 5/14 + 5/8 = 55/56.
+  const s = Float32Array.from([0.75, 0.25, 0.5, 0.5]);
+  const r = sinkhorn(s, 2, 2, 1, 1, 1, 0);
+  const P = Array.from(r.plan.P);
+  [9 / 14, 5 / 14, 3 / 8, 5 / 8].forEach((v, i) => assert.ok(Math.abs(P[i] - v) < 1e-12, `P[${i}] = ${P[i]}, expected ${v}`));
+  assert.equal(r.plan.iters, 1);
+  assert.ok(Math.abs(r.plan.colError - 1 / 56) < 1e-12);
+  assert.deepEqual(Array.from(r.experts), [0, 1]);
+});
+
 test('Sinkhorn: rows sum to k and columns to k·n/m within tol; more iterations never needed than reported', () => {
   for (const [n, m, k, tau] of [
     [256, 16, 2, 1],

@@ -2,6 +2,7 @@
  * `moe-balance bench`: the routing benchmark (the same as `npm run bench`; see bench/routing.ts).
  *
  *   moe-balance bench --quick
+ *   moe-balance bench sinkhorn [--quick]     Sinkhorn against BIP at the same passes (bench/sinkhorn.ts)
  *
  * The benchmark lives in bench/, which the installed package does not carry (it needs the numpy peer
  * and writes bench/results/): it runs from a clone of the repository. The import goes through a URL so
@@ -15,14 +16,19 @@ interface RoutingBench {
   runRoutingBench(argv: string[]): Promise<number>;
 }
 
+interface SinkhornBench {
+  runSinkhornBench(argv: string[]): Promise<number>;
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const bench = new URL('../../bench/routing.ts', import.meta.url);
+  const sinkhorn = argv[0] === 'sinkhorn';
+  const bench = new URL(sinkhorn ? '../../bench/sinkhorn.ts' : '../../bench/routing.ts', import.meta.url);
   if (!existsSync(fileURLToPath(bench))) {
     throw new CliError('the routing benchmark runs from a clone of the repository (npm run bench); the installed package does not carry bench/');
   }
-  const { runRoutingBench } = (await import(bench.href)) as RoutingBench;
   try {
-    return await runRoutingBench(argv);
+    if (sinkhorn) return await ((await import(bench.href)) as SinkhornBench).runSinkhornBench(argv.slice(1));
+    return await ((await import(bench.href)) as RoutingBench).runRoutingBench(argv);
   } catch (err) {
     // Bad flags are usage errors (one line); anything else is a real failure and keeps its stack.
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new CliError((err as Error).message);

@@ -6,13 +6,15 @@
  *                                                                  which the row scaling absorbs exactly)
  *     P = diag(a) K diag(b) with row sums k and column sums c̄ = k·n/m, by Sinkhorn-Knopp:
  *         a_i = k / Σ_j K_ij b_j      (row pass)      b_j = c̄ / Σ_i a_i K_ij      (column pass)
- *     until max_j |Σ_i P_ij − c̄| / c̄ ≤ tol after a row pass (rows are then exact), or `iters` iterations
+ *     until max_j |Σ_i P_ij − c̄| / c̄ ≤ tol after a row pass, or `iters` iterations (each ends with the
+ *     column update); a last row pass makes the rows exact
  *     selection: top-k of row i of P (= top-k of ℓ_ij/τ + log b_j: a_i is a row constant)
  *     combine weights: the ORIGINAL scores of the chosen experts, renormalised when k > 1 (as Megatron
  *     gathers the gate output at the Sinkhorn indices)
  *
  * One iteration is one row pass and one column pass over the n x m kernel (BIP's dual iteration is also
- * one row and one column pass), so `iters` is directly comparable to BIP's T.
+ * one row and one column pass), so `iters` is directly comparable to BIP's T; with the kernel, the last
+ * row pass (with P and the keys) and the top-k, a call makes 2·iters + 3 passes (BIP: 2T + 1).
  * Defaults: iters 100 (Megatron iterates to tol without a cap), tau 1 (Megatron: exp of the raw logits),
  * tol 1e-4 (Megatron's; it measures the mean change of b, we measure the column sums themselves).
  * Finite on any input: scores ≤ 1e-30 (zero, negative) count as 1e-30; K is taken relative to the row
@@ -47,7 +49,7 @@ export interface SinkhornPlan {
   keys: Float32Array;
   /** P (n*m), float64. */
   P: Float64Array;
-  /** Iterations run (a row pass each; all but a converged last one also a column pass). */
+  /** Iterations run (a row and a column pass each; the column update is skipped once converged). */
   iters: number;
   /** max_j |Σ_i P_ij − c̄| / c̄ at the end. */
   colError: number;
@@ -76,25 +78,27 @@ export function sinkhornPlan(scores: Float32Array, n: number, m: number, k: numb
   const a = new Float64Array(n);
   const b = new Float64Array(m).fill(1);
   const col = new Float64Array(m);
-  let done = 0;
-  let colError = Infinity;
-  for (let t = 0; t < Math.max(iters, 1); t++) {
-    // Row pass: a_i = k / Σ_j K_ij b_j.
+  const rowPass = () => {
     for (let i = 0; i < n; i++) {
       let s = 0;
       for (let j = 0; j < m; j++) s += K[i * m + j] * b[j];
       a[i] = k / s;
     }
+  };
+  let done = 0;
+  for (let t = 0; t < iters; t++) {
     done = t + 1;
+    // Row pass: a_i = k / Σ_j K_ij b_j.
+    rowPass();
     // Column pass: the column sums of diag(a) K (times b: those of P), the stopping test, then b.
     col.fill(0);
     for (let i = 0; i < n; i++) {
       const ai = a[i];
       for (let j = 0; j < m; j++) col[j] += ai * K[i * m + j];
     }
-    colError = 0;
-    for (let j = 0; j < m; j++) colError = Math.max(colError, Math.abs(col[j] * b[j] - cbar) / cbar);
-    if (colError <= tol || t + 1 >= iters) break;
+    let err = 0;
+    for (let j = 0; j < m; j++) err = Math.max(err, Math.abs(col[j] * b[j] - cbar) / cbar);
+    if (err <= tol) break;
     let bmax = 0;
     for (let j = 0; j < m; j++) {
       b[j] = cbar / col[j];
@@ -102,9 +106,12 @@ export function sinkhornPlan(scores: Float32Array, n: number, m: number, k: numb
     }
     for (let j = 0; j < m; j++) b[j] = Math.max(b[j] / bmax, K_FLOOR);
   }
+  // Final pass: a for the last b (rows exact), P, the selection keys and the column sums reached.
+  rowPass();
   const P = new Float64Array(n * m);
   const keys = new Float32Array(n * m);
   const logB = b.map(Math.log);
+  col.fill(0);
   let rowError = 0;
   for (let i = 0; i < n; i++) {
     let s = 0;
@@ -112,10 +119,13 @@ export function sinkhornPlan(scores: Float32Array, n: number, m: number, k: numb
       const x = i * m + j;
       P[x] = a[i] * K[x] * b[j];
       s += P[x];
+      col[j] += P[x];
       keys[x] = logK[x] + logB[j];
     }
     rowError = Math.max(rowError, Math.abs(s - k) / k);
   }
+  let colError = 0;
+  for (let j = 0; j < m; j++) colError = Math.max(colError, Math.abs(col[j] - cbar) / cbar);
   return { keys, P, iters: done, colError, rowError };
 }
 
