@@ -239,7 +239,7 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
     [['--input', SCORES, '--state', wrongKey, '--output', 'out-never.json'], /method bip expects \{"q": \[8 numbers\]\}, the file has keys 'b'$/],
     [['--input', SCORES, '--method', 'bip', '--rate', '0.1'], /--rate is an option of method lossfree and online, not of bip$/],
     [['--input', SCORES, '--method', 'lossfree', '--group', '2'], /--group is an option of method online, not of lossfree$/],
-    [['--input', SCORES, '--method', 'topk', '--iters', '2'], /--iters is an option of method bip, not of topk$/],
+    [['--input', SCORES, '--method', 'topk', '--iters', '2'], /--iters is an option of method bip and sinkhorn, not of topk$/],
     [['--input', SCORES, '--gate', 'sigmoid'], /--gate applies only with --input-kind logits$/],
     [['--input', SCORES, '--iters', 'four'], /--iters must be an integer >= 0, got 'four'$/],
     [['--input', SCORES, '--truncate', 'yes'], /--truncate must be true, false or q, got 'yes'$/],
