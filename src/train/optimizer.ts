@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Params } from '../model/params.ts';
+import type { TrainConfig } from './config.ts';
 
 export interface AdamWOptions {
   beta1: number;
@@ -30,6 +31,11 @@ export interface AdamWState {
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
   w: Map<string, Float32Array>;
+}
+
+/** The optimizer settings of a training configuration. */
+export function adamOptions(cfg: TrainConfig): AdamWOptions {
+  return { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
 }
 
 /** Fresh moments (zeros) at step 0; the master weights are copied from the variables. */

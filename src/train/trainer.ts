@@ -26,8 +26,8 @@ import type { Balancer, RouteResult } from '../routing/types.ts';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type LayerLog, type StepLine, type SummaryLine } from './log.ts';
-import { adamWStep, initAdamWState, masterWeights, type AdamWOptions, type AdamWState } from './optimizer.ts';
-import { dataParallelStep, sendShares, shardedLayers, startHelpers, statsSize } from './parallel.ts';
+import { adamOptions, adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
+import { dataParallelStep, sendShares, shardedLayers, startHelpers, statsSize, type StepInput } from './parallel.ts';
 import { makeProgress } from './progress.ts';
 import { learningRate } from './schedule.ts';
 import { allocGroupMemory, WorkerGroup } from './workerGroup.ts';
@@ -353,10 +353,6 @@ function trainStep(
   return { loss, stats };
 }
 
-export function adamOptions(cfg: TrainConfig): AdamWOptions {
-  return { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
-}
-
 /** trainStep with W data-parallel ranks: this (rank 0) and the helpers each take a share of the batch. */
 function parallelStep(
   model: MoeTransformer,
@@ -371,8 +367,23 @@ function parallelStep(
   helpers: Worker[],
   summed: Float32Array,
 ): { loss: number; stats: ForwardStats } {
-  const fwd = forwardOptions(balancers, cfg, true, true);
   const input = sendShares(helpers, step, batch.x, batch.y, cfg.batchSize, cfg.seqLen, lr);
+  return rankStep(model, balancers, input, cfg, adam, decay, step, group, summed);
+}
+
+/** This rank's part of a data-parallel step (rank 0 here, the helpers in worker.ts). */
+export function rankStep(
+  model: MoeTransformer,
+  balancers: Balancer[],
+  input: StepInput,
+  cfg: TrainConfig,
+  adam: AdamWState,
+  decay: Map<string, boolean>,
+  step: number,
+  group: WorkerGroup,
+  summed: Float32Array,
+): { loss: number; stats: ForwardStats } {
+  const fwd = forwardOptions(balancers, cfg, true, true);
   return guard(step, () =>
     dataParallelStep(
       model,

@@ -10,8 +10,8 @@ import { setBackend } from '../model/backend.ts';
 import { initParams, paramSpecs } from '../model/params.ts';
 import { MoeTransformer } from '../model/transformer.ts';
 import { balancerOptions } from './config.ts';
-import { dataParallelStep, shardedLayers, type HelperData, type InitMessage, type StepMessage } from './parallel.ts';
-import { adamOptions, forwardOptions, guard, TrainingError } from './trainer.ts';
+import { shardedLayers, type HelperData, type InitMessage, type StepMessage } from './parallel.ts';
+import { rankStep } from './trainer.ts';
 import { initAdamWState, masterWeights } from './optimizer.ts';
 import { WorkerGroup } from './workerGroup.ts';
 
@@ -23,7 +23,6 @@ const balancers = shardedLayers(cfg.method, balancerOptions(cfg), cfg.layers, gr
 const decay = new Map(paramSpecs(cfg).map((s) => [s.name, s.decay]));
 let adam = initAdamWState(model.params);
 const summed = new Float32Array(mem.gradSize);
-const fwd = forwardOptions(balancers, cfg, true, true);
 
 parentPort?.on('message', (msg: InitMessage | StepMessage) => {
   try {
@@ -37,20 +36,7 @@ parentPort?.on('message', (msg: InitMessage | StepMessage) => {
       parentPort?.postMessage({ type: 'ready' });
       return;
     }
-    guard(msg.step, () =>
-      dataParallelStep(
-        model,
-        (x, y, count, stats) => model.loss(x, y, count, cfg.seqLen, fwd, stats),
-        msg.input,
-        cfg,
-        adam,
-        adamOptions(cfg),
-        (n) => decay.get(n) ?? true,
-        group,
-        summed,
-        (loss) => new TrainingError(`loss is ${loss} at step ${msg.step} (training diverged: try a lower lr)`),
-      ),
-    );
+    rankStep(model, balancers, msg.input, cfg, adam, decay, msg.step, group, summed);
   } catch (e) {
     group.fail((e as Error).message);
   }
