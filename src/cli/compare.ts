@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CliError } from './errors.ts';
+import { checkOutDir } from '../io/outputPaths.ts';
 import { checkMethods, runCompare, PACKAGE_ROOT, TRAIN_BASE_METHODS, type CompareOptions } from '../compare/run.ts';
 
 const HELP = `Usage: moe-balance compare [options]
@@ -113,6 +114,7 @@ export function parseCompareArgs(argv: string[]): CompareOptions | undefined {
   const steps = int('--steps', stepsRaw, 1);
   const out = pick<string>(values.out, 'out');
   if (typeof out !== 'string' || out === '') throw new CliError('--out is required (the output folder)');
+  checkOutDir(out);
   const jobs = int('--jobs', pick<number>(values.jobs, 'jobs') ?? 1, 1);
   const workers = int('--workers', values.workers ?? 1, 1);
   const evalRaw = pick<number>(values['eval-every'], 'evalEvery');

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CliError } from './errors.ts';
+import { checkOutDir } from '../io/outputPaths.ts';
 import { buildCompareReport } from '../compare/report.ts';
 import { listRunDirs } from '../compare/logs.ts';
 import { buildSimulateReport, isSimulateDir } from '../report/simulate.ts';
@@ -28,6 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new CliError('expects exactly one folder: moe-balance report DIR');
   const dir = positionals[0];
   if (!existsSync(dir)) throw new CliError(`no such folder: ${dir}`);
+  checkOutDir(dir, 'report');
   const rel = (f: string): string => relative(process.cwd(), f) || f;
   let built = false;
   if (listRunDirs(dir).length > 0) {

@@ -9,7 +9,8 @@
  * Writes DIR/log.jsonl (one line per step, layer and method), DIR/summary.md, DIR/summary.json,
  * DIR/run.json (the command and full configuration) and DIR/report.html; prints the summary table.
  */
-import { mkdirSync, openSync, writeSync, closeSync, renameSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, closeSync, renameSync, rmSync } from 'node:fs';
+import { checkOutDir } from '../io/outputPaths.ts';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -287,6 +288,7 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
     return 0;
   }
   const cfg = configure(values);
+  checkOutDir(cfg.out);
   const { stream, k, methods } = cfg;
   // Build every balancer once before any work, so a bad method option fails here with a clear message.
   await createMethodBalancers(methods, 1);
@@ -319,8 +321,9 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
   );
 
   mkdirSync(cfg.out, { recursive: true });
-  writeFileAtomic(join(cfg.out, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
   // The log is streamed to a partial file and renamed when complete: log.jsonl only ever holds whole runs.
+  // Nothing else is written before that, so a failed run leaves an earlier run in the folder as it was
+  // (run.json, log, summary and report all of the earlier run) and no partial file.
   const logPath = join(cfg.out, 'log.jsonl');
   const partial = `${logPath}.partial`;
   const fd = openSync(partial, 'w');
@@ -351,11 +354,16 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
         bar?.update(done);
       },
     });
+  } catch (err) {
+    closeSync(fd);
+    rmSync(partial, { force: true });
+    throw err;
   } finally {
     bar?.stop();
-    closeSync(fd);
   }
+  closeSync(fd);
   renameSync(partial, logPath);
+  writeFileAtomic(join(cfg.out, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
 
   const summary = summarize(records, cfg.threshold);
   const table = summaryTable(summary, cfg.threshold);

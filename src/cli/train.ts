@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDataset, checkSplits } from '../data/dataset.ts';
 import { BackendError, setBackend } from '../model/backend.ts';
-import { CheckpointError } from '../train/checkpoint.ts';
+import { checkOutDir } from '../io/outputPaths.ts';
+import { CheckpointError, hasCheckpoint, MANIFEST } from '../train/checkpoint.ts';
+import { watchStopRequests } from '../train/stop.ts';
 import { CONFIG_KEYS, ConfigError, resolveConfig, type TrainConfig } from '../train/config.ts';
 import { train, TrainingError } from '../train/trainer.ts';
 import { CliError } from './errors.ts';
@@ -33,6 +35,7 @@ Options:
   --eval-every N         validation every N steps (0: only at the end)
   --checkpoint-every N   checkpoint every N steps (0: only at the end)
   --resume               continue the run in --out from its last checkpoint (its config.json is the base)
+  --force                start afresh in an --out folder that holds an earlier run (its log and checkpoint go)
   --backend NAME         wasm (default) | cpu | tensorflow (needs @tensorflow/tfjs-node)
   --workers W            data-parallel threads, each on 1/W of the batch's sequences (default 1; auto = the
                          machine's cores); routing equals the single-process routing (sharded balancers),
@@ -70,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
       'eval-every': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       resume: { type: 'boolean' },
+      force: { type: 'boolean' },
       backend: { type: 'string' },
       data: { type: 'string' },
       workers: { type: 'string' },
@@ -83,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!values.out) throw new CliError('--out DIR is required (see --help)');
   const outDir = values.out;
+  checkRunFolder(outDir, values.resume === true, values.force === true, values.config !== undefined);
 
   const flags: Record<string, unknown> = {};
   const int = (name: string, v: string | undefined, key: keyof TrainConfig) => {
@@ -136,14 +141,9 @@ export async function run(argv: string[]): Promise<number> {
     throw new CliError(`cannot use ${what}: ${(e as Error).message}`);
   }
 
-  // Ctrl-C: finish the current step, write a checkpoint, exit; a second Ctrl-C exits at once.
+  // Ctrl-C (or, under compare, the parent's end): finish the current step, write a checkpoint, exit 130.
   const stop = { requested: false };
-  const onSigint = () => {
-    if (stop.requested) process.exit(130);
-    stop.requested = true;
-    console.error('\ninterrupt: stopping after this step (Ctrl-C again to quit now)');
-  };
-  process.on('SIGINT', onSigint);
+  const unwatch = watchStopRequests(stop);
   try {
     const { summary, interrupted, lastStep } = await train({ config: cfg, outDir, data, resume: values.resume, quiet: values.quiet, stop, workers });
     if (interrupted) {
@@ -162,6 +162,28 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof TrainingError || e instanceof ConfigError || e instanceof CheckpointError) throw new CliError(e.message);
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    unwatch();
+  }
+}
+
+/**
+ * Before anything is loaded or deleted: --out must be a folder on an ordinary file system; --resume needs
+ * a checkpoint there (and the run's config.json unless --config names one); a fresh run does not replace
+ * an earlier run's log and checkpoint unless --force says so.
+ */
+function checkRunFolder(outDir: string, resume: boolean, force: boolean, hasConfigFlag: boolean): void {
+  checkOutDir(outDir);
+  if (resume) {
+    if (force) throw new CliError('--resume and --force contradict each other (continue the run, or replace it)');
+    if (!hasCheckpoint(outDir)) throw new CliError(`--resume: ${outDir} holds no checkpoint (${MANIFEST}) to continue from`);
+    const config = join(outDir, 'config.json');
+    if (!hasConfigFlag && !existsSync(config)) {
+      throw new CliError(`--resume: ${config} is missing (written when the run started); give the run's configuration with --config FILE and the same --set options`);
+    }
+    return;
+  }
+  const earlier = [MANIFEST, 'log.jsonl'].filter((f) => existsSync(join(outDir, f)));
+  if (earlier.length > 0 && !force) {
+    throw new CliError(`${outDir} holds an earlier run (${earlier.join(', ')}); continue it with --resume, or pass --force to replace it`);
   }
 }

@@ -21,6 +21,7 @@ import { readRunLog, runName } from './logs.ts';
 import { machineInfo, packageVersions, readCompareMeta, type CompareMeta, type RunRecord } from './meta.ts';
 import { buildCompareReport, type CompareReport } from './report.ts';
 import { fmtDuration } from '../report/format.ts';
+import { STOP_ON_STDIN_END } from '../train/stop.ts';
 
 /** The package root (where package.json and bin/ are). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -159,7 +160,8 @@ export function trainArgs(o: CompareOptions, job: Job, resume: boolean): string[
   if (o.evalEvery !== undefined) args.push('--eval-every', String(o.evalEvery));
   for (const s of setsFor(job.method, o.set ?? [])) args.push('--set', s);
   if ((o.workers ?? 1) > 1) args.push('--workers', String(o.workers));
-  if (resume) args.push('--resume');
+  // compare owns the run folder: a run without a checkpoint starts afresh over whatever a killed attempt left.
+  args.push(resume ? '--resume' : '--force');
   return args;
 }
 
@@ -224,10 +226,14 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
 
   const running = new Map<string, { child: ChildProcess; start: number; job: Job }>();
   let interrupted = false;
+  // The children run in their own process groups (detached), so a Ctrl-C at the terminal reaches only
+  // this process, which passes on exactly one SIGINT: each run finishes its step, writes its checkpoint
+  // and exits (a second SIGINT would make it quit at once, without one). A second Ctrl-C here is passed
+  // on too, for when quitting at once is wanted.
   const onSignal = (sig: NodeJS.Signals): void => {
     interrupted = true;
-    log(`${sig}: stopping ${running.size} run(s); run the same command again to resume`);
-    for (const r of running.values()) r.child.kill(sig);
+    log(`${sig}: stopping ${running.size} run(s) after their current step; run the same command again to resume`);
+    for (const r of running.values()) r.child.kill('SIGINT');
   };
   const sigint = (): void => onSignal('SIGINT');
   const sigterm = (): void => onSignal('SIGTERM');
@@ -258,7 +264,14 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
       const start = Date.now();
       started++;
       log(`[${started}/${total}] ${job.name}: ${resume ? 'resuming from its checkpoint' : 'training'}`);
-      const child = spawn(trainCommand[0], args, { stdio: ['ignore', outFd, outFd], cwd: process.cwd() });
+      // stdin is a pipe that this process never writes: when it dies, even by SIGKILL, the child reads
+      // end-of-file and stops as on Ctrl-C (STOP_ON_STDIN_END), instead of training on unattended.
+      const child = spawn(trainCommand[0], args, {
+        stdio: ['pipe', outFd, outFd],
+        cwd: process.cwd(),
+        detached: true,
+        env: { ...process.env, [STOP_ON_STDIN_END]: '1' },
+      });
       running.set(job.name, { child, start, job });
       for (const r of running.keys()) concurrent.set(r, Math.max(concurrent.get(r) ?? 0, running.size));
       const finish = (code: number | null, err?: Error): void => {
@@ -267,9 +280,12 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
         closeSync(outFd);
         const ms = Date.now() - start;
         const ok = code === 0 && readRunLog(job.dir).summary !== undefined;
-        const status: RunRecord['status'] = ok ? (resume ? 'resumed' : 'done') : 'failed';
+        // Stopped on our request with its checkpoint written (the trainer's exit status 130): it resumes next time.
+        const stopped = !ok && interrupted && code === 130;
+        const status: RunRecord['status'] = ok ? (resume ? 'resumed' : 'done') : stopped ? 'pending' : 'failed';
         records.set(job.name, { name: job.name, status, exitCode: code ?? -1, ms, concurrent: concurrent.get(job.name) });
         if (ok) log(`${job.name}: done in ${fmtDuration(ms)}`);
+        else if (stopped) log(`${job.name}: stopped at its checkpoint after ${fmtDuration(ms)}`);
         else {
           const why = err ? err.message : `exit ${code}${code === 0 ? ', no summary line in log.jsonl' : ''}`;
           log(`${job.name}: FAILED (${why}): ${lastLine(join(job.dir, 'train.out'))}`);

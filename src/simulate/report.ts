@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { InputError } from '../routing/errors.ts';
 import { chartCard, chartGrid, escapeHtml, htmlTable, renderPage } from '../report/html.ts';
 import { lineChart, type Series } from '../report/svg.ts';
 import { parseLog, type StepRecord } from './record.ts';
@@ -111,8 +112,23 @@ export function simulateReportHtml(info: RunInfo, records: readonly StepRecord[]
 
 /** Reads DIR/run.json and DIR/log.jsonl and writes DIR/report.html (atomically). Returns its path. */
 export function writeSimulateReport(dir: string): string {
-  const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunInfo;
-  const records = parseLog(readFileSync(join(dir, 'log.jsonl'), 'utf8'));
+  const infoFile = join(dir, 'run.json');
+  let info: RunInfo;
+  try {
+    info = JSON.parse(readFileSync(infoFile, 'utf8')) as RunInfo;
+  } catch (err) {
+    throw new InputError(`${infoFile}: cannot be read as JSON (${(err as Error).message.slice(0, 120)}); rerun the simulation`);
+  }
+  if (typeof info !== 'object' || info === null || !Array.isArray(info.methods) || typeof info.stream !== 'string') {
+    throw new InputError(`${infoFile}: not a simulate run description (no 'stream' or 'methods'); rerun the simulation`);
+  }
+  const logFile = join(dir, 'log.jsonl');
+  let records: StepRecord[];
+  try {
+    records = parseLog(readFileSync(logFile, 'utf8'));
+  } catch (err) {
+    throw new InputError(`${logFile}: ${(err as Error).message} (torn or edited); rerun the simulation`);
+  }
   const path = join(dir, 'report.html');
   writeFileAtomic(path, simulateReportHtml(info, records));
   return path;

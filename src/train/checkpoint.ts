@@ -2,7 +2,9 @@
  * Checkpoints: everything a resumed run needs to continue exactly as if it had never stopped.
  *
  *   OUT/checkpoint.json        manifest: step, config, tensor table, optimizer step, balancer states,
- *                              sampler (data position + RNG) state, running metrics, sha256 of the blob
+ *                              sampler (data position + RNG) state, running metrics, sha256 of the blob,
+ *                              and sha256 of the manifest itself (its other fields as compact JSON), so an
+ *                              edited or bit-flipped manifest is refused rather than resumed with wrong numbers
  *   OUT/ckpt-<step>.bin        float32 little-endian: every parameter, then every Adam m, then every v
  *
  * Writing is atomic: the blob and the manifest are each written to a temporary file, flushed and renamed;
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 import type { BalancerState } from '../routing/types.ts';
 
 export const MANIFEST = 'checkpoint.json';
-const FORMAT = 'moe-balance-checkpoint/1';
+const FORMAT = 'moe-balance-checkpoint/2';
 
 /** Running sums the summary needs, carried across a resume. */
 export interface RunningMetrics {
@@ -50,7 +52,11 @@ interface Manifest {
   balancers: BalancerState[];
   sampler: { rng: number; step: number };
   metrics: RunningMetrics;
+  /** sha256 of JSON.stringify of every other field, in this order (written last). */
+  manifestSha256?: string;
 }
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
@@ -78,7 +84,7 @@ export function saveCheckpoint(outDir: string, data: CheckpointData): void {
     step: data.step,
     blob: blobName,
     bytes: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: sha256(bytes),
     config: data.config,
     tensors: table,
     adamStep: data.adamStep,
@@ -86,6 +92,7 @@ export function saveCheckpoint(outDir: string, data: CheckpointData): void {
     sampler: data.sampler,
     metrics: data.metrics,
   };
+  manifest.manifestSha256 = sha256(JSON.stringify(manifest));
   writeFileAtomic(join(outDir, MANIFEST), JSON.stringify(manifest, null, 1) + '\n');
   for (const f of readdirSync(outDir)) {
     if (/^ckpt-\d+\.bin$/.test(f) && f !== blobName) rmSync(join(outDir, f), { force: true });
@@ -117,7 +124,15 @@ export function loadCheckpoint(outDir: string): CheckpointData {
   } catch (e) {
     throw new CheckpointError(`cannot read checkpoint manifest ${path}: ${(e as Error).message}`);
   }
+  if (typeof man !== 'object' || man === null) throw new CheckpointError(`${path}: not a checkpoint manifest`);
+  if (man.format === 'moe-balance-checkpoint/1') {
+    throw new CheckpointError(`${path}: written by an older moe-balance without a manifest checksum; start the run afresh (--force)`);
+  }
   if (man.format !== FORMAT) throw new CheckpointError(`${path}: unknown checkpoint format '${String(man.format)}'`);
+  const { manifestSha256, ...fields } = man;
+  if (manifestSha256 !== sha256(JSON.stringify(fields))) {
+    throw new CheckpointError(`${path}: the manifest does not match its checksum (edited or corrupt); refusing to resume from it`);
+  }
   const blobPath = join(outDir, man.blob);
   let buf: Buffer;
   try {
@@ -126,8 +141,7 @@ export function loadCheckpoint(outDir: string): CheckpointData {
     throw new CheckpointError(`cannot read checkpoint data ${blobPath}: ${(e as Error).message}`);
   }
   if (buf.length !== man.bytes) throw new CheckpointError(`${blobPath}: ${buf.length} bytes, manifest says ${man.bytes}`);
-  const sha = createHash('sha256').update(buf).digest('hex');
-  if (sha !== man.sha256) throw new CheckpointError(`${blobPath}: checksum mismatch (corrupt checkpoint)`);
+  if (sha256(buf) !== man.sha256) throw new CheckpointError(`${blobPath}: checksum mismatch (corrupt checkpoint)`);
   // Copy into an aligned buffer (a Buffer may start at any byte offset of its pool).
   const floats = new Float32Array(new Uint8Array(buf).buffer);
   const total = floats.length / 3;
