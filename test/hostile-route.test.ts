@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBalancer } from '../src/routing/factory.ts';
 import { InputError } from '../src/routing/errors.ts';
+import { refused } from './helpers/refused.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const DIR = mkdtempSync(join(tmpdir(), 'hostile-route-'));
@@ -22,14 +23,6 @@ function route(args: string[]): { code: number | null; stderr: string } {
   return { code: r.status, stderr: r.stderr };
 }
 
-/** Exit 2 and one short line on stderr that matches `pattern`. */
-function refused(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  const line = r.stderr.trim();
-  assert.equal(r.code, 2, `exit status (stderr: ${line.slice(0, 500)})`);
-  assert.ok(!line.includes('\n') && !/\n\s+at /.test(r.stderr), `one line, no stack trace: ${line.slice(0, 500)}`);
-  assert.ok(line.length < 400, `a short line (${line.length} characters)`);
-  assert.match(line, pattern);
-}
 
 function file(name: string, text: string): string {
   const p = join(DIR, name);

@@ -13,6 +13,7 @@ import { writeNpy } from '../src/io/npy.ts';
 import { CheckpointError, loadCheckpoint, saveCheckpoint, type CheckpointData } from '../src/train/checkpoint.ts';
 import { Rng } from '../src/util/rng.ts';
 import { softmaxScores } from './helpers/scores.ts';
+import { refused } from './helpers/refused.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'moe-balance.js');
@@ -24,14 +25,6 @@ function cli(args: string[]): { code: number | null; stderr: string; stdout: str
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
-/** Exit 2 and one short line on stderr that matches `pattern`. */
-function refused(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  const line = r.stderr.trim();
-  assert.equal(r.code, 2, `exit status (stderr: ${line.slice(0, 600)})`);
-  assert.ok(!line.includes('\n'), `one line, no stack trace: ${line.slice(0, 600)}`);
-  assert.ok(line.length < 400, `a short line (${line.length} characters)`);
-  assert.match(line, pattern);
-}
 
 /** A folder holding the given files (name -> text). */
 function folder(name: string, files: Record<string, string>): string {
