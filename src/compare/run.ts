@@ -159,9 +159,9 @@ export function trainArgs(o: CompareOptions, job: Job, resume: boolean): string[
   const args = ['--config', o.config, '--method', methodToTrain(job.method).base, '--seed', String(job.seed), '--steps', String(o.steps), '--out', job.dir];
   if (o.evalEvery !== undefined) args.push('--eval-every', String(o.evalEvery));
   for (const s of setsFor(job.method, o.set ?? [])) args.push('--set', s);
-  if ((o.workers ?? 1) > 1) args.push('--workers', String(o.workers));
   // compare owns the run folder: a run without a checkpoint starts afresh over whatever a killed attempt left.
   args.push(resume ? '--resume' : '--force');
+  if ((o.workers ?? 1) > 1) args.push('--workers', String(o.workers));
   return args;
 }
 
