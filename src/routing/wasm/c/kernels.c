@@ -46,6 +46,18 @@
 #define TUNE_TIES 12
 #define TUNE_EXCEPTIONS 13
 
+/* Phase timing for profiling builds (-DPHASES): TUNE[16+x] += ms of phase x. Compiled out otherwise. */
+#ifdef PHASES
+__attribute__((import_module("env"), import_name("now"))) double now_ms(void);
+double PHASE[16];
+#define TIC(x) double tic_##x = now_ms()
+#define TOC(x, slot) PHASE[slot] += now_ms() - tic_##x
+double *phases(void) { return PHASE; }
+#else
+#define TIC(x)
+#define TOC(x, slot)
+#endif
+
 /* Relative slack for f64 rounding in the proven bounds (sums of two or three rounded terms). */
 #define EPS 1e-12
 
@@ -358,23 +370,39 @@ static double key_rise(double *qscale) {
   return d;
 }
 
-/* Candidate keys of row i (current SH) into KV/IDS; returns their count. */
-static inline int gather_candidates(int i) {
-  int cnt = RCNT[i];
+/* Candidate keys of row i (current SH) that are >= floor into KV/IDS (branch-free); returns their count. */
+static inline int gather_candidates(int i, double floor) {
+  int cnt = RCNT[i], c = 0;
   const int32_t *rj = RJ + ROFF[i];
   const float *rs = RS + ROFF[i];
   for (int a = 0; a < cnt; a++) {
     int j = rj[a];
-    IDS[a] = j;
-    KV[a] = (double)rs[a] + SH[j];
+    double key = (double)rs[a] + SH[j];
+    IDS[c] = j;
+    KV[c] = key;
+    c += key >= floor;
   }
-  return cnt;
+  return c;
+}
+
+/* max_j |Q_j - QP_j|: how far any key moved since the last row step (QP), then QP = Q when asked. */
+static double step_move(int update) {
+  double d = 0;
+  for (int j = 0; j < M; j++) {
+    double x = dabs(Q[j] - QP[j]);
+    d = x > d ? x : d;
+    if (update) QP[j] = Q[j];
+  }
+  return d;
 }
 
 /* Row step on the candidates (Algorithm 1, line "p"); returns G for the column step. */
 ALWAYS double sparse_row_step_k(int K, int truncP) {
   double qscale;
   const double rise = key_rise(&qscale);
+  /* Keys moved by at most mv since the last row step, so the new (k+1)-th largest is >= PRAW_i - mv:
+   * only candidates above that floor enter the network (the reference's floor, select.ts). */
+  const double mv = step_move(1);
   double G = -INF;
   int full = 0;
   for (int i = 0; i < N; i++) {
@@ -387,8 +415,14 @@ ALWAYS double sparse_row_step_k(int K, int truncP) {
       PRAW[i] = v;
       continue;
     }
-    int L = gather_candidates(i);
+    double pr = PRAW[i];
+    double floor = pr - mv - EPS * (1.0 + dabs(pr) + qscale);
+    int L = gather_candidates(i, floor);
     v = L > K ? kplus1_value(K, L) : -INF;
+    if (!(v >= floor)) { /* floor too high (cannot happen but for rounding): all candidates */
+      L = gather_candidates(i, -INF);
+      v = L > K ? kplus1_value(K, L) : -INF;
+    }
     double bound = f + rise;
     if (!(L > K && v >= bound + EPS * (1.0 + dabs(bound) + qscale))) {
       full++;
@@ -408,18 +442,23 @@ ALWAYS double sparse_row_step_k(int K, int truncP) {
 ALWAYS void sparse_route_k(int K) {
   double qscale;
   const double rise = key_rise(&qscale);
+  /* The k-th largest key is >= the (k+1)-th >= PRAW_i - (move since the last row step). */
+  const double mv = step_move(0);
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
   int full = 0;
   for (int i = 0; i < N; i++) {
     const float *row = S + (size_t)i * MP;
-    int L = RCNT[i] >= 0 ? gather_candidates(i) : 0;
+    double pr = PRAW[i];
+    double floor = pr - mv - EPS * (1.0 + dabs(pr) + qscale);
+    int L = RCNT[i] >= 0 ? gather_candidates(i, floor) : 0;
     if (L >= K) {
       v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
       const int NB = (K + 2) / 2;
       net64id_clear(B, I, NB);
       for (int a = 0; a < L; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
       double bound = FLO[i] + rise;
-      if (net64_slot(B, K - 1) >= bound + EPS * (1.0 + dabs(bound) + qscale)) {
+      double kth = net64_slot(B, K - 1);
+      if (kth >= floor && kth >= bound + EPS * (1.0 + dabs(bound) + qscale)) {
         int ids[MAXSLOTS];
         ids_from_network(K, B, I, L, ids);
         write_route(K, i, row, ids);
@@ -499,10 +538,16 @@ void dual_route(int T, int flags) {
   }
   double D = TUNE[TUNE_MARGIN];
   if (!(D > 0)) D = estimate_margin();
-  for (int j = 0; j < M; j++) Q0[j] = Q[j];
+  for (int j = 0; j < M; j++) Q0[j] = QP[j] = Q[j];
+  TIC(a);
   double G = full_pass(routeFirst, 1, D, truncP);
+  TOC(a, 0);
+  TIC(b);
   build_columns();
+  TOC(b, 1);
+  TIC(c);
   column_step(truncQ, G);
+  TOC(c, 2);
   double moved = 0;
   for (int t = 1; t <= T; t++) {
     double qscale;
@@ -513,12 +558,18 @@ void dual_route(int T, int flags) {
     moved = fall > moved ? fall : moved;
     if (t == T) break;
     set_shift_from_q();
+    TIC(d);
     G = sparse_row_step(truncP);
+    TOC(d, 3);
+    TIC(e);
     column_step(truncQ, G);
+    TOC(e, 4);
   }
   if (!routeFirst) {
     set_shift_from_q();
+    TIC(f);
     sparse_route();
+    TOC(f, 5);
   }
   /* Next call's margin: a row's check holds when D >= rise + fall of the keys, a column's when
    * D >= about the same; q moves similarly from call to call, so 2.5x this call's largest move, decaying

@@ -16,7 +16,7 @@ static float *S;                    /* [N*MP] scores, row-major, padded with -in
 static double *SH;                  /* [MP] shift: key_ij = s_ij + sh_j (-q for BIP/Quantile, +b for Loss-Free) */
 static float *SH32;                 /* [MP] f32 copy of SH for the prefilters (padding 0) */
 static float *ZERO32;               /* [MP] zeros */
-static double *Q, *Q0;              /* [MP] dual variable q (in/out) and its value when the candidates were built */
+static double *Q, *Q0, *QP;         /* [MP] dual variable q (in/out), its value when the candidates were built, at the last row step */
 static double *PRAW, *P, *FLO;      /* [N] (k+1)-th largest key, p (truncated if asked), candidate floor f_i */
 static int32_t *EXPERTS;            /* [N*K] */
 static float *WEIGHTS;              /* [N*K] */
@@ -52,6 +52,7 @@ static int setup_buffers(void) {
   ZERO32 = take(mp * 4);
   Q = take(mp * 8);
   Q0 = take(mp * 8);
+  QP = take(mp * 8);
   PRAW = take(n * 8);
   P = take(n * 8);
   FLO = take(n * 8);
