@@ -147,15 +147,7 @@ ALWAYS void topk_plain_k(int K) {
       B[b] = wasm_f32x4_splat(-INFF);
       I[b] = wasm_i32x4_splat(-1);
     }
-    for (int w = 0; w * 64 < MP; w++) {
-      uint64_t bits = MASK[w];
-      while (bits) {
-        int j = 64 * w + __builtin_ctzll(bits);
-        bits &= bits - 1;
-        if (j >= M) break;
-        net32id_insert(B, I, NB, row[j], j);
-      }
-    }
+    FOR_EACH_SURVIVOR(j, net32id_insert(B, I, NB, row[j], j));
     int ids[MAXSLOTS + 4];
     for (int b = 0; b < NB; b++) wasm_v128_store(ids + 4 * b, I[b]);
     write_route(K, i, row, ids);

@@ -93,20 +93,26 @@ static inline int gather_full(const float *row) {
   return M;
 }
 
+/* Runs `body` with j set to each survivor of MASK below M, in increasing order. */
+#define FOR_EACH_SURVIVOR(j, body)                   \
+  for (int w_ = 0; w_ * 64 < MP; w_++) {             \
+    uint64_t bits_ = MASK[w_];                       \
+    while (bits_) {                                  \
+      int j = 64 * w_ + __builtin_ctzll(bits_);      \
+      bits_ &= bits_ - 1;                            \
+      if (j >= M) break;                             \
+      body;                                          \
+    }                                                \
+  }
+
 /* Survivors of MASK into KV/IDS (increasing id); returns their count. */
 static inline int gather_mask(const float *row) {
   int L = 0;
-  for (int w = 0; w * 64 < MP; w++) {
-    uint64_t bits = MASK[w];
-    while (bits) {
-      int j = 64 * w + __builtin_ctzll(bits);
-      bits &= bits - 1;
-      if (j >= M) break;
-      IDS[L] = j;
-      KV[L] = (double)row[j] + SH[j];
-      L++;
-    }
-  }
+  FOR_EACH_SURVIVOR(j, {
+    IDS[L] = j;
+    KV[L] = (double)row[j] + SH[j];
+    L++;
+  });
   return L;
 }
 
