@@ -114,6 +114,8 @@ def make(method, m):
 
 
 def time_calls(fn, budget_ms, min_reps, max_reps, warmup):
+    """Median wall ms and median CPU ms (this process) per call: on a shared machine the CPU time is
+    what the call cost, the wall time adds the time other processes had the core."""
     for _ in range(warmup):
         fn()
     t0 = time.perf_counter()
@@ -121,11 +123,14 @@ def time_calls(fn, budget_ms, min_reps, max_reps, warmup):
     first = (time.perf_counter() - t0) * 1e3
     reps = max(min_reps, min(max_reps, math.ceil(budget_ms / max(first, 1e-3))))
     times = []
+    cpu = []
     for _ in range(reps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times)), reps
+        cpu.append((time.process_time() - c0) * 1e3)
+    return float(np.median(times)), reps, float(np.median(cpu))
 
 
 def main():
@@ -140,8 +145,8 @@ def main():
         k = case['k']
         res = {'n': n, 'm': m, 'k': k, 'methods': {}}
         # The read floor: one pass over the batch with numpy's SIMD sum.
-        res['sumMs'], _ = time_calls(lambda: s.sum(), manifest['budgetMs'], manifest['minReps'] * 4,
-                                     manifest['maxReps'] * 10, manifest['warmup'])
+        res['sumMs'], _, res['sumCpuMs'] = time_calls(lambda: s.sum(), manifest['budgetMs'], manifest['minReps'] * 4,
+                                                       manifest['maxReps'] * 10, manifest['warmup'])
         for method in manifest['methods']:
             bal = make(method, m)
             calls = [0]
@@ -150,9 +155,9 @@ def main():
                 bal.route(batches[calls[0] % len(batches)], k)
                 calls[0] += 1
 
-            ms, reps = time_calls(call, manifest['budgetMs'], manifest['minReps'], manifest['maxReps'],
-                                  manifest['warmup'])
-            res['methods'][method] = {'ms': ms, 'reps': reps}
+            ms, reps, cpu_ms = time_calls(call, manifest['budgetMs'], manifest['minReps'], manifest['maxReps'],
+                                          manifest['warmup'])
+            res['methods'][method] = {'ms': ms, 'reps': reps, 'cpuMs': cpu_ms}
         # One call from a fresh state, for the agreement check.
         for method in ('topk', 'bip4'):
             experts, _, _ = make(method, m).route(s, k)

@@ -76,8 +76,10 @@ interface Budget {
 
 export interface MethodResult {
   name: string;
-  /** ms per call, WebAssembly SIMD kernels (the default path). */
+  /** ms per call, WebAssembly SIMD kernels (the default path), on the run's clock (cpu or wall). */
   ms: number;
+  /** The same on the wall clock. */
+  wallMs: number;
   reps: number;
   /** ms per call, TypeScript reference path (measured in the first round only). */
   typescriptMs: number;
@@ -108,7 +110,7 @@ export interface SizeResult {
 
 interface PeerOutput {
   numpy: string;
-  cases: { sumMs: number; methods: Record<string, { ms?: number; expertsFile?: string }> }[];
+  cases: { sumMs: number; sumCpuMs: number; methods: Record<string, { ms?: number; cpuMs?: number; expertsFile?: string }> }[];
 }
 
 /** Runs bench/peer_numpy.py on one score matrix. */
@@ -120,22 +122,39 @@ function runPeer(dir: string, scoresPaths: string[], k: number, budget: Budget):
   return JSON.parse(r.stdout) as PeerOutput;
 }
 
-/** Median of `fn`'s wall time in ms, after warm-up, with the number of repeats fitted to the budget. */
-function timeCalls(fn: () => void, b: Budget): { ms: number; reps: number } {
+/**
+ * Which clock the reported ms use. 'cpu' (default): this process's CPU time per call, which on a
+ * machine shared with other work is what a call cost (the wall time adds the time other processes held
+ * the core: at load average 20-40 on 2 cores, most of it). 'wall': wall-clock time, for a quiet machine.
+ */
+type Clock = 'cpu' | 'wall';
+
+function median(v: number[]): number {
+  const s = [...v].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Median ms of `fn` on the chosen clock (and on the other), after warm-up, repeats fitted to the budget. */
+function timeCalls(fn: () => void, b: Budget, clock: Clock): { ms: number; wallMs: number; cpuMs: number; reps: number } {
   for (let w = 0; w < b.warmup; w++) fn();
   let t0 = performance.now();
   fn();
   const first = performance.now() - t0;
   const reps = Math.max(b.minReps, Math.min(b.maxReps, Math.ceil(b.budgetMs / Math.max(first, 1e-3))));
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < reps; r++) {
+    const c0 = process.cpuUsage();
     t0 = performance.now();
     fn();
-    times.push(performance.now() - t0);
+    wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  times.sort((x, y) => x - y);
-  const mid = times.length >> 1;
-  return { ms: times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2, reps };
+  const wallMs = median(wall);
+  const cpuMs = median(cpu);
+  return { ms: clock === 'cpu' ? cpuMs : wallMs, wallMs, cpuMs, reps };
 }
 
 /**
@@ -185,6 +204,8 @@ const HELP = `Usage: npm run bench -- [options]   (or: moe-balance bench [option
   --quick        smallest size only, few repeats (a smoke test)
   --no-numpy     skip the numpy peer (bench/peer_numpy.py); the read floor is then the wasm SIMD sum
   --no-replay    skip the end-to-end simulate/route replay
+  --clock C      cpu (default): CPU time of the calling process per call, robust when other work
+                 shares the cores; wall: wall-clock time (a quiet machine)
   --rounds R     numpy and ours take turns R times per size; each keeps its lowest median
                  (default 2; 1 with --quick)
   --out FILE     where to write the JSON results (default bench/results/routing.json,
@@ -267,6 +288,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
       'no-numpy': { type: 'boolean' },
       'no-replay': { type: 'boolean' },
       rounds: { type: 'string' },
+      clock: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -284,12 +306,14 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
   const tsBudget: Budget = quick ? budget : { budgetMs: 800, minReps: 3, maxReps: 100, warmup: 2 };
   const rounds = values.rounds === undefined ? (quick ? 1 : 2) : Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new CliError(`--rounds must be an integer >= 1, got '${values.rounds}'`);
+  const clock = (values.clock ?? 'cpu') as Clock;
+  if (clock !== 'cpu' && clock !== 'wall') throw new CliError(`--clock must be cpu or wall, got '${values.clock}'`);
   const outPath = values.out ?? join(HERE, 'results', quick ? 'routing-quick.json' : 'routing.json');
   const npVersion = values['no-numpy'] ? null : numpyVersion();
   const kernels = loadKernelsSync();
   if (kernels === null) throw new Error('the WebAssembly SIMD kernels do not load here; the benchmark compares them with the reference');
   const load0 = loadavg();
-  console.log(`routing bench: ${quick ? 'quick' : 'full'}; numpy ${npVersion ?? 'not used'}; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`routing bench: ${quick ? 'quick' : 'full'}; ${clock} clock; numpy ${npVersion ?? 'not used'}; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'moe-bench-'));
   try {
@@ -313,7 +337,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
       const loadBefore = loadavg()[0];
       // numpy and ours take turns (never at the same time), `rounds` times; each keeps its lowest
       // median, so a burst of load from other processes during one turn does not decide the ratio.
-      const oursMs = new Map<string, { ms: number; reps: number }>();
+      const oursMs = new Map<string, { ms: number; wallMs: number; reps: number }>();
       const tsMs = new Map<string, number>();
       const numpyMs = new Map<string, number>();
       let numpySumMs: number | null = null;
@@ -323,20 +347,22 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
         if (npVersion !== null) {
           const peer = runPeer(dir, paths, k, budget);
           peerVersion.numpy = peer.numpy;
-          numpySumMs = Math.min(peer.cases[0].sumMs, numpySumMs ?? Infinity);
-          for (const [name, v] of Object.entries(peer.cases[0].methods)) {
-            if (v.ms !== undefined) numpyMs.set(name, Math.min(v.ms, numpyMs.get(name) ?? Infinity));
+          const c = peer.cases[0];
+          numpySumMs = Math.min(clock === 'cpu' ? c.sumCpuMs : c.sumMs, numpySumMs ?? Infinity);
+          for (const [name, v] of Object.entries(c.methods)) {
+            const ms = clock === 'cpu' ? v.cpuMs : v.ms;
+            if (ms !== undefined) numpyMs.set(name, Math.min(ms, numpyMs.get(name) ?? Infinity));
             if (v.expertsFile !== undefined) expertsFiles = { ...expertsFiles, [name]: v.expertsFile };
           }
         }
         kernels.loadForSum(scores, n, m);
-        wasmSumMs = Math.min(wasmSumMs, timeCalls(() => void kernels.sumLoaded(), { ...budget, minReps: budget.minReps * 4, maxReps: budget.maxReps * 10 }).ms);
+        wasmSumMs = Math.min(wasmSumMs, timeCalls(() => void kernels.sumLoaded(), { ...budget, minReps: budget.minReps * 4, maxReps: budget.maxReps * 10 }, clock).ms);
         for (const spec of METHODS) {
           for (const path of round === 0 ? (['wasm', 'typescript'] as const) : (['wasm'] as const)) {
             if (spec.typescriptOnly && path === 'wasm') continue;
             const bal: Balancer = createBalancer(spec.method, spec.typescriptOnly ? spec.options : { ...spec.options, kernels: path });
             let call = 0;
-            const t = timeCalls(() => void bal.route(batches[call++ % BATCHES], n, m, k), path === 'wasm' ? budget : tsBudget);
+            const t = timeCalls(() => void bal.route(batches[call++ % BATCHES], n, m, k), path === 'wasm' ? budget : tsBudget, clock);
             if (path === 'typescript') tsMs.set(spec.name, t.ms);
             if (spec.typescriptOnly) oursMs.set(spec.name, t);
             else if (!oursMs.has(spec.name) || t.ms < (oursMs.get(spec.name) as { ms: number }).ms) oursMs.set(spec.name, t);
@@ -345,11 +371,12 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
       }
       const floorMs = numpySumMs ?? wasmSumMs;
       const methods: MethodResult[] = METHODS.map((spec) => {
-        const t = oursMs.get(spec.name) as { ms: number; reps: number };
+        const t = oursMs.get(spec.name) as { ms: number; wallMs: number; reps: number };
         const np = numpyMs.get(spec.name);
         const res: MethodResult = {
           name: spec.name,
           ms: t.ms,
+          wallMs: t.wallMs,
           reps: t.reps,
           typescriptMs: tsMs.get(spec.name) as number,
           reads: spec.reads,
@@ -402,7 +429,8 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
         typescriptBudget: tsBudget,
         rounds,
         batches: BATCHES,
-        statistic: `median ms per call after warm-up, lowest over rounds (numpy and ours alternate; the TypeScript path in the first round only); calls cycle through ${BATCHES} batches of the same popularity; balancer state carried between calls`,
+        clock,
+        statistic: `median ms per call (${clock === 'cpu' ? 'CPU time of the calling process' : 'wall clock'}) after warm-up, lowest over rounds (numpy and ours alternate; the TypeScript path in the first round only); calls cycle through ${BATCHES} batches of the same popularity; balancer state carried between calls`,
       },
       readFloor: 'reads x numpy sum of one batch (topk, lossfree 1; quantile 2; bip T+1)',
       sizes: results,
