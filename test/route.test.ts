@@ -233,7 +233,7 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
     [['--input', ragged], /ragged\.json: row 1 has 3 entries, row 0 has 4$/],
     [['--input', SCORES, '--k', '8'], /--k 8 must be smaller than the number of experts m = 8/],
     [['--input', SCORES, '--k', '0'], /--k must be an integer >= 1, got '0'/],
-    [['--input', SCORES, '--method', 'switch'], /unknown method 'switch' \(methods: topk, bip, lossfree, quantile, auxloss, optimal, sinkhorn, expertchoice, online\)$/],
+    [['--input', SCORES, '--method', 'switch'], /unknown method 'switch' \(methods: topk, bip, lossfree, quantile, auxloss, optimal, sinkhorn, expertchoice, online, exact\)$/],
     [['--input', SCORES, '--method', 'online', '--state', badSpread], /spread\.state\.json: online state: 'spread' must be \[\] or \[one finite number >= 0\]$/],
     [['--input', SCORES, '--state', smallState], /small\.state\.json: "q" has 3 values but the input has m = 8 experts$/],
     [['--input', SCORES, '--state', wrongKey, '--output', 'out-never.json'], /method bip expects \{"q": \[8 numbers\]\}, the file has keys 'b'$/],

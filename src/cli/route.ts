@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { ExactRouteResult } from '../routing/exact.ts';
 import { createBalancer } from '../routing/factory.ts';
 import { groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
 import { expertsPerToken, pairEnd, pairStart } from '../routing/ragged.ts';
@@ -38,6 +39,7 @@ export const ROUTE_OPTIONS = {
   alpha: { type: 'string' },
   form: { type: 'string' },
   'seq-len': { type: 'string' },
+  'warm-iters': { type: 'string' },
   scale: { type: 'string' },
   group: { type: 'string' },
   tau: { type: 'string' },
@@ -60,11 +62,11 @@ const METHOD_OPTIONS: Record<MethodName, readonly string[]> = {
   optimal: [],
   sinkhorn: ['iters', 'tau', 'tol'],
   expertchoice: [],
-  exact: ['order'],
+  exact: ['order', 'warm-iters'],
 };
 
 /** The state key each stateful method keeps (one number per expert). */
-const STATE_KEY: Partial<Record<MethodName, string>> = { bip: 'q', lossfree: 'b', quantile: 'beta', online: 'q' };
+const STATE_KEY: Partial<Record<MethodName, string>> = { bip: 'q', lossfree: 'b', quantile: 'beta', online: 'q', exact: 'q' };
 
 /** Further state keys a method may keep (checked by the balancer's setState): online's running spread. */
 const EXTRA_STATE_KEYS: Partial<Record<MethodName, readonly string[]>> = { online: ['spread'] };
@@ -83,6 +85,7 @@ Input
 Method
   --method METHOD       topk | bip | lossfree | quantile | auxloss | online | sinkhorn | expertchoice | optimal
                         (default bip)
+  --method METHOD       topk | bip | lossfree | quantile | auxloss | online | exact | optimal (default bip)
   bip (BIP-Based Balancing, Sun 2025):
     --iters T           dual iterations per batch (default 4)
     --truncate MODE     true (default): p, q >= 0 as in the paper; q: q >= 0 only (p free: the dual
@@ -117,12 +120,16 @@ Method
     --capacity-factor F at most ceil(F*k*n/m) tokens per expert; the other pairs are dropped
     --drop-policy P     score (default: keep the highest scores) | position (keep the first tokens)
   topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options of their own.
+  exact (the LP optimum, no expert over c = ceil(kn/m), with a dual certificate; src/routing/exact.ts):
+    --warm-iters T      BIP dual iterations before the exact repair (default 0: the state's q alone)
+    --order ORDER       update-then-route (default) | route-then-update (causal: routed with the previous q)
+  topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options.
   An option of another method is an error.
 
 State and output
   --state FILE          read the balancer state from FILE if it exists, write the new state there
                         (atomically) after routing: chains batches. JSON: bip {"q": [m]},
-                        lossfree {"b": [m]}, quantile {"beta": [m]}, online {"q": [m], "spread": [s]},
+                        lossfree {"b": [m]}, quantile {"beta": [m]}, exact {"q": [m]}, online {"q": [m], "spread": [s]},
                         other methods {}.
   --output FILE         where to write the JSON result; '-' or absent: standard output
   -h, --help            this help
@@ -134,6 +141,8 @@ Output (JSON)
   auxLoss (auxloss only); groupMaxVio (with --groups: over the G groups); dropped (with
   --capacity-factor: pairs over capacity); with a capacity factor or expertchoice a token's arrays hold
   0..m entries, plus expertsPerToken: how many tokens got 0, 1, ..., m experts.
+  auxLoss (auxloss only); certificate (exact, update-then-route: feasible, worstViolation,
+  objective, dualBound, ok).
 
 Exit status: 0 on success; 2 with a one-line message on bad usage or bad input.`;
 
@@ -215,6 +224,9 @@ function methodOptions(method: MethodName, opt: Partial<Record<string, string>>)
   if (method === 'bip') {
     set('iters', integer(opt.iters, 'iters', 0));
     set('truncate', opt.truncate === undefined ? undefined : opt.truncate === 'q' ? 'q' : boolean(opt.truncate, 'truncate', ', false or q'));
+    set('order', opt.order === undefined ? undefined : choice(opt.order, 'order', ['update-then-route', 'route-then-update'], ''));
+  } else if (method === 'exact') {
+    set('warmIters', integer(opt['warm-iters'], 'warm-iters', 0));
     set('order', opt.order === undefined ? undefined : choice(opt.order, 'order', ['update-then-route', 'route-then-update'], ''));
   } else if (method === 'lossfree') {
     set('rate', positive(opt.rate, 'rate'));
@@ -332,6 +344,8 @@ function formatResult(method: MethodName, r: RouteResult, state: BalancerState, 
   if (groups !== undefined) lines.push(`  "groupMaxVio": ${JSON.stringify(groupMaxVio(r.loads, groups, n, k))}`);
   if (r.dropped !== undefined) lines.push(`  "dropped": ${r.dropped}`);
   if (r.offsets) lines.push(`  "expertsPerToken": [${Array.from(expertsPerToken(r)).join(', ')}]`);
+  const cert = (r as Partial<ExactRouteResult>).certificate;
+  if (cert !== undefined) lines.push(`  "certificate": ${JSON.stringify(cert)}`);
   lines.push(`  "loads": [${Array.from(r.loads).join(', ')}]`);
   lines.push(`  "state": ${JSON.stringify(state)}`);
   const rows = (f: (x: number) => string, a: ArrayLike<number>): string => {

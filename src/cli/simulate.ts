@@ -103,11 +103,12 @@ Methods:
   --methods LIST        specs separated by spaces or ';' (default "${DEFAULT_METHODS.join(' ')}")
   --method SPEC         one spec; repeat to list several (instead of --methods)
                         SPEC = METHOD[:key=value,...], METHOD = topk | bip | lossfree | quantile | auxloss | optimal
-                        | sinkhorn | expertchoice | online, bip-TN = bip:iters=N. Options (defaults in brackets):
+                        | sinkhorn | expertchoice | online | exact, bip-TN = bip:iters=N. Options (defaults in brackets):
                           bip       iters [4], truncate [true | q | false], order [update-then-route | route-then-update]
                           lossfree  rate [0.001], update [sign | linear]
                           quantile  bins [0 = exact], range [-2..2, with bins]
                           auxloss   alpha [0.1], form [global | sequence], seqLen  (routes as plain top-k)
+                          exact     warmIters [0], order [update-then-route | route-then-update]  (the LP optimum, certified)
                           sinkhorn  iters [100], tau [1], tol [1e-4]  (S-BASE: top-k of the Sinkhorn-normalised scores)
                           expertchoice  capacityFactor [1]  (each expert takes its top ceil(f*k*n/m) tokens)
                           online    rate [0.1 x score spread], scale [spread | none: rate is the step], truncate [true | false],

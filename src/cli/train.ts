@@ -23,7 +23,7 @@ const HELP = `Usage: moe-balance train --out DIR [options]
 
 Options:
   --config FILE          JSON config (presets: configs/tiny.json, configs/moe16.json, configs/moe64.json)
-  --method NAME          topk | bip | lossfree | quantile | auxloss | sinkhorn | expertchoice | online (default bip)
+  --method NAME          topk | bip | lossfree | quantile | auxloss | sinkhorn | expertchoice | online | exact (default bip)
   --steps N              training steps
   --out DIR              output folder: config.json, log.jsonl, checkpoint.json (required)
   --set KEY=VALUE        override any config key (repeatable), e.g. --set bipIters=8 --set lr=0.001

@@ -27,7 +27,7 @@ import { STOP_ON_STDIN_END } from '../train/stop.ts';
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Methods the trainer knows (variants like bip-T2 map onto these). */
-export const TRAIN_BASE_METHODS = ['topk', 'auxloss', 'lossfree', 'quantile', 'bip', 'online', 'sinkhorn', 'expertchoice'] as const;
+export const TRAIN_BASE_METHODS = ['topk', 'auxloss', 'lossfree', 'quantile', 'bip', 'online', 'sinkhorn', 'expertchoice', 'exact'] as const;
 
 export interface CompareOptions {
   /** Training configuration file passed to every run. */

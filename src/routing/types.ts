@@ -13,7 +13,7 @@
 
 export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal' | 'sinkhorn' | 'expertchoice' | 'online' | 'exact';
 
-export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal', 'sinkhorn', 'expertchoice', 'online'];
+export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal', 'sinkhorn', 'expertchoice', 'online', 'exact'];
 
 /** What one `route` call returns. */
 export interface RouteResult {

@@ -14,8 +14,8 @@ import { InputError } from '../routing/errors.ts';
 import { createBalancer } from '../routing/factory.ts';
 import { ONLINE_DEFAULT_RATE } from '../routing/online.ts';
 
-export type TrainMethod = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'sinkhorn' | 'expertchoice' | 'online';
-export const TRAIN_METHODS: readonly TrainMethod[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice', 'online'];
+export type TrainMethod = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'sinkhorn' | 'expertchoice' | 'online' | 'exact';
+export const TRAIN_METHODS: readonly TrainMethod[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice', 'online', 'exact'];
 
 export interface TrainConfig extends ModelConfig {
   /** Balancing method for every MoE layer. */
@@ -57,6 +57,8 @@ export interface TrainConfig extends ModelConfig {
   quantileBins: number | null;
   auxAlpha: number | null;
   auxForm: 'global' | 'sequence' | null;
+  exactWarmIters: number | null;
+  exactOrder: 'update-then-route' | 'route-then-update' | null;
   sinkhornIters: number | null;
   sinkhornTau: number | null;
   /** Online BIP: step (relative to the score spread unless onlineScale = 'none'), scale, truncation, group. */
@@ -115,6 +117,8 @@ export const DEFAULT_CONFIG: TrainConfig = {
   quantileBins: null,
   auxAlpha: null,
   auxForm: null,
+  exactWarmIters: null,
+  exactOrder: null,
   sinkhornIters: null,
   sinkhornTau: null,
   onlineRate: null,
@@ -176,6 +180,8 @@ const SPECS: Record<keyof TrainConfig, Spec> = {
   quantileBins: { type: 'int', min: 0, method: 'quantile' },
   auxAlpha: { type: 'number', min: 0, method: 'auxloss' },
   auxForm: { type: 'enum', values: ['global', 'sequence'], method: 'auxloss' },
+  exactWarmIters: { type: 'int', min: 0, max: 10000, method: 'exact' },
+  exactOrder: { type: 'enum', values: ['update-then-route', 'route-then-update'], method: 'exact' },
   sinkhornIters: { type: 'int', min: 1, max: 100000, method: 'sinkhorn' },
   sinkhornTau: { type: 'number', min: 0.001, max: 1000, method: 'sinkhorn' },
   onlineRate: { type: 'number', min: 0, method: 'online' },
@@ -204,6 +210,8 @@ const METHOD_DEFAULTS: Partial<TrainConfig> = {
   quantileBins: 0,
   auxAlpha: 0.1,
   auxForm: 'global',
+  exactWarmIters: 0,
+  exactOrder: 'update-then-route',
   sinkhornIters: 100,
   sinkhornTau: 1,
   onlineRate: ONLINE_DEFAULT_RATE,
@@ -386,6 +394,8 @@ function ownOptions(c: TrainConfig): Record<string, unknown> {
       return { bins: c.quantileBins ?? undefined };
     case 'online':
       return { rate: c.onlineRate ?? undefined, scale: c.onlineScale ?? undefined, truncate: c.onlineTruncate ?? undefined, group: c.onlineGroup ?? undefined };
+    case 'exact':
+      return { warmIters: c.exactWarmIters ?? undefined, order: c.exactOrder ?? undefined };
     case 'auxloss':
       return { alpha: c.auxAlpha ?? undefined, form: c.auxForm ?? undefined, seqLen: c.auxForm === 'sequence' ? c.seqLen : undefined };
     case 'sinkhorn':
