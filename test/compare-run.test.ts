@@ -40,7 +40,12 @@ test('method variants and scoped overrides map onto train options', () => {
   assert.deepEqual(methodToTrain('bip-notrunc'), { base: 'bip', set: ['bipTruncate=false'] });
   assert.deepEqual(methodToTrain('bip-causal'), { base: 'bip', set: ['bipOrder=route-then-update'] });
   assert.deepEqual(methodToTrain('bip-T8-notrunc-causal'), { base: 'bip', set: ['bipIters=8', 'bipTruncate=false', 'bipOrder=route-then-update'] });
-  assert.equal(checkMethods(['online', 'bip-causal']), undefined);
+  assert.deepEqual(methodToTrain('auxloss-a0.01'), { base: 'auxloss', set: ['auxAlpha=0.01'] });
+  assert.deepEqual(methodToTrain('lossfree-u0.01'), { base: 'lossfree', set: ['lossfreeRate=0.01'] });
+  assert.deepEqual(methodToTrain('lossfree-u1e-3'), { base: 'lossfree', set: ['lossfreeRate=0.001'] });
+  assert.match(String(checkMethods(['lossfree-u0'])), /unknown method 'lossfree-u0'/);
+  assert.match(String(checkMethods(['auxloss-ax'])), /unknown method/);
+  assert.equal(checkMethods(['online', 'bip-causal', 'auxloss-a0.01', 'lossfree-u0.01']), undefined);
   assert.equal(methodToTrain('bip').set.length, 0);
   assert.deepEqual(setsFor('bip-T1', ['lr=0.01', 'bip:bipOrder=route-then-update', 'auxloss:auxAlpha=0.01']), ['bipIters=1', 'lr=0.01', 'bipOrder=route-then-update']);
   assert.deepEqual(setsFor('auxloss', ['lr=0.01', 'bip:bipOrder=route-then-update', 'auxloss:auxAlpha=0.01']), ['lr=0.01', 'auxAlpha=0.01']);

@@ -22,7 +22,8 @@ Train one model per method and seed, then write DIR/report.html, DIR/summary.md 
 Options:
   --config FILE        training configuration (e.g. configs/moe16.json)
   --methods LIST       comma-separated: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (no max(0, .) truncation),
-                       bip[-T<n>][-notrunc]-causal (bipOrder=route-then-update)
+                       bip[-T<n>][-notrunc]-causal (bipOrder=route-then-update),
+                       auxloss-a<alpha> (auxAlpha, e.g. auxloss-a0.01), lossfree-u<u> (lossfreeRate, e.g. lossfree-u0.01)
                        METHOD-cf<F> (capacity factor F: ceil(F*k*n/m) tokens per expert, the rest dropped, e.g. topk-cf1.25)
                        The report adds Dropped, No expert and Group MaxVio columns when runs log them.
                        Group-limited routing and the router z-loss: --set bip:groups=4 --set bip:topkGroups=2, --set zLoss=0.001

@@ -8,7 +8,7 @@
  * child's own output). Interrupted compares resume: a run whose log has its summary line is skipped,
  * a run with a checkpoint gets `--resume`, any other starts afresh.
  *
- * Method variants: `bip-T<n>` trains bip with bipIters = n. `--set key=value` applies to every run;
+ * Method variants: `bip-T<n>` trains bip with bipIters = n; `auxloss-a0.01` sets auxAlpha, `lossfree-u0.01` lossfreeRate. `--set key=value` applies to every run;
  * `--set method:key=value` only to the runs of that method (e.g. `bip:bipOrder=route-then-update`),
  * since the trainer rejects one method's options on another method.
  */
@@ -86,6 +86,12 @@ export function methodToTrain(method: string): { base: string; set: string[] } {
     if (t[3] !== undefined) set.push('bipOrder=route-then-update');
     return { base: 'bip', set };
   }
+  // auxloss-a<alpha> and lossfree-u<u>: the baselines at another coefficient (the paper's are alpha = 0.1
+  // and u = 0.001), so a sweep over them sits in one compare beside the defaults.
+  const a = /^auxloss-a(\d+(?:\.\d+)?(?:e-?\d+)?)$/.exec(method);
+  if (a && Number.isFinite(Number(a[1]))) return { base: 'auxloss', set: [`auxAlpha=${Number(a[1])}`] };
+  const u = /^lossfree-u(\d+(?:\.\d+)?(?:e-?\d+)?)$/.exec(method);
+  if (u && Number(u[1]) > 0) return { base: 'lossfree', set: [`lossfreeRate=${Number(u[1])}`] };
   return { base: method, set: [] };
 }
 
@@ -94,7 +100,7 @@ export function checkMethods(methods: string[]): string | undefined {
   for (const m of methods) {
     const { base } = methodToTrain(m);
     if (!(TRAIN_BASE_METHODS as readonly string[]).includes(base)) {
-      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation), bip[-T<n>][-notrunc]-causal (route-then-update), METHOD-cf<F> (capacity factor F, dropping)`;
+      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation), bip[-T<n>][-notrunc]-causal (route-then-update), auxloss-a<alpha>, lossfree-u<u> (another coefficient), METHOD-cf<F> (capacity factor F, dropping)`;
     }
   }
   if (new Set(methods).size !== methods.length) return `a method is listed twice in ${methods.join(',')}`;
