@@ -2,7 +2,8 @@
  * TypeScript bindings of the WebAssembly routing kernels (c/kernels.c; design and Algorithm 1's lines
  * there). One instance serves every balancer: a call lays out the buffers for its shape (cheap when the
  * shape repeats), copies the scores in, runs, and copies the results out; the balancer's state (q, b,
- * beta) and the kernel's speed tuning (the candidate margin) live in the balancer and are passed in.
+ * beta) and the kernel's speed tuning (its adapted floor and threshold guesses) live in the balancer and are
+ * passed in.
  */
 import { capacity } from '../assign.ts';
 import { InputError } from '../errors.ts';
@@ -29,16 +30,21 @@ export const DUAL_TRUNCATE_P = 1;
 export const DUAL_TRUNCATE_Q = 2;
 export const DUAL_ROUTE_FIRST = 4;
 
-/** Slots of the kernel's TUNE array (c/kernels.c). */
-const TUNE_MARGIN = 0;
-const TUNE_SLOTS = 16;
+/** The kernel's TUNE array (c/state.h): TUNE_FIXED slots, then one per expert (padded to 4). */
+const TUNE_FIXED = 32;
+/** Its statistics slots (c/state.h TUNE_ROW_RETRY ..). */
+const TUNE_STATS = 16;
+const TUNE_STATS_END = 24;
 
-/** Per-balancer speed tuning carried from call to call (it never changes a result). */
+/** Per-balancer speed tuning carried from call to call: the kernel's adapted guesses (never changes a result). */
 export class KernelTuning {
-  /** Candidate margin D of the sparse iterations (0: estimate on the next call). */
-  margin = 0;
-  /** Statistics of the last call (TUNE slots 8..15: full rows, full columns, full routes, candidates, ties, dense rows). */
-  readonly stats = new Float64Array(8);
+  /** The kernel's TUNE slots for this balancer (all zero: nothing adapted yet). */
+  state = new Float64Array(0);
+  /**
+   * Statistics of the last call: row retries, full rows, column fallbacks, compactions, route retries,
+   * full routes, tied rows, experts looked at per row and pass.
+   */
+  readonly stats = new Float64Array(TUNE_STATS_END - TUNE_STATS);
 }
 
 interface Layout {
@@ -120,12 +126,12 @@ export class RoutingKernels {
   dualRoute(scores: Float32Array, n: number, m: number, k: number, q: Float64Array, iters: number, flags: number, tuning: KernelTuning): RouteResult {
     const l = this.load(scores, n, m, k);
     this.f64(l.q, m).set(q);
-    const tune = this.f64(l.tune, TUNE_SLOTS);
-    tune[TUNE_MARGIN] = tuning.margin;
+    const slots = TUNE_FIXED + ((m + 3) & ~3);
+    if (tuning.state.length !== slots) tuning.state = new Float64Array(slots);
+    this.f64(l.tune, slots).set(tuning.state);
     this.x.dual_route(iters, flags);
-    const out = this.f64(l.tune, TUNE_SLOTS);
-    tuning.margin = out[TUNE_MARGIN];
-    tuning.stats.set(out.subarray(8, 16));
+    tuning.state.set(this.f64(l.tune, slots));
+    tuning.stats.set(tuning.state.subarray(TUNE_STATS, TUNE_STATS_END));
     q.set(this.f64(l.q, m));
     return this.result(l);
   }

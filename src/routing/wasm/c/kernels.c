@@ -11,40 +11,34 @@
  * routing step with key s_ij + b_j.) Results are bit-identical to the TypeScript reference: keys are the
  * same f64 sums, selections return elements of the same sets, ties follow the same rule (rows.h).
  *
- * Design (why T = 4 costs little more than one pass over the scores):
- *  1. One full pass over the rows (full_pass) computes p_i from the carried q (q0) and keeps, per row,
- *     the candidate set C_i = { j : s_ij - q0_j >= f_i } with f_i = p_i - D (D a margin adapted from
- *     call to call). The pass reads each row once: an f32 SIMD group floor bounds the (k+1)-th key from
- *     below, an f32 SIMD mask keeps the experts above it (slack for f32 rounding), exact f64 keys of the
- *     survivors go through a branch-free network. Every j outside C_i has s_ij - q0_j < f_i (proven).
- *     Once the candidate storage (CAND_CAP, about 4(k+1)+4 a row) is full, later rows keep none: they
- *     are exception rows, recomputed in full by every step; their scores are transposed once so that
- *     every column step reads them contiguously.
- *  2. Column lists: the candidates regrouped by expert (a counting sort), built once per call.
- *  3. Later iterations and the final routing touch only the candidates, with proven bounds:
- *     - row step: outside C_i every key is < f_i + max_j(q0_j - q_j); if the (k+1)-th largest
- *       candidate key reaches that bound it is exact, else the row is recomputed in full;
- *     - column step: outside the lists every key s_ij - p_i is < q0_j + max_i(f_i - p_i); if the
- *       (c+1)-th largest listed key reaches that bound it is exact (or q_j = 0 when truncating and the
- *       bound is <= 0), else the column is recomputed in full from the scores;
- *     - final routing: as the row step, with the k-th largest key.
- *     So a wrong guess of D costs time, never exactness.
+ * Design (why T = 4 costs about five passes over the scores, and each pass little more than a read):
+ *  1. Each dual iteration is one fused pass over the rows (row_pass) that reads each row once: it
+ *     computes p_i and, in the same pass, feeds the column step. Per row, an f32 SIMD prefilter (mask of
+ *     s_ij - u_j >= F_i, u_j = min(q_j, thr_j), F_i a floor of p_i with a slack for f32 rounding) picks
+ *     the experts worth looking at (about k + 2 of m); their exact f64 keys go through a branch-free
+ *     f64x2 network (networks.h) for the (k+1)-th largest, and their column keys s_ij - p_i into the
+ *     column buffers (columns.h). Every expert outside the mask has s_ij - q_j < F_i <= p_i and
+ *     s_ij - p_i < thr_j, so it can change neither.
+ *  2. The floor F_i: in the first pass an f32 group floor (a lower bound of the (k+1)-th largest from
+ *     4A lane maxima, networks.h); later a guess p_i(previous) - phi * delta, where delta = max_j |q_j
+ *     moved since the previous pass| makes p_i(previous) - delta a proven floor (a key moves by at most
+ *     delta). The guess is verified (the (k+1)-th largest found must reach it), then retried with the
+ *     proven floor, then the row is done in full; phi adapts per iteration to keep retries near 0.5%.
+ *  3. The column thresholds thr_j: in the first pass q_j(carried) minus twice how far q_j recently fell
+ *     there; later VR_j - min(delta, 2|last move of q_j| + psi * delta). A column that collects fewer
+ *     than c+1 keys above thr_j is recomputed from the scores (columns.h), and psi grows.
  *  4. Column selection without quickselect's branches: SIMD counting against sorted sample pivots
- *     (select.h).
+ *     (select.h), on buffers that keep only c+1 keys.
+ *  5. Final routing: one more pass with the floor guess (k-th largest >= (k+1)-th >= p_i - delta),
+ *     an id-carrying f64x2 network, the scalar tie rule only on rows with tied keys (rows.h).
+ *  So a wrong guess costs time, never exactness. Drivers are specialised on k (SPECIALISE) so that the
+ *  networks unroll into registers.
  */
 #include "networks.h"
 #include "select.h"
 #include "state.h"
 #include "rows.h"
-
-/* TUNE slots. In: margin D (0: estimate). Out: statistics of the last call (speed only). */
-#define TUNE_MARGIN 0
-#define TUNE_ROW_FULL 8
-#define TUNE_COL_FULL 9
-#define TUNE_ROUTE_FULL 10
-#define TUNE_CANDIDATES 11
-#define TUNE_TIES 12
-#define TUNE_EXCEPTIONS 13
+#include "columns.h"
 
 /* Phase timing for profiling builds (-DPHASES): TUNE[16+x] += ms of phase x. Compiled out otherwise. */
 #ifdef PHASES
@@ -61,19 +55,6 @@ double *phases(void) { return PHASE; }
 /* Relative slack for f64 rounding in the proven bounds (sums of two or three rounded terms). */
 #define EPS 1e-12
 
-static double shift_abs_max(void) {
-  double mx = 0;
-  for (int j = 0; j < M; j++) mx = dabs(SH[j]) > mx ? dabs(SH[j]) : mx;
-  return mx;
-}
-
-static void set_shift_from_q(void) {
-  for (int j = 0; j < M; j++) {
-    SH[j] = -Q[j];
-    SH32[j] = (float)SH[j];
-  }
-}
-
 /* ---------------------------------------------------------------- exported shape and probes */
 
 /* Offsets of the buffers (TABLE in state.h). */
@@ -89,10 +70,9 @@ int setup(int n, int m, int k, int c) {
   K = k;
   C = c;
   R = c + 1;
-  int avg = 4 * (k + 1) + 4; /* room for this many candidates per row on average */
-  if (avg < 16) avg = 16;
-  if (avg < m / 4) avg = m / 4;
-  CAND_CAP = (size_t)n * (avg < m ? avg : m);
+  CAP = 2 * R + 64; /* a compaction keeps R, so at least R + 64 pushes between compactions */
+  if (CAP > n + 1) CAP = n + 1;
+  CAPS = CAP + 1; /* the branch-free push stores before it counts */
   return setup_buffers();
 }
 
@@ -154,313 +134,163 @@ ALWAYS void topk_plain_k(int K) {
   }
 }
 
-/* ---------------------------------------------------------------- the full pass (step 1) */
+/* ---------------------------------------------------------------- routing only */
 
-/*
- * One pass over all rows with keys s_ij + SH_j. want_route: write the top-k routing. want_cand: keep
- * candidate sets C_i = { j : key >= p_i - D } (or make the row an exception row). Writes PRAW, P
- * (truncated if truncP), FLO, RCNT, EXC. Returns G = max_i (f_i - p_i) over rows with candidates, the
- * column bound's offset.
- */
-ALWAYS double full_pass_k(int K, int want_route, int want_cand, double D, int truncP) {
-  const int rank = K + 1;
-  const int A = groups_for(rank, NV);
-  const double shmax = shift_abs_max();
-  double G = -INF;
-  size_t used = 0;
-  int full = 0;
-  NEXC = 0;
-  for (int i = 0; i < N; i++) {
-    const float *row = S + (size_t)i * MP;
-    double Fu = -INF; /* every key >= Fu is gathered */
-    if (A) {
-      float g = group_floor(row, SH32, NV, A, rank);
-      Fu = (double)g - 1e-6 * (1.0 + dabs((double)g) + shmax);
-    }
-    survivor_mask(row, SH32, NV, lower32(Fu, shmax), MASK);
-    int L = gather_mask(row);
-    double v = kplus1_value(K, L);
-    if (!(L > K && v >= Fu)) { /* the floor was not below the (k+1)-th key: whole row */
-      full++;
-      Fu = -INF;
-      L = gather_full(row);
-      v = kplus1_value(K, L);
-    }
-    if (want_route) route_list(K, i, row, L);
-    double p = truncP && v < 0 ? 0 : v;
-    PRAW[i] = v;
-    P[i] = p;
-    if (want_cand) {
-      /* C_i = keys >= f = p_i - D. The gathered keys hold every key >= Fu; below that, gather again
-       * with the lower floor (the row is in L1 now). Everything not gathered is < the floor <= f. */
-      double f = v - D;
-      if (f < Fu) {
-        survivor_mask(row, SH32, NV, lower32(f, shmax), MASK);
-        L = gather_mask(row);
-      }
-      int cnt = 0;
-      for (int a = 0; a < L; a++) cnt += KV[a] >= f;
-      if (used + cnt > CAND_CAP) { /* storage full: keep nothing, recomputed in full by every step */
-        RCNT[i] = -1;
-        EXC[NEXC++] = i;
-        continue;
-      }
-      int32_t *rj = RJ + used;
-      float *rs = RS + used;
-      ROFF[i] = (int32_t)used;
-      used += cnt;
-      int c = 0;
-      for (int a = 0; a < L; a++) {
-        int j = IDS[a];
-        rj[c] = j;
-        rs[c] = row[j];
-        c += KV[a] >= f;
-      }
-      RCNT[i] = cnt;
-      FLO[i] = f;
-      double g = f - p;
-      G = g > G ? g : G;
-    }
-  }
-  TUNE[TUNE_ROW_FULL] += full;
-  TUNE[TUNE_CANDIDATES] = (double)used;
-  TUNE[TUNE_EXCEPTIONS] = NEXC;
-  /* The exception rows' scores, transposed (column j at EXT + j*NEXC), for contiguous column scans. */
-  arena_top = arena_mark;
-  ST = 0;
-  EXT = NEXC ? take((size_t)MP * NEXC * 4) : 0;
-  if (EXT)
-    for (int e = 0; e < NEXC; e++) {
-      const float *row = S + (size_t)EXC[e] * MP;
-      for (int j = 0; j < M; j++) EXT[(size_t)j * NEXC + e] = row[j];
-    }
-  return G;
-}
-
-/* ---------------------------------------------------------------- column lists (step 2) */
-
-static void build_columns(void) {
-  for (int j = 0; j <= M; j++) CSTART[j] = 0;
-  for (int i = 0; i < N; i++) {
-    int cnt = RCNT[i];
-    const int32_t *rj = RJ + ROFF[i];
-    for (int a = 0; a < cnt; a++) CSTART[rj[a] + 1]++;
-  }
-  for (int j = 0; j < M; j++) CSTART[j + 1] += CSTART[j];
-  for (int j = 0; j < M; j++) CFILL[j] = CSTART[j];
-  for (int i = 0; i < N; i++) {
-    int cnt = RCNT[i];
-    const int32_t *rj = RJ + ROFF[i];
-    const float *rs = RS + ROFF[i];
-    for (int a = 0; a < cnt; a++) {
-      int e = CFILL[rj[a]]++;
-      CI[e] = i;
-      CS[e] = rs[a];
-    }
-  }
-}
-
-/* ---------------------------------------------------------------- column step */
-
-/* S transposed into t (column j at t + j*N), in blocks of 64 rows so both sides stay in cache. */
-static void transpose_scores(float *t) {
-  for (int i0 = 0; i0 < N; i0 += 64) {
-    int i1 = i0 + 64 < N ? i0 + 64 : N;
-    for (int j = 0; j < M; j++)
-      for (int i = i0; i < i1; i++) t[(size_t)j * N + i] = S[(size_t)i * MP + j];
-  }
-}
-
-/* max |p_i| (finite), for the rounding slack of the column bound. */
-static double p_abs_max(void) {
+/* Max |SH_j| (the f32 prefilter's slack scale). */
+ALWAYS double max_abs(const double *a) {
   double mx = 0;
-  for (int i = 0; i < N; i++) mx = dabs(P[i]) > mx ? dabs(P[i]) : mx;
+  for (int j = 0; j < M; j++) mx = dabs(a[j]) > mx ? dabs(a[j]) : mx;
   return mx;
 }
 
-/*
- * q_j = (c+1)-th largest over i of (s_ij - p_i), truncated at 0 if truncQ (Algorithm 1, line "q").
- * G: every key outside column j's list is < Q0_j + G (G = +inf: no bound, every column in full).
- */
-static void column_step(int truncQ, double G) {
-  if (R > N) { /* the capacity cannot bind: the reference's -inf -> 0 */
-    for (int j = 0; j < M; j++) Q[j] = 0;
-    return;
-  }
-  const double scale = 1.0 + p_abs_max();
-  int full = 0;
-  for (int j = 0; j < M; j++) {
-    double v;
-    double B = -INF; /* G = -inf: every key is listed */
-    if (G > -INF) {
-      B = Q0[j] + G;
-      B += EPS * (scale + dabs(Q0[j]) + dabs(B) + dabs(G));
-    }
-    int done = 0;
-    if (B < INF) {
-      int cnt = 0;
-      for (int e = CSTART[j]; e < CSTART[j + 1]; e++) {
-        double key = (double)CS[e] - P[CI[e]];
-        COLA[cnt] = key;
-        cnt += key >= B;
-      }
-      if (EXT) {
-        const float *ext = EXT + (size_t)j * NEXC;
-        for (int e = 0; e < NEXC; e++) {
-          double key = (double)ext[e] - P[EXC[e]];
-          COLA[cnt] = key;
-          cnt += key >= B;
-        }
-      } else {
-        for (int e = 0; e < NEXC; e++) {
-          int i = EXC[e];
-          double key = (double)S[(size_t)i * MP + j] - P[i];
-          COLA[cnt] = key;
-          cnt += key >= B;
-        }
-      }
-      if (cnt >= R) {
-        v = select_rank(COLA, cnt, R, COLB);
-        done = 1;
-      } else if (truncQ && B <= 0) { /* the (c+1)-th largest is < B <= 0 */
-        Q[j] = 0;
-        continue;
-      }
-    }
-    if (!done) {
-      full++;
-      /* A column read with stride MP costs a cache line per key: transpose once per call instead. */
-      if (!ST) {
-        ST = take((size_t)MP * N * 4);
-        if (ST) transpose_scores(ST);
-      }
-      if (ST) {
-        const float *col = ST + (size_t)j * N;
-        for (int i = 0; i < N; i++) COLA[i] = (double)col[i] - P[i];
-      } else {
-        for (int i = 0; i < N; i++) COLA[i] = (double)S[(size_t)i * MP + j] - P[i];
-      }
-      v = select_rank(COLA, N, R, COLB);
-    }
-    Q[j] = truncQ && v < 0 ? 0 : v;
-  }
-  TUNE[TUNE_COL_FULL] += full;
-}
-
-/* ---------------------------------------------------------------- sparse steps (step 3) */
-
-/* max_j (Q0_j - Q_j): the most any key rose since the candidates were built; and the q scale. */
-static double key_rise(double *qscale) {
-  double d = -INF, qs = 0;
-  for (int j = 0; j < M; j++) {
-    double x = Q0[j] - Q[j];
-    d = x > d ? x : d;
-    qs = dabs(Q[j]) > qs ? dabs(Q[j]) : qs;
-    qs = dabs(Q0[j]) > qs ? dabs(Q0[j]) : qs;
-  }
-  *qscale = qs;
-  return d;
-}
-
-/* Candidate keys of row i (current SH) that are >= floor into KV/IDS (branch-free); returns their count. */
-static inline int gather_candidates(int i, double floor) {
-  int cnt = RCNT[i], c = 0;
-  const int32_t *rj = RJ + ROFF[i];
-  const float *rs = RS + ROFF[i];
-  for (int a = 0; a < cnt; a++) {
-    int j = rj[a];
-    double key = (double)rs[a] + SH[j];
-    IDS[c] = j;
-    KV[c] = key;
-    c += key >= floor;
-  }
-  return c;
-}
-
-/* max_j |Q_j - QP_j|: how far any key moved since the last row step (QP), then QP = Q when asked. */
-static double step_move(int update) {
-  double d = 0;
-  for (int j = 0; j < M; j++) {
-    double x = dabs(Q[j] - QP[j]);
-    d = x > d ? x : d;
-    if (update) QP[j] = Q[j];
-  }
-  return d;
-}
-
-/* Row step on the candidates (Algorithm 1, line "p"); returns G for the column step. */
-ALWAYS double sparse_row_step_k(int K, int truncP) {
-  double qscale;
-  const double rise = key_rise(&qscale);
-  /* Keys moved by at most mv since the last row step, so the new (k+1)-th largest is >= PRAW_i - mv:
-   * only candidates above that floor enter the network (the reference's floor, select.ts). */
-  const double mv = step_move(1);
-  double G = -INF;
-  int full = 0;
+/* Top-k of s_ij + SH_j for every row from an f32 group floor (an exact lower bound, or the whole row). */
+ALWAYS void route_rows_k(int K) {
+  const int A = groups_for(K + 1, NV);
+  const double shmax = max_abs(SH);
+  for (int j = 0; j < MP; j++) LOADS[j] = 0;
+  for (int j = 0; j < M; j++) SH32[j] = (float)SH[j];
   for (int i = 0; i < N; i++) {
     const float *row = S + (size_t)i * MP;
-    double f = FLO[i];
-    double v;
-    if (RCNT[i] < 0) { /* exception row */
-      v = kplus1_value(K, gather_full(row));
-      P[i] = truncP && v < 0 ? 0 : v;
-      PRAW[i] = v;
-      continue;
+    double F = -INF;
+    if (A) {
+      float g = group_floor(row, SH32, NV, A, K + 1);
+      F = (double)g - 1e-6 * (1.0 + dabs((double)g) + shmax);
     }
-    double pr = PRAW[i];
-    double floor = pr - mv - EPS * (1.0 + dabs(pr) + qscale);
-    int L = gather_candidates(i, floor);
-    v = L > K ? kplus1_value(K, L) : -INF;
-    if (!(v >= floor)) { /* floor too high (cannot happen but for rounding): all candidates */
-      L = gather_candidates(i, -INF);
-      v = L > K ? kplus1_value(K, L) : -INF;
+    survivor_mask(row, SH32, NV, lower32(F, shmax), MASK);
+    int L = gather_mask(row);
+    if (!(L > K && kplus1_value(K, L) >= F)) L = gather_full(row);
+    route_list(K, i, row, L);
+  }
+}
+
+/* A floor guess's factor after a pass with `retries` failed rows: doubled above 1% of the rows, shrunk
+ * below 0.2%, within [1/512, 1]. */
+static void adapt(double *phi, int retries) {
+  double rate = (double)retries / N;
+  if (rate > 0.01) *phi = *phi * 2 > 1 ? 1 : *phi * 2;
+  else if (rate < 0.002) *phi = *phi * 0.85 < 1.0 / 512 ? 1.0 / 512 : *phi * 0.85;
+}
+
+/* ---------------------------------------------------------------- the fused row pass */
+
+/* Experts of MASK into KV/IDS with keys s_ij + SH_j, through a value network: the (K+1)-th largest. */
+ALWAYS double gather_kplus1(int K, const float *row, int *Lout) {
+  v128_t B[MAXSLOTS / 2 + 1];
+  const int NB = (K + 2) / 2;
+  net64_clear(B, NB);
+  int L = 0;
+  FOR_EACH_SURVIVOR(j, {
+    double key = (double)row[j] + SH[j];
+    IDS[L] = j;
+    KV[L] = key;
+    L++;
+    net64_insert(B, NB, key);
+  });
+  *Lout = L;
+  return net64_slot(B, K);
+}
+
+/*
+ * One dual iteration's row step (Algorithm 1, line "p") fused with the feeding of the column buffers.
+ * t: the iteration (0: floors from group maxima); rho: the floor guess, delta: the proven one (keys
+ * moved by at most delta since PRAW was computed). route: also write the routing with the current q
+ * (route-then-update, on the first pass). Writes PRAW, P; fills BUF/CNT.
+ */
+ALWAYS void row_pass_k(int K, int t, double rho, double delta, int truncP, int route) {
+  const int A = t == 0 ? groups_for(K + 1, NV) : 0;
+  const double qscale = max_abs(Q);
+  double umax = qscale;
+  for (int j = 0; j < M; j++) {
+    double u = -(double)U32[j];
+    if (u > -INF && dabs(u) > umax) umax = dabs(u);
+  }
+  int retries = 0, full = 0;
+  size_t seen = 0;
+  for (int i = 0; i < N; i++) {
+    const float *row = S + (size_t)i * MP;
+    double f = -INF;
+    if (t == 0) {
+      if (A) {
+        float g = group_floor(row, SH32, NV, A, K + 1);
+        f = (double)g - 1e-6 * (1.0 + dabs((double)g) + qscale);
+      }
+    } else {
+      double pr = PRAW[i];
+      f = pr - rho - EPS * (1.0 + dabs(pr) + qscale);
     }
-    double bound = f + rise;
-    if (!(L > K && v >= bound + EPS * (1.0 + dabs(bound) + qscale))) {
+    survivor_mask(row, U32, NV, lower32(f, umax), MASK);
+    int L;
+    double v = gather_kplus1(K, row, &L);
+    int ok = L > K && v >= f;
+    if (!ok && t > 0 && rho < delta) {
+      retries++;
+      double pr = PRAW[i];
+      f = pr - delta - EPS * (1.0 + dabs(pr) + qscale);
+      survivor_mask(row, U32, NV, lower32(f, umax), MASK);
+      v = gather_kplus1(K, row, &L);
+      ok = L > K && v >= f;
+    }
+    if (!ok) {
       full++;
-      v = kplus1_value(K, gather_full(row));
+      L = gather_full(row);
+      v = kplus1_value(K, L);
     }
+    seen += (size_t)L;
+    if (route) route_list(K, i, row, L);
     double p = truncP && v < 0 ? 0 : v;
     PRAW[i] = v;
     P[i] = p;
-    double g = f - p;
-    G = g > G ? g : G;
+    for (int a = 0; a < L; a++) {
+      int j = IDS[a];
+      push(j, (double)row[j] - p);
+    }
   }
+  TUNE[TUNE_ROW_RETRY] += retries;
   TUNE[TUNE_ROW_FULL] += full;
-  return G;
+  TUNE[TUNE_SURVIVORS] += (double)seen / N;
+  if (t > 0) adapt(TUNE + TUNE_PHI + (t < 7 ? t : 7), retries);
 }
 
-/* Final routing on the candidates: top-k of s_ij - q_j (ties by the rule in rows.h). */
-ALWAYS void sparse_route_k(int K) {
-  double qscale;
-  const double rise = key_rise(&qscale);
-  /* The k-th largest key is >= the (k+1)-th >= PRAW_i - (move since the last row step). */
-  const double mv = step_move(0);
+/* ---------------------------------------------------------------- final routing */
+
+/* Top-k of s_ij - q_j for every row, floors PRAW_i - rho verified (retry PRAW_i - delta, then in full). */
+ALWAYS void route_pass_k(int K, double rho, double delta) {
+  const double qscale = max_abs(Q);
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
-  int full = 0;
+  int retries = 0, full = 0;
   for (int i = 0; i < N; i++) {
     const float *row = S + (size_t)i * MP;
     double pr = PRAW[i];
-    double floor = pr - mv - EPS * (1.0 + dabs(pr) + qscale);
-    int L = RCNT[i] >= 0 ? gather_candidates(i, floor) : 0;
-    if (L >= K) {
+    double f = pr - rho - EPS * (1.0 + dabs(pr) + qscale);
+    int ids[MAXSLOTS];
+    int done = 0;
+    for (int attempt = 0; attempt < 2 && !done; attempt++) {
+      if (attempt == 1) {
+        if (!(rho < delta)) break;
+        retries++;
+        f = pr - delta - EPS * (1.0 + dabs(pr) + qscale);
+      }
+      survivor_mask(row, SH32, NV, lower32(f, qscale), MASK);
+      int L = gather_mask(row);
+      if (L < K) continue;
       v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
       const int NB = (K + 2) / 2;
       net64id_clear(B, I, NB);
       for (int a = 0; a < L; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
-      double bound = FLO[i] + rise;
-      double kth = net64_slot(B, K - 1);
-      if (kth >= floor && kth >= bound + EPS * (1.0 + dabs(bound) + qscale)) {
-        int ids[MAXSLOTS];
+      if (net64_slot(B, K - 1) >= f) {
         ids_from_network(K, B, I, L, ids);
         write_route(K, i, row, ids);
-        continue;
+        done = 1;
       }
     }
-    full++;
-    route_list(K, i, row, gather_full(row));
+    if (!done) {
+      full++;
+      route_list(K, i, row, gather_full(row));
+    }
   }
+  TUNE[TUNE_ROUTE_RETRY] += retries;
   TUNE[TUNE_ROUTE_FULL] += full;
+  adapt(TUNE + TUNE_PHI_ROUTE, retries);
 }
 
 /* ---------------------------------------------------------------- specialisation on k */
@@ -478,100 +308,116 @@ ALWAYS void sparse_route_k(int K) {
   }
 
 void topk_plain(void) { SPECIALISE(topk_plain_k) }
-static double full_pass(int want_route, int want_cand, double D, int truncP) { SPECIALISE(full_pass_k, want_route, want_cand, D, truncP) }
-static double sparse_row_step(int truncP) { SPECIALISE(sparse_row_step_k, truncP) }
-static void sparse_route(void) { SPECIALISE(sparse_route_k) }
-
-/* ---------------------------------------------------------------- margin D */
-
-/* A first margin when no call has run yet: half the median gap between a row's largest and (k+1)-th
- * key over up to 64 sampled rows (the scale on which q moves from a cold start). */
-static double estimate_margin(void) {
-  double gaps[64];
-  int rows = N < 64 ? N : 64;
-  for (int r = 0; r < rows; r++) {
-    const float *row = S + (size_t)((long long)r * N / rows) * MP;
-    int L = gather_full(row);
-    double top = -INF;
-    for (int a = 0; a < L; a++) top = KV[a] > top ? KV[a] : top;
-    double g = top - kplus1_value(K, L);
-    int p = r;
-    while (p > 0 && gaps[p - 1] > g) {
-      gaps[p] = gaps[p - 1];
-      p--;
-    }
-    gaps[p] = g;
-  }
-  return 0.5 * gaps[rows / 2];
-}
+static void route_rows(void) { SPECIALISE(route_rows_k) }
+static void row_pass(int t, double rho, double delta, int truncP, int route) { SPECIALISE(row_pass_k, t, rho, delta, truncP, route) }
+static void route_pass(double rho, double delta) { SPECIALISE(route_pass_k, rho, delta) }
 
 /* ---------------------------------------------------------------- exported drivers */
 
 /* Routing only: top-k of s_ij + SH_j (SH written by the caller). */
-void route_shifted(void) {
-  for (int j = 0; j < MP; j++) LOADS[j] = 0;
-  for (int j = 0; j < M; j++) SH32[j] = (float)SH[j];
-  full_pass(1, 0, 0, 0);
+void route_shifted(void) { route_rows(); }
+
+/* max_j |Q_j - X_j|. */
+static double moved_since(const double *x) {
+  double d = 0;
+  for (int j = 0; j < M; j++) {
+    double y = dabs(Q[j] - x[j]);
+    d = y > d ? y : d;
+  }
+  return d;
+}
+
+/* Column thresholds and the row prefilter for iteration t (step 3 of the design), and empty buffers. */
+static void set_thresholds(int t, int truncQ, double delta) {
+  const int first = TUNE[TUNE_READY] == 0;
+  const double psi = t > 0 ? TUNE[TUNE_PSI + (t < 7 ? t : 7)] : 0;
+  for (int j = 0; j < M; j++) {
+    double th, lower = -INF;
+    double q = Q[j];
+    if (R > N) {
+      th = INF; /* the capacity cannot bind: nothing to collect */
+    } else if (t == 0) {
+      th = first ? -INF : q - (2.0 * TUNE[TUNE_H0 + j] + 1e-9 + EPS * (1.0 + dabs(q)));
+    } else if (VR[j] == -INF) {
+      th = -INF; /* only known to be < 0 (truncating): collect from 0 */
+    } else {
+      double vr = VR[j];
+      double g = 2.0 * dabs(q - QOLD[j]) + psi * delta;
+      if (g > delta) g = delta;
+      th = vr - g - EPS * (1.0 + dabs(vr));
+      lower = vr - delta - EPS * (1.0 + dabs(vr) + delta);
+    }
+    if (truncQ && th < 0) th = 0;
+    THR[j] = th;
+    LOWER[j] = lower;
+    CNT[j] = 0;
+    double u = q < th ? q : th;
+    SH[j] = -q;
+    SH32[j] = (float)SH[j];
+    U32[j] = (float)-u;
+  }
 }
 
 /*
  * T dual iterations of Algorithm 1 from the q in Q (warm start), updating Q, and the routing: before
  * the iterations with the incoming q (flags & 4: route-then-update, Quantile) or after them with the
- * final q (update-then-route). flags & 1: truncate p; flags & 2: truncate q.
+ * final q (update-then-route). flags & 1: truncate p; flags & 2: truncate q. TUNE carries the guesses'
+ * adaptation from call to call (speed only).
  */
 void dual_route(int T, int flags) {
   const int truncP = flags & 1, truncQ = flags & 2, routeFirst = (flags & 4) != 0;
-  for (int x = 8; x < 16; x++) TUNE[x] = 0;
+  for (int x = TUNE_ROW_RETRY; x < TUNE_FIXED; x++) TUNE[x] = 0;
+  if (TUNE[TUNE_READY] == 0) {
+    for (int x = 1; x <= 7; x++) {
+      TUNE[TUNE_PHI + x] = 0.25;
+      TUNE[TUNE_PSI + x] = 0.0625;
+    }
+    TUNE[TUNE_PHI_ROUTE] = 0.25;
+    for (int j = 0; j < MP; j++) TUNE[TUNE_H0 + j] = 0;
+  }
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
-  set_shift_from_q();
+  for (int j = 0; j < M; j++) SH[j] = -Q[j];
   if (T == 0) {
-    full_pass(1, 0, 0, 0);
+    route_rows();
     return;
   }
-  double D = TUNE[TUNE_MARGIN];
-  if (!(D > 0)) D = estimate_margin();
-  for (int j = 0; j < M; j++) Q0[j] = QP[j] = Q[j];
-  TIC(a);
-  double G = full_pass(routeFirst, 1, D, truncP);
-  TOC(a, 0);
-  TIC(b);
-  build_columns();
-  TOC(b, 1);
-  TIC(c);
-  column_step(truncQ, G);
-  TOC(c, 2);
-  double moved = 0;
-  for (int t = 1; t <= T; t++) {
-    double qscale;
-    double rise = key_rise(&qscale);
-    double fall = -INF;
-    for (int j = 0; j < M; j++) fall = Q[j] - Q0[j] > fall ? Q[j] - Q0[j] : fall;
-    moved = rise > moved ? rise : moved;
-    moved = fall > moved ? fall : moved;
-    if (t == T) break;
-    set_shift_from_q();
-    TIC(d);
-    G = sparse_row_step(truncP);
-    TOC(d, 3);
-    TIC(e);
-    column_step(truncQ, G);
-    TOC(e, 4);
+  for (int j = 0; j < M; j++) QIN[j] = QOLD[j] = Q[j];
+  double delta = 0;
+  for (int t = 0; t < T; t++) {
+    if (t > 0) delta = moved_since(QROW);
+    set_thresholds(t, truncQ, delta);
+    TIC(row);
+    row_pass(t, t > 0 ? TUNE[TUNE_PHI + (t < 7 ? t : 7)] * delta : 0, delta, truncP, routeFirst && t == 0);
+    TOC(row, 2 * (t < 6 ? t : 6));
+    for (int j = 0; j < M; j++) QROW[j] = QOLD[j] = Q[j];
+    TIC(col);
+    int fallbacks = column_select(truncQ);
+    TOC(col, 2 * (t < 6 ? t : 6) + 1);
+    if (t > 0) {
+      double *psi = TUNE + TUNE_PSI + (t < 7 ? t : 7);
+      *psi = fallbacks ? (*psi * 2 > 1 ? 1 : *psi * 2) : (*psi * 0.9 < 1.0 / 512 ? 1.0 / 512 : *psi * 0.9);
+    } else {
+      /* H0_j: how far q_j fell in the first iteration, an average that never lags the latest fall. */
+      for (int j = 0; j < M; j++) {
+        double fall = QIN[j] - Q[j];
+        if (!(fall > 0)) fall = 0;
+        double e = 0.8 * TUNE[TUNE_H0 + j] + 0.2 * fall;
+        TUNE[TUNE_H0 + j] = fall > e ? fall : e;
+      }
+    }
   }
+  TUNE[TUNE_READY] = 1;
+  TUNE[TUNE_SURVIVORS] /= T;
   if (!routeFirst) {
-    set_shift_from_q();
-    TIC(f);
-    sparse_route();
-    TOC(f, 5);
+    for (int j = 0; j < M; j++) {
+      SH[j] = -Q[j];
+      SH32[j] = (float)SH[j];
+    }
+    double dR = moved_since(QROW);
+    TIC(route);
+    route_pass(TUNE[TUNE_PHI_ROUTE] * dR, dR);
+    TOC(route, 15);
   }
-  /* Next call's margin: a row's check holds when D >= rise + fall of the keys, a column's when
-   * D >= about the same; q moves similarly from call to call, so 2.5x this call's largest move, decaying
-   * by at most half a call. */
-  double next = 2.5 * moved;
-  if (next < 0.5 * D) next = 0.5 * D;
-  /* Too many exception rows: D is wider than the candidate storage allows (a cold start moves q far). */
-  if (NEXC * 16 > N && next > 0.5 * D) next = 0.5 * D;
-  if (!(next > 1e-300)) next = 1e-300;
-  TUNE[TUNE_MARGIN] = next;
 }
 
 /* Read-bandwidth probe for the benchmark: sum of the scores (f32x4, four accumulators). */

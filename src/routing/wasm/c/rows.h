@@ -77,7 +77,7 @@ ALWAYS void ids_from_network(int K, const v128_t *B, const v128_t *I, int L, int
   int tied = 0;
   for (int s = 0; s < K; s++) tied |= net64_slot(B, s) == net64_slot(B, s + 1);
   if (tied) {
-    TUNE[12] += 1;
+    TUNE[TUNE_TIES] += 1;
     topk_by_rule(L, ids);
     return;
   }

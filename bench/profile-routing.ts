@@ -1,0 +1,97 @@
+/**
+ * Focused profile of the wasm routing path at one shape (default (16384, 64, 4)): the whole balancer
+ * call against its parts (copy + check of the scores, the kernel alone, copying the results out), and
+ * optionally an external .wasm build for comparison. Variants alternate within one run, CPU clock.
+ *
+ *   node --import tsx bench/profile-routing.ts [--n 16384 --m 64 --k 4] [--rounds 3] [--proto DIR]
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createBalancer } from '../src/routing/factory.ts';
+import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
+import type { KernelExports } from '../src/routing/wasm/kernels.ts';
+import { syntheticScores } from './routing.ts';
+
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '16384' },
+    m: { type: 'string', default: '64' },
+    k: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '3' },
+    reps: { type: 'string', default: '60' },
+    proto: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+const n = Number(values.n), m = Number(values.m), k = Number(values.k);
+const rounds = Number(values.rounds), reps = Number(values.reps);
+const batches = [0, 1, 2].map((b) => syntheticScores(n, m, 1000 + b, 7));
+
+function cpuMedian(fn: () => void): number {
+  for (let w = 0; w < 3; w++) fn();
+  const t: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const c0 = process.cpuUsage();
+    fn();
+    const c = process.cpuUsage(c0);
+    t.push((c.user + c.system) / 1000);
+  }
+  t.sort((a, b) => a - b);
+  return t[t.length >> 1];
+}
+
+const kernels = loadKernelsSync();
+if (!kernels) throw new Error('no kernels');
+const x = (kernels as unknown as { x: KernelExports }).x;
+
+let b = 0;
+const next = () => batches[b++ % 3];
+const variants: [string, () => void][] = [];
+const topk = createBalancer('topk', {});
+variants.push(['ours topk (balancer)', () => topk.route(next(), n, m, k)]);
+for (const T of [1, 4]) {
+  const bip = createBalancer('bip', { iters: T });
+  variants.push([`ours bip T=${T} (balancer)`, () => bip.route(next(), n, m, k)]);
+}
+// Parts: loading (copy + check) alone, then the kernel alone on loaded scores.
+variants.push(['ours load (copy+check)', () => (kernels as unknown as { load(s: Float32Array, n: number, m: number, k: number): void }).load(next(), n, m, k)]);
+variants.push(['ours topk_plain kernel', () => x.topk_plain()]);
+variants.push(['ours sum_scores', () => x.sum_scores()]);
+{
+  const bip = createBalancer('bip', { iters: 4 });
+  const q = new Float64Array(m);
+  const tun = (bip as unknown as { tuning: never }).tuning;
+  // warm q
+  for (let w = 0; w < 6; w++) bip.route(next(), n, m, k);
+  q.set((bip as unknown as { q: Float64Array }).q);
+  variants.push(['ours dualRoute T=4 (kernels.ts)', () => kernels.dualRoute(next(), n, m, k, q, 4, 3, tun)]);
+}
+
+if (values.proto) {
+  const dir = values.proto;
+  const file = existsSync(`${dir}/bip2_m${m}k${k}.wasm`) ? `${dir}/bip2_m${m}k${k}.wasm` : `${dir}/bip2.wasm`;
+  const mod = new WebAssembly.Module(readFileSync(file));
+  for (const T of [1, 4]) {
+    const inst = new WebAssembly.Instance(mod, {});
+    const px = inst.exports as Record<string, (...a: number[]) => number> & { memory: WebAssembly.Memory };
+    const sPtr = px.init(n, m, k, T);
+    const view = () => new Float32Array(px.memory.buffer, sPtr, n * m);
+    if (T === 1) {
+      variants.push(['proto topk (copy+kernel)', () => { view().set(next()); px.topk_only(); }]);
+      variants.push(['proto topk kernel', () => px.topk_only()]);
+    }
+    variants.push([`proto bip T=${T} (copy+kernel)`, () => { view().set(next()); px.route(); }]);
+  }
+}
+
+const sel = values.only ? variants.filter(([name]) => name.includes(values.only!)) : variants;
+const best = new Map<string, number>();
+for (let r = 0; r < rounds; r++) {
+  for (const [name, fn] of sel) {
+    const ms = cpuMedian(fn);
+    best.set(name, Math.min(best.get(name) ?? Infinity, ms));
+  }
+}
+const { loadavg } = await import('node:os');
+console.log(`(${n}, ${m}, ${k}), CPU ms per call, lowest median of ${rounds} rounds x ${reps} reps; load ${loadavg()[0].toFixed(2)}`);
+for (const [name, ms] of best) console.log(`${name.padEnd(36)} ${ms.toFixed(3)}`);
