@@ -29,6 +29,7 @@ import { CliError } from '../src/cli/errors.ts';
 import { writeFileAtomic } from '../src/io/atomicWrite.ts';
 import { readNpy, writeNpy } from '../src/io/npy.ts';
 import { createBalancer } from '../src/routing/factory.ts';
+import { parseMethodSpec, type MethodSpec } from '../src/routing/registry.ts';
 import type { Balancer } from '../src/routing/types.ts';
 import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -42,10 +43,11 @@ const SIZES: [number, number, number][] = [
   [65536, 256, 8],
 ];
 
-interface MethodSpec {
+interface BenchMethod {
+  /** Name in the results and the numpy peer's manifest. */
   name: string;
-  method: string;
-  options: Record<string, unknown>;
+  /** Registry spec of the balancer. */
+  spec: string;
   /** Passes over the n x m scores the algorithm cannot avoid: the read floor is this many sums. */
   reads: number;
   /** Online BIP (a per-token loop) and exact: no numpy peer and no wasm kernel (TypeScript only). */
@@ -55,19 +57,19 @@ interface MethodSpec {
 /** Batches per size, routed in turn. */
 const BATCHES = 3;
 
-const METHODS: MethodSpec[] = [
-  { name: 'topk', method: 'topk', options: {}, reads: 1 },
-  { name: 'bip1', method: 'bip', options: { iters: 1 }, reads: 2 },
-  { name: 'bip2', method: 'bip', options: { iters: 2 }, reads: 3 },
-  { name: 'bip4', method: 'bip', options: { iters: 4 }, reads: 5 },
-  { name: 'bip8', method: 'bip', options: { iters: 8 }, reads: 9 },
-  { name: 'quantile', method: 'quantile', options: {}, reads: 2 },
-  { name: 'lossfree', method: 'lossfree', options: {}, reads: 1 },
+const METHODS: (BenchMethod & MethodSpec)[] = [
+  { name: 'topk', spec: 'topk', reads: 1 },
+  { name: 'bip1', spec: 'bip-T1', reads: 2 },
+  { name: 'bip2', spec: 'bip-T2', reads: 3 },
+  { name: 'bip4', spec: 'bip-T4', reads: 5 },
+  { name: 'bip8', spec: 'bip-T8', reads: 9 },
+  { name: 'quantile', spec: 'quantile', reads: 2 },
+  { name: 'lossfree', spec: 'lossfree', reads: 1 },
   // Online BIP: per token a top-k of s − q and the row's spread, then an O(m) update of q.
-  { name: 'online', method: 'online', options: {}, reads: 1, typescriptOnly: true },
+  { name: 'online', spec: 'online', reads: 1, typescriptOnly: true as const },
   // exact: top-k of s − q, eviction and repair over few rows, the certificate; bench/exact.ts has its breakdown.
-  { name: 'exact', method: 'exact', options: {}, reads: 2, typescriptOnly: true },
-];
+  { name: 'exact', spec: 'exact', reads: 2, typescriptOnly: true as const },
+].map((b) => ({ ...b, ...parseMethodSpec(b.spec) }));
 
 interface Budget {
   budgetMs: number;

@@ -8,20 +8,29 @@
  *     const { experts, weights, loads } = bip.route(scores, n, m, k);
  */
 export type { AuxLossResult, Balancer, BalancerState, MethodName, RouteCallOptions, RouteResult } from './routing/types.ts';
-export { METHOD_NAMES } from './routing/types.ts';
 export { InputError } from './routing/errors.ts';
-export { createBalancer, SYNC_METHODS } from './routing/factory.ts';
-export type {
-  AuxLossOptions,
-  BipOptions,
-  CapacityOptions,
-  ExpertChoiceOptions,
-  GroupOptions,
-  LossFreeOptions,
-  OnlineOptions,
-  QuantileOptions,
-  SinkhornOptions,
-} from './routing/factory.ts';
+export {
+  METHODS,
+  METHOD_NAMES,
+  getMethod,
+  resolveOptions,
+  parseMethodSpec,
+  parseMethodList,
+  specLabel,
+  type MethodEntry,
+  type MethodSpec,
+} from './routing/registry.ts';
+export { createBalancer, createBalancerAsync, SYNC_METHODS } from './routing/factory.ts';
+export type { OptionDecl } from './routing/options.ts';
+export type { BipOptions } from './routing/bip.ts';
+export type { LossFreeOptions } from './routing/lossFree.ts';
+export type { QuantileOptions } from './routing/quantile.ts';
+export type { AuxLossOptions } from './routing/auxLoss.ts';
+export type { SinkhornOptions } from './routing/sinkhorn.ts';
+export type { ExpertChoiceOptions } from './routing/expertChoice.ts';
+export type { CapacityOptions } from './routing/capacityFactor.ts';
+export type { GroupOptions } from './routing/groupLimited.ts';
+export type { OnlineOptions } from './routing/online.ts';
 export { TopKBalancer, topk, type TopKOptions } from './routing/topk.ts';
 export { initKernels } from './routing/wasm/instance.ts';
 export type { KernelChoice } from './routing/wasm/choice.ts';

@@ -13,7 +13,7 @@ test('METHOD-cf<F> maps to the method with capacityFactor F; sinkhorn and expert
   assert.deepEqual(methodToTrain('topk-cf1.25'), { base: 'topk', set: ['capacityFactor=1.25'] });
   assert.deepEqual(methodToTrain('bip-T4-cf1'), { base: 'bip', set: ['bipIters=4', 'capacityFactor=1'] });
   assert.equal(checkMethods(['topk-cf1.25', 'sinkhorn', 'expertchoice', 'bip-T8-notrunc-cf2']), undefined);
-  assert.match(checkMethods(['topk-cfx']) ?? '', /unknown method/);
+  assert.match(checkMethods(['topk-cfx']) ?? '', /method 'topk-cfx': option 'capacityFactor' of 'topk' must be a number/);
 });
 
 function step(step: number, layers: StepLine['layers']): StepLine {

@@ -43,8 +43,10 @@ test('method variants and scoped overrides map onto train options', () => {
   assert.deepEqual(methodToTrain('auxloss-a0.01'), { base: 'auxloss', set: ['auxAlpha=0.01'] });
   assert.deepEqual(methodToTrain('lossfree-u0.01'), { base: 'lossfree', set: ['lossfreeRate=0.01'] });
   assert.deepEqual(methodToTrain('lossfree-u1e-3'), { base: 'lossfree', set: ['lossfreeRate=0.001'] });
-  assert.match(String(checkMethods(['lossfree-u0'])), /unknown method 'lossfree-u0'/);
-  assert.match(String(checkMethods(['auxloss-ax'])), /unknown method/);
+  // One rule for Loss-Free's rate (>= 0, the registry's): u = 0 is a frozen bias, a valid ablation.
+  assert.deepEqual(methodToTrain('lossfree-u0'), { base: 'lossfree', set: ['lossfreeRate=0'] });
+  assert.match(String(checkMethods(['lossfree-u-1'])), /option 'rate' of 'lossfree' must be a number >= 0, got -1/);
+  assert.match(String(checkMethods(['auxloss-ax'])), /method 'auxloss-ax': option 'alpha' of 'auxloss' must be a number >= 0, got "x"/);
   assert.equal(checkMethods(['online', 'bip-causal', 'auxloss-a0.01', 'lossfree-u0.01']), undefined);
   assert.equal(methodToTrain('bip').set.length, 0);
   assert.deepEqual(setsFor('bip-T1', ['lr=0.01', 'bip:bipOrder=route-then-update', 'auxloss:auxAlpha=0.01']), ['bipIters=1', 'lr=0.01', 'bipOrder=route-then-update']);

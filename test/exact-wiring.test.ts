@@ -13,7 +13,7 @@ import { capacity } from '../src/routing/assign.ts';
 import { createBalancer } from '../src/routing/factory.ts';
 import { balancerOptions, resolveConfig } from '../src/train/config.ts';
 import { checkMethods } from '../src/compare/run.ts';
-import { parseMethodSpec } from '../src/simulate/methods.ts';
+import { parseMethodSpec } from '../src/routing/registry.ts';
 import { readNpy } from '../src/io/npy.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -46,7 +46,7 @@ test('route --method exact: loads within c, the certificate in the output, the s
   }
   const bad = route(['--method', 'exact', '--input', SCORES, '--warm-iters', '1.5']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--warm-iters must be an integer >= 0/);
+  assert.match(bad.stderr, /--warm-iters must be an integer from 0 to 10000, got '1.5'/);
   const other = route(['--method', 'bip', '--input', SCORES, '--warm-iters', '1']);
   assert.equal(other.code, 2);
   assert.match(other.stderr, /--warm-iters is an option of method exact, not of bip/);

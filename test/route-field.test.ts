@@ -42,7 +42,7 @@ test('route: a new option on the wrong method is one line and exit 2', () => {
   for (const [args, re] of [
     [['--method', 'quantile', '--groups', '4', '--topk-groups', '2'], /--groups is an option of method/],
     [['--method', 'sinkhorn', '--truncate', 'q'], /--truncate is an option of method/],
-    [['--method', 'expertchoice', '--drop-policy', 'score'], /drops nothing/],
+    [['--method', 'expertchoice', '--drop-policy', 'score'], /--drop-policy is an option of methods .*, not of expertchoice/],
     [['--method', 'topk', '--groups', '3', '--topk-groups', '1'], /does not divide/],
   ] as [string[], RegExp][]) {
     const r = cli(args);

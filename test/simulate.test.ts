@@ -4,7 +4,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseMethodList, parseMethodSpec, DEFAULT_METHODS } from '../src/simulate/methods.ts';
+import { parseMethodList } from '../src/routing/registry.ts';
+import { DEFAULT_METHODS } from '../src/simulate/run.ts';
 import { summarize } from '../src/simulate/summary.ts';
 import { recordLine, parseLog, type StepRecord } from '../src/simulate/record.ts';
 import { simulate } from '../src/simulate/run.ts';
@@ -15,30 +16,6 @@ import { run as runCli, SIMULATE_OPTIONS } from '../src/cli/simulate.ts';
 
 const CLI = ['--import', 'tsx', 'src/cli/main.ts', 'simulate'];
 const tmp = () => mkdtempSync(join(tmpdir(), 'moe-sim-'));
-
-test('method specs: names, bip-TN shorthand, options, labels, errors', () => {
-  assert.deepEqual(parseMethodSpec('topk'), { label: 'topk', method: 'topk', options: {} });
-  assert.deepEqual(parseMethodSpec('bip-T2'), { label: 'bip-T2', method: 'bip', options: { iters: 2 } });
-  assert.deepEqual(parseMethodSpec('bip:iters=2'), { label: 'bip-T2', method: 'bip', options: { iters: 2 } });
-  assert.deepEqual(parseMethodSpec('bip-T4:order=route-then-update,truncate=false'), {
-    label: 'bip-T4:order=route-then-update,truncate=false',
-    method: 'bip',
-    options: { iters: 4, order: 'route-then-update', truncate: false },
-  });
-  assert.deepEqual(parseMethodSpec('lossfree:rate=0.01,update=linear'), {
-    label: 'lossfree:rate=0.01,update=linear',
-    method: 'lossfree',
-    options: { rate: 0.01, update: 'linear' },
-  });
-  assert.deepEqual(parseMethodSpec('quantile:bins=64,range=-2..2,as=qhist'), { label: 'qhist', method: 'quantile', options: { bins: 64, range: [-2, 2] } });
-  assert.deepEqual(parseMethodList(DEFAULT_METHODS.join(' ')).map((s) => s.label), ['topk', 'lossfree', 'quantile', 'bip-T1', 'bip-T2', 'bip-T4']);
-  assert.deepEqual(parseMethodList('topk; bip-T1 ;bip-T2').map((s) => s.label), ['topk', 'bip-T1', 'bip-T2']);
-  assert.throws(() => parseMethodList('bip-T2 bip:iters=2'), /listed twice/);
-  assert.throws(() => parseMethodSpec('bip-Tx'), /bip-T needs a positive integer/);
-  assert.throws(() => parseMethodSpec('lossfree:rate'), /not key=value/);
-  assert.throws(() => parseMethodSpec('lossfree:rate=1,rate=2'), /given twice/);
-  assert.throws(() => parseMethodList(' '), /no methods/);
-});
 
 const rec = (step: number, layer: number, method: string, maxVio: number, routingMs: number | null = 1): StepRecord => ({
   step,
@@ -95,7 +72,7 @@ test('simulate: every method sees the same scores and keeps its own state; metri
   const rs = await collect(stream, 'topk bip-T2 bip:iters=2,as=twin lossfree:rate=0.05', true, 'on');
   assert.equal(rs.length, 6 * 2 * 4);
   // Order: step, then layer, then method.
-  assert.deepEqual(rs.slice(0, 4).map((r) => [r.step, r.layer, r.method]), [[1, 0, 'topk'], [1, 0, 'bip-T2'], [1, 0, 'twin'], [1, 0, 'lossfree:rate=0.05']]);
+  assert.deepEqual(rs.slice(0, 4).map((r) => [r.step, r.layer, r.method]), [[1, 0, 'topk'], [1, 0, 'bip-T2'], [1, 0, 'twin'], [1, 0, 'lossfree-u0.05']]);
   // Two instances of the same method on the same scores agree step for step: no state is shared.
   const by = (m: string) => rs.filter((r) => r.method === m).map((r) => [r.maxVio, r.minVio, r.retention, r.retentionOpt]);
   assert.deepEqual(by('bip-T2'), by('twin'));

@@ -13,18 +13,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CliError } from './errors.ts';
 import { checkOutDir } from '../io/outputPaths.ts';
-import { checkMethods, runCompare, PACKAGE_ROOT, TRAIN_BASE_METHODS, type CompareOptions } from '../compare/run.ts';
+import { checkMethods, runCompare, PACKAGE_ROOT, type CompareOptions } from '../compare/run.ts';
+import { configKey, methodsHelp, optionValueName, parseMethodList, specLabel } from '../routing/registry.ts';
+import { TRAIN_METHODS } from '../train/config.ts';
 
-const HELP = `Usage: moe-balance compare [options]
+export const COMPARE_HELP = `Usage: moe-balance compare [options]
 
 Train one model per method and seed, then write DIR/report.html, DIR/summary.md and DIR/summary.json.
 
 Options:
   --config FILE        training configuration (e.g. configs/moe16.json)
-  --methods LIST       comma-separated: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (no max(0, .) truncation),
-                       bip[-T<n>][-notrunc]-causal (bipOrder=route-then-update),
-                       auxloss-a<alpha> (auxAlpha, e.g. auxloss-a0.01), lossfree-u<u> (lossfreeRate, e.g. lossfree-u0.01)
-                       METHOD-cf<F> (capacity factor F: ceil(F*k*n/m) tokens per expert, the rest dropped, e.g. topk-cf1.25)
+  --methods LIST       method specs separated by commas, spaces or ';': ${TRAIN_METHODS.join(', ')}, or
+                       METHOD[-SHORTHAND...][:key=value,...] such as bip-T8-notrunc or lossfree:rate=0.01 (below)
                        The report adds Dropped, No expert and Group MaxVio columns when runs log them.
                        Group-limited routing and the router z-loss: --set bip:groups=4 --set bip:topkGroups=2, --set zLoss=0.001
   --seeds LIST         comma-separated seeds (default 1)
@@ -37,6 +37,9 @@ Options:
   --set KEY=VALUE      configuration override for every run; METHOD:KEY=VALUE for that method's runs only (repeatable)
   --preset NAME        defaults from configs/compare-NAME.json (or a .json path); the options above override it
   -h, --help           this help
+
+Methods and their options (spec key=VALUE; the trainer's config key in brackets):
+${methodsHelp({ flag: (e, o) => (e.fromTrainConfig?.[o] ? `(${o} = config ${e.fromTrainConfig[o]})` : `${o}=${optionValueName(o)} [${configKey(e, o)}]`), only: (e) => e.trainable, shorthands: true })}
 
 Interrupted? Run the same command again: finished runs are skipped and the others resume from their checkpoints.`;
 
@@ -103,8 +106,12 @@ export function parseCompareArgs(argv: string[]): CompareOptions | undefined {
   if (!values.config && !existsSync(config) && existsSync(join(PACKAGE_ROOT, config))) config = join(PACKAGE_ROOT, config);
   if (!existsSync(config)) throw new CliError(`config file not found: ${config}`);
   const methodsRaw = pick<string[]>(values.methods, 'methods');
-  const methods = Array.isArray(methodsRaw) ? methodsRaw.map(String) : typeof methodsRaw === 'string' ? list(methodsRaw) : [];
-  if (methods.length === 0) throw new CliError('--methods is required (e.g. --methods auxloss,lossfree,bip)');
+  const methodsText = Array.isArray(methodsRaw) ? methodsRaw.map(String).join(' ') : typeof methodsRaw === 'string' ? methodsRaw : '';
+  if (methodsText.trim() === '') throw new CliError('--methods is required (e.g. --methods auxloss,lossfree,bip)');
+  const specs = parseMethodList(methodsText, { complete: false }); // the trainer supplies auxloss seqLen
+  const named = specs.find((s) => s.label !== specLabel(s.method, s.options));
+  if (named) throw new CliError(`method '${named.label}': compare names each run by its method spec, so as=NAME is not taken here`);
+  const methods = specs.map((s) => s.label);
   const bad = checkMethods(methods);
   if (bad) throw new CliError(bad);
   const seedsRaw = pick<number[]>(values.seeds, 'seeds') ?? '1';
@@ -128,7 +135,7 @@ export function parseCompareArgs(argv: string[]): CompareOptions | undefined {
 export async function run(argv: string[]): Promise<number> {
   const o = parseCompareArgs(argv);
   if (!o) {
-    console.log(HELP);
+    console.log(COMPARE_HELP);
     return 0;
   }
   const n = o.methods.length * o.seeds.length;

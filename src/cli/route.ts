@@ -10,16 +10,23 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ExactRouteResult } from '../routing/exact.ts';
-import { createBalancer } from '../routing/factory.ts';
+import { createBalancerAsync } from '../routing/factory.ts';
+import { getMethod, METHOD_NAMES, METHODS, methodsHelp, optionFlag, optionValueName, parseMethodSpec, resolveOptions } from '../routing/registry.ts';
+import { describeOption, isValidOption, parseOptionText } from '../routing/options.ts';
 import { groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
 import { expertsPerToken, pairEnd, pairStart } from '../routing/ragged.ts';
-import { METHOD_NAMES, type AuxLossResult, type Balancer, type BalancerState, type MethodName, type RouteResult } from '../routing/types.ts';
+import type { AuxLossResult, BalancerState, RouteResult } from '../routing/types.ts';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { checkReplaceable, sameFile } from '../io/outputPaths.ts';
 import { applyGate as applyGateInPlace } from '../simulate/gate.ts';
 import { float32Text } from '../io/floatText.ts';
 import { readScoreMatrix, ScoreInputError } from '../io/scoreMatrix.ts';
 import { CliError } from './errors.ts';
+
+/** Every method option as a flag of its own (--iters, --seq-len, ...), from the registry. */
+const OPTION_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(
+  METHODS.flatMap((e) => Object.keys(e.options).map((o) => [optionFlag(o), { type: 'string' as const }])),
+);
 
 export const ROUTE_OPTIONS = {
   method: { type: 'string' },
@@ -29,47 +36,9 @@ export const ROUTE_OPTIONS = {
   gate: { type: 'string' },
   state: { type: 'string' },
   output: { type: 'string' },
-  iters: { type: 'string' },
-  truncate: { type: 'string' },
-  order: { type: 'string' },
-  rate: { type: 'string' },
-  update: { type: 'string' },
-  bins: { type: 'string' },
-  range: { type: 'string' },
-  alpha: { type: 'string' },
-  form: { type: 'string' },
-  'seq-len': { type: 'string' },
-  'warm-iters': { type: 'string' },
-  scale: { type: 'string' },
-  group: { type: 'string' },
-  tau: { type: 'string' },
-  tol: { type: 'string' },
-  'capacity-factor': { type: 'string' },
-  'drop-policy': { type: 'string' },
-  groups: { type: 'string' },
-  'topk-groups': { type: 'string' },
+  ...OPTION_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-/** The options that only one method takes; giving one to another method is an error. */
-const METHOD_OPTIONS: Record<MethodName, readonly string[]> = {
-  topk: ['groups', 'topk-groups'],
-  bip: ['iters', 'truncate', 'order', 'groups', 'topk-groups'],
-  lossfree: ['rate', 'update', 'groups', 'topk-groups'],
-  quantile: ['bins', 'range'],
-  auxloss: ['alpha', 'form', 'seq-len'],
-  online: ['rate', 'scale', 'truncate', 'group'],
-  optimal: [],
-  sinkhorn: ['iters', 'tau', 'tol'],
-  expertchoice: [],
-  exact: ['order', 'warm-iters'],
-};
-
-/** The state key each stateful method keeps (one number per expert). */
-const STATE_KEY: Partial<Record<MethodName, string>> = { bip: 'q', lossfree: 'b', quantile: 'beta', online: 'q', exact: 'q' };
-
-/** Further state keys a method may keep (checked by the balancer's setState): online's running spread. */
-const EXTRA_STATE_KEYS: Partial<Record<MethodName, readonly string[]>> = { online: ['spread'] };
 
 export const ROUTE_HELP = `Usage: moe-balance route --input FILE [options]
 
@@ -83,66 +52,25 @@ Input
   --k K                 experts per token, 1 <= K < m (default 2)
 
 Method
-  --method METHOD       topk | bip | lossfree | quantile | auxloss | online | sinkhorn | expertchoice | optimal
-                        (default bip)
-  --method METHOD       topk | bip | lossfree | quantile | auxloss | online | exact | optimal (default bip)
-  bip (BIP-Based Balancing, Sun 2025):
-    --iters T           dual iterations per batch (default 4)
-    --truncate MODE     true (default): p, q >= 0 as in the paper; q: q >= 0 only (p free: the dual
-                        of routing every token to exactly k experts; no warm-start drift); false: none
-    --order ORDER       update-then-route (default, the paper's) | route-then-update (causal)
-  lossfree (Loss-Free Balancing, Wang et al. 2024):
-    --rate U            bias update rate u (default 0.001)
-    --update RULE       sign (default): b += u*sign(mean - load); linear: b += u*(mean - load), loads as fractions
-  quantile (Quantile Balancing, Su 2026):
-    --bins B            0 (default): exact quantiles; B > 0: histogram with B bins
-    --range LO,HI       histogram range of the required bias, with --bins (default -2,2)
-  auxloss (auxiliary loss; plain top-k, plus the loss value):
-    --alpha A           loss weight (default 0.1)
-    --form FORM         global (default) | sequence (per sequence, then averaged)
-    --seq-len L         tokens per sequence, with --form sequence (n must be a multiple of L)
-  online (online BIP: token by token, causal, O(m) state):
-    --rate R            step: eta = R x the running score spread (default 0.1), or eta = R with --scale none
-    --scale MODE        spread (default) | none
-    --truncate BOOL     true (default): q >= 0; false: none
-    --group B           tokens routed with one q before the summed update (default 1: strictly online)
-  sinkhorn (S-BASE, Clark et al. 2022; Megatron's sinkhorn router): top-k of the Sinkhorn-normalised
-  exp(log s / tau), rows summing to k and columns to kn/m; weights from the original scores:
-    --iters T           maximum iterations, one row and one column pass each (default 100)
-    --tau X             temperature (default 1)
-    --tol X             stop when every column sum is within X (relative) of kn/m (default 1e-4)
-  expertchoice (Zhou et al. 2022): each expert takes its top ceil(F*k*n/m) tokens (F = --capacity-factor,
-    default 1); a token gets 0..m experts, weights are its raw scores. Nothing is dropped.
-  topk, lossfree, bip: group-limited routing (DeepSeek-V3's n_group / topk_group):
-    --groups G          experts in G groups of m/G (devices); each token first keeps its best groups
-    --topk-groups T     groups per token (group score = sum of the token's top-2 scores in the group)
-  any method but optimal: capacity with dropping (Switch, GShard, Megatron):
-    --capacity-factor F at most ceil(F*k*n/m) tokens per expert; the other pairs are dropped
-    --drop-policy P     score (default: keep the highest scores) | position (keep the first tokens)
-  topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options of their own.
-  exact (the LP optimum, no expert over c = ceil(kn/m), with a dual certificate; src/routing/exact.ts):
-    --warm-iters T      BIP dual iterations before the exact repair (default 0: the state's q alone)
-    --order ORDER       update-then-route (default) | route-then-update (causal: routed with the previous q)
-  topk (no balancing) and optimal (exact LP optimum, HiGHS) take no options.
+  --method SPEC         ${METHOD_NAMES.join(' | ')} (default bip), or a spec METHOD[:key=value,...] such as
+                        bip-T8 or lossfree:rate=0.01; each option is also a flag of its own:
+${methodsHelp({ flag: (_e, o) => `--${optionFlag(o)} ${optionValueName(o)}`, shorthands: true })}
   An option of another method is an error.
 
 State and output
   --state FILE          read the balancer state from FILE if it exists, write the new state there
-                        (atomically) after routing: chains batches. JSON: bip {"q": [m]},
-                        lossfree {"b": [m]}, quantile {"beta": [m]}, exact {"q": [m]}, online {"q": [m], "spread": [s]},
-                        other methods {}.
+                        (atomically) after routing: chains batches. JSON: ${METHODS.map((e) => `${e.name} {${[e.state, ...(e.extraState ?? [])].filter(Boolean).map((x) => `"${x}": [...]`).join(', ')}}`).join(', ')}.
   --output FILE         where to write the JSON result; '-' or absent: standard output
   -h, --help            this help
 
 Output (JSON)
-  method, n, m, k; experts: n arrays of k expert ids (best first); weights: n arrays of k combine
+  method, options (every option's value, defaults included), n, m, k; experts: n arrays of k expert ids (best first); weights: n arrays of k combine
   weights (the chosen scores, renormalised when k > 1); loads: m tokens per expert;
   maxVio, minVio: (max or min load - kn/m) / (kn/m); state: the balancer state after this batch;
   auxLoss (auxloss only); groupMaxVio (with --groups: over the G groups); dropped (with
   --capacity-factor: pairs over capacity); with a capacity factor or expertchoice a token's arrays hold
-  0..m entries, plus expertsPerToken: how many tokens got 0, 1, ..., m experts.
-  auxLoss (auxloss only); certificate (exact, update-then-route: feasible, worstViolation,
-  objective, dualBound, ok).
+  0..m entries, plus expertsPerToken: how many tokens got 0, 1, ..., m experts; certificate (exact,
+  update-then-route: feasible, worstViolation, objective, dualBound, ok).
 
 Exit status: 0 on success; 2 with a one-line message on bad usage or bad input.`;
 
@@ -159,18 +87,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const opt = values as Partial<Record<keyof typeof ROUTE_OPTIONS, string>>;
 
-  const method = (opt.method ?? 'bip') as MethodName;
-  if (!METHOD_NAMES.includes(method)) throw new CliError(`unknown method '${opt.method}' (methods: ${METHOD_NAMES.join(', ')})`);
-  for (const name of new Set(Object.values(METHOD_OPTIONS).flat())) {
-    if (opt[name as keyof typeof opt] === undefined || METHOD_OPTIONS[method].includes(name)) continue;
-    const owners = METHOD_NAMES.filter((x) => METHOD_OPTIONS[x].includes(name));
-    throw new CliError(`--${name} is an option of method ${owners.join(' and ')}, not of ${method}`);
-  }
+  const { method, options: balancerOptions } = methodFromArgs(opt);
   const inputKind = choice(opt['input-kind'], 'input-kind', ['scores', 'logits'], 'scores');
   if (opt.gate !== undefined && inputKind !== 'logits') throw new CliError('--gate applies only with --input-kind logits');
   const gate = choice(opt.gate, 'gate', ['softmax', 'sigmoid'], 'softmax');
   const k = integer(opt.k, 'k', 1) ?? 2;
-  const balancerOptions = methodOptions(method, opt);
   if (opt.input === undefined) throw new CliError('--input FILE is required (see --help)');
   if (opt.state === '-') throw new CliError('--state needs a file name');
   checkTargets(opt.input, opt.state, opt.output);
@@ -187,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   if (k >= m) throw new CliError(`--k ${k} must be smaller than the number of experts m = ${m} (the input has ${m} columns)`);
   const scores = inputKind === 'logits' ? applyGate(matrix.data, n, m, gate) : matrix.data;
 
-  const balancer = await makeBalancer(method, balancerOptions);
+  const balancer = await createBalancerAsync(method, balancerOptions);
   if (opt.state !== undefined && existsSync(opt.state)) {
     try {
       balancer.setState(readState(opt.state, method, m));
@@ -202,76 +123,39 @@ export async function run(argv: string[]): Promise<number> {
 
   // Output first, state last: if the output cannot be written the state has not moved on, so the
   // same command can simply be run again.
-  const text = formatResult(method, result, state, balancerOptions.groups as number | undefined);
+  const text = formatResult(method, resolveOptions(method, balancerOptions), result, state, balancerOptions.groups as number | undefined);
   if (opt.output === undefined || opt.output === '-') process.stdout.write(text);
   else writeOrFail(opt.output, text, 'output');
   if (opt.state !== undefined) writeOrFail(opt.state, JSON.stringify(state) + '\n', 'state');
   return 0;
 }
 
-async function makeBalancer(method: MethodName, options: Record<string, unknown>): Promise<Balancer> {
-  if (method !== 'optimal') return createBalancer(method, options);
-  // Loaded only when asked for: it brings up the HiGHS wasm solver.
-  const { createOptimalBalancer } = await import('../routing/optimal.ts');
-  return createOptimalBalancer();
-}
-
-function methodOptions(method: MethodName, opt: Partial<Record<string, string>>): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  const set = (key: string, v: unknown): void => {
-    if (v !== undefined) o[key] = v;
-  };
-  if (method === 'bip') {
-    set('iters', integer(opt.iters, 'iters', 0));
-    set('truncate', opt.truncate === undefined ? undefined : opt.truncate === 'q' ? 'q' : boolean(opt.truncate, 'truncate', ', false or q'));
-    set('order', opt.order === undefined ? undefined : choice(opt.order, 'order', ['update-then-route', 'route-then-update'], ''));
-  } else if (method === 'exact') {
-    set('warmIters', integer(opt['warm-iters'], 'warm-iters', 0));
-    set('order', opt.order === undefined ? undefined : choice(opt.order, 'order', ['update-then-route', 'route-then-update'], ''));
-  } else if (method === 'lossfree') {
-    set('rate', positive(opt.rate, 'rate'));
-    set('update', opt.update === undefined ? undefined : choice(opt.update, 'update', ['sign', 'linear'], ''));
-  } else if (method === 'online') {
-    set('rate', positive(opt.rate, 'rate'));
-    set('scale', opt.scale === undefined ? undefined : choice(opt.scale, 'scale', ['spread', 'none'], ''));
-    set('truncate', boolean(opt.truncate, 'truncate'));
-    set('group', integer(opt.group, 'group', 1));
-  } else if (method === 'sinkhorn') {
-    set('iters', integer(opt.iters, 'iters', 1));
-    set('tau', positive(opt.tau, 'tau'));
-    set('tol', positive(opt.tol, 'tol'));
-  } else if (method === 'quantile') {
-    set('bins', integer(opt.bins, 'bins', 0));
-    if (opt.range !== undefined) {
-      const parts = opt.range.split(',').map((s) => Number(s.trim()));
-      if (parts.length !== 2 || !parts.every(Number.isFinite) || !(parts[0] < parts[1])) {
-        throw new CliError(`--range must be LO,HI with LO < HI, got '${opt.range}'`);
-      }
-      if (opt.bins === undefined || Number(opt.bins) === 0) throw new CliError('--range applies only with --bins B > 0');
-      set('range', parts);
-    }
-  } else if (method === 'auxloss') {
-    if (opt.alpha !== undefined) {
-      const a = Number(opt.alpha);
-      if (opt.alpha.trim() === '' || !Number.isFinite(a) || a < 0) throw new CliError(`--alpha must be a number >= 0, got '${opt.alpha}'`);
-      set('alpha', a);
-    }
-    const form = opt.form === undefined ? undefined : choice(opt.form, 'form', ['global', 'sequence'], '');
-    set('form', form);
-    set('seqLen', integer(opt['seq-len'], 'seq-len', 1));
-    if (form === 'sequence' && opt['seq-len'] === undefined) throw new CliError('--form sequence needs --seq-len L');
-    if (form !== 'sequence' && opt['seq-len'] !== undefined) throw new CliError('--seq-len applies only with --form sequence');
+/** The method and its options from --method SPEC and the option flags, checked against the registry. */
+function methodFromArgs(opt: Partial<Record<string, string>>): { method: string; options: Record<string, unknown> } {
+  const spec = parseMethodSpec(opt.method ?? 'bip');
+  const entry = getMethod(spec.method);
+  const options = { ...spec.options };
+  for (const [option, decl] of Object.entries(entry.options)) {
+    const flag = optionFlag(option);
+    const raw = opt[flag];
+    if (raw === undefined) continue;
+    if (options[option] !== undefined) throw new CliError(`--${flag} is given twice (in --method ${opt.method} and as a flag)`);
+    const v = parseOptionText(decl, raw);
+    if (!isValidOption(decl, v)) throw new CliError(`--${flag} must be ${describeOption(decl)}, got '${raw}'`);
+    options[option] = v;
   }
-  // Options of any method (the routing core checks which methods take them).
-  set('capacityFactor', positive(opt['capacity-factor'], 'capacity-factor'));
-  set('dropPolicy', opt['drop-policy'] === undefined ? undefined : choice(opt['drop-policy'], 'drop-policy', ['score', 'position'], ''));
-  set('groups', integer(opt.groups, 'groups', 1));
-  set('topkGroups', integer(opt['topk-groups'], 'topk-groups', 1));
-  return o;
+  for (const flag of Object.keys(OPTION_FLAGS)) {
+    if (opt[flag] !== undefined && !Object.keys(entry.options).some((o) => optionFlag(o) === flag)) {
+      const owners = METHODS.filter((e) => Object.keys(e.options).some((o) => optionFlag(o) === flag)).map((e) => e.name);
+      throw new CliError(`--${flag} is an option of method${owners.length > 1 ? 's' : ''} ${owners.join(' and ')}, not of ${entry.name}`);
+    }
+  }
+  resolveOptions(entry.name, options);
+  return { method: entry.name, options };
 }
 
 /** Reads and checks a state file before the balancer sees it, so the message can name the file. */
-function readState(path: string, method: MethodName, m: number): BalancerState {
+function readState(path: string, method: string, m: number): BalancerState {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -279,8 +163,9 @@ function readState(path: string, method: MethodName, m: number): BalancerState {
     throw new CliError(`state file ${path}: ${(err as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CliError(`state file ${path}: expected a JSON object`);
-  const want = STATE_KEY[method];
-  const extra = EXTRA_STATE_KEYS[method] ?? [];
+  const entry = getMethod(method);
+  const want = entry.state ?? undefined;
+  const extra = entry.extraState ?? [];
   const keys = Object.keys(parsed).filter((x) => !extra.includes(x));
   if (want === undefined) {
     if (keys.length > 0) throw new CliError(`state file ${path}: method ${method} keeps no state, but the file has ${keys.map((x) => `'${x}'`).join(', ')}`);
@@ -330,10 +215,11 @@ export function applyGate(logits: Float32Array, n: number, m: number, gate: stri
 }
 
 /** The result as JSON: small fields first, then one line per token. */
-function formatResult(method: MethodName, r: RouteResult, state: BalancerState, groups: number | undefined): string {
+function formatResult(method: string, options: Record<string, unknown>, r: RouteResult, state: BalancerState, groups: number | undefined): string {
   const { n, m, k } = r;
   const lines = [
     `  "method": ${JSON.stringify(method)}`,
+    `  "options": ${JSON.stringify(options)}`,
     `  "n": ${n}`,
     `  "m": ${m}`,
     `  "k": ${k}`,
@@ -374,17 +260,4 @@ function integer(v: string | undefined, name: string, min: number): number | und
     throw new CliError(`--${name} must be an integer >= ${min}, got '${v}'`);
   }
   return Number(v);
-}
-
-function positive(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || x <= 0) throw new CliError(`--${name} must be a number > 0, got '${v}'`);
-  return x;
-}
-
-function boolean(v: string | undefined, name: string, others = ' or false'): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (v !== 'true' && v !== 'false') throw new CliError(`--${name} must be true${others}, got '${v}'`);
-  return v === 'true';
 }

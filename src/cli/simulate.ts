@@ -17,11 +17,11 @@ import cliProgress from 'cli-progress';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { OPTIMAL_MAX_VARIABLES } from '../routing/optimal.ts';
 import { GATES, type Gate } from '../simulate/gate.ts';
-import { DEFAULT_METHODS, parseMethodList, type MethodSpec } from '../simulate/methods.ts';
+import { methodsHelp, optionValueName, parseMethodList, type MethodSpec } from '../routing/registry.ts';
 import { recordLine, type StepRecord } from '../simulate/record.ts';
 import { replayStream } from '../simulate/replay.ts';
 import { writeSimulateReport } from '../simulate/report.ts';
-import { OPTIMAL_AUTO_LIMIT, createMethodBalancers, simulate, usesOptimal } from '../simulate/run.ts';
+import { DEFAULT_METHODS, OPTIMAL_AUTO_LIMIT, createMethodBalancers, simulate, usesOptimal } from '../simulate/run.ts';
 import { STREAM_DEFAULTS, STREAM_DOCS, STREAM_KINDS, syntheticStream, type ScoreStream, type StreamKind, type StreamParams } from '../simulate/streams.ts';
 import { summarize, summaryTable } from '../simulate/summary.ts';
 import { CliError } from './errors.ts';
@@ -102,21 +102,8 @@ Replay (instead of --stream):
 Methods:
   --methods LIST        specs separated by spaces or ';' (default "${DEFAULT_METHODS.join(' ')}")
   --method SPEC         one spec; repeat to list several (instead of --methods)
-                        SPEC = METHOD[:key=value,...], METHOD = topk | bip | lossfree | quantile | auxloss | optimal
-                        | sinkhorn | expertchoice | online | exact, bip-TN = bip:iters=N. Options (defaults in brackets):
-                          bip       iters [4], truncate [true | q | false], order [update-then-route | route-then-update]
-                          lossfree  rate [0.001], update [sign | linear]
-                          quantile  bins [0 = exact], range [-2..2, with bins]
-                          auxloss   alpha [0.1], form [global | sequence], seqLen  (routes as plain top-k)
-                          exact     warmIters [0], order [update-then-route | route-then-update]  (the LP optimum, certified)
-                          sinkhorn  iters [100], tau [1], tol [1e-4]  (S-BASE: top-k of the Sinkhorn-normalised scores)
-                          expertchoice  capacityFactor [1]  (each expert takes its top ceil(f*k*n/m) tokens)
-                          online    rate [0.1 x score spread], scale [spread | none: rate is the step], truncate [true | false],
-                                    group [1 = strictly online]  (token by token, causal, O(m) state)
-                          any       capacityFactor F, dropPolicy [score | position]: capacity ceil(F*k*n/m) per
-                                    expert, pairs over it dropped (not optimal, not expertchoice)
-                          topk, lossfree, bip  groups G, topkGroups T: group-limited routing (DeepSeek-V3)
-                          any       as=NAME sets the label used in the log and the table
+                        SPEC = METHOD[-SHORTHAND...][:key=value,...]; as=NAME sets the label in the log and table.
+${methodsHelp({ flag: (_e, o) => `${o}=${optionValueName(o)}`, shorthands: true })}
                         e.g. bip-T2   lossfree:rate=0.01,update=linear   bip-T4:order=route-then-update
                         Every method sees identical scores; state is never shared between methods.
 

@@ -15,15 +15,17 @@ import { BackendError, setBackend } from '../model/backend.ts';
 import { checkOutDir } from '../io/outputPaths.ts';
 import { CheckpointError, hasCheckpoint, MANIFEST } from '../train/checkpoint.ts';
 import { watchStopRequests } from '../train/stop.ts';
-import { CONFIG_KEYS, ConfigError, resolveConfig, type TrainConfig } from '../train/config.ts';
+import { CONFIG_KEYS, ConfigError, methodSpecConfig, resolveConfig, TRAIN_METHODS, type TrainConfig } from '../train/config.ts';
+import { configKey, methodsHelp } from '../routing/registry.ts';
 import { train, TrainingError } from '../train/trainer.ts';
 import { CliError } from './errors.ts';
 
-const HELP = `Usage: moe-balance train --out DIR [options]
+export const TRAIN_HELP = `Usage: moe-balance train --out DIR [options]
 
 Options:
   --config FILE          JSON config (presets: configs/tiny.json, configs/moe16.json, configs/moe64.json)
-  --method NAME          topk | bip | lossfree | quantile | auxloss | sinkhorn | expertchoice | online | exact (default bip)
+  --method SPEC          ${TRAIN_METHODS.join(' | ')} (default bip), or a spec METHOD[:key=value,...] such as
+                         bip-T8-notrunc or lossfree:rate=0.01 (sets the method's config keys below)
   --steps N              training steps
   --out DIR              output folder: config.json, log.jsonl, checkpoint.json (required)
   --set KEY=VALUE        override any config key (repeatable), e.g. --set bipIters=8 --set lr=0.001
@@ -47,6 +49,9 @@ Options:
 Without --config the defaults are the moe16 shape. Ctrl-C finishes the current step, writes a checkpoint
 and exits (130); continue with --resume. Writes OUT/log.jsonl (one JSON line per step, eval and summary).
 
+Method options (config keys, for --set or a config file; null or unset = the default):
+${methodsHelp({ flag: (e, o) => (e.fromTrainConfig?.[o] ? `(${o} = config ${e.fromTrainConfig[o]})` : configKey(e, o)), only: (e) => e.trainable, shorthands: true })}
+
 Config keys: ${CONFIG_KEYS.join(', ')}`;
 
 /** --workers: a positive integer or 'auto' (the cores this process may use). */
@@ -58,7 +63,16 @@ export function parseWorkers(v: string | undefined): number {
   return n;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export interface TrainArgs {
+  cfg: TrainConfig;
+  outDir: string;
+  resume: boolean;
+  quiet: boolean;
+  workers: number;
+}
+
+/** Parses the command line into the effective configuration; undefined means --help. */
+export function parseTrainArgs(argv: string[]): TrainArgs | undefined {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -81,10 +95,7 @@ export async function run(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  if (values.help) return undefined;
   if (!values.out) throw new CliError('--out DIR is required (see --help)');
   const outDir = values.out;
   checkRunFolder(outDir, values.resume === true, values.force === true, values.config !== undefined);
@@ -96,7 +107,6 @@ export async function run(argv: string[]): Promise<number> {
     if (v.trim() === '' || !Number.isInteger(n)) throw new CliError(`--${name} must be an integer, got '${v}'`);
     flags[key] = n;
   };
-  if (values.method !== undefined) flags.method = values.method;
   int('steps', values.steps, 'steps');
   int('seed', values.seed, 'seed');
   int('eval-every', values['eval-every'], 'evalEvery');
@@ -107,13 +117,24 @@ export async function run(argv: string[]): Promise<number> {
 
   let file = values.config;
   if (values.resume && file === undefined && existsSync(join(outDir, 'config.json'))) file = join(outDir, 'config.json');
-  let cfg: TrainConfig;
   try {
-    cfg = resolveConfig({ file, sets: values.set ?? [], flags });
+    if (values.method !== undefined) Object.assign(flags, methodSpecConfig(values.method));
+    const cfg = resolveConfig({ file, sets: values.set ?? [], flags });
+    return { cfg, outDir, resume: values.resume ?? false, quiet: values.quiet ?? false, workers };
   } catch (e) {
     if (e instanceof ConfigError) throw new CliError(e.message);
     throw e;
   }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseTrainArgs(argv);
+  if (!args) {
+    console.log(TRAIN_HELP);
+    return 0;
+  }
+  const { cfg, outDir, workers } = args;
+  const values = { resume: args.resume, quiet: args.quiet };
   const say = (s: string) => {
     if (!values.quiet) console.log(s);
   };

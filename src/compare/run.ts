@@ -8,7 +8,7 @@
  * child's own output). Interrupted compares resume: a run whose log has its summary line is skipped,
  * a run with a checkpoint gets `--resume`, any other starts afresh.
  *
- * Method variants: `bip-T<n>` trains bip with bipIters = n; `auxloss-a0.01` sets auxAlpha, `lossfree-u0.01` lossfreeRate. `--set key=value` applies to every run;
+ * Methods are registry specs: `bip-T8-notrunc` trains bip with bipIters = 8, bipTruncate = false; `auxloss-a0.01` sets auxAlpha, `lossfree-u0.01` lossfreeRate. `--set key=value` applies to every run;
  * `--set method:key=value` only to the runs of that method (e.g. `bip:bipOrder=route-then-update`),
  * since the trainer rejects one method's options on another method.
  */
@@ -21,13 +21,13 @@ import { readRunLog, runName } from './logs.ts';
 import { machineInfo, packageVersions, readCompareMeta, type CompareMeta, type RunRecord } from './meta.ts';
 import { buildCompareReport, type CompareReport } from './report.ts';
 import { fmtDuration } from '../report/format.ts';
+import { formatOptionValue } from '../routing/options.ts';
+import { parseMethodList } from '../routing/registry.ts';
+import { methodSpecConfig } from '../train/config.ts';
 import { STOP_ON_STDIN_END } from '../train/stop.ts';
 
 /** The package root (where package.json and bin/ are). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** Methods the trainer knows (variants like bip-T2 map onto these). */
-export const TRAIN_BASE_METHODS = ['topk', 'auxloss', 'lossfree', 'quantile', 'bip', 'online', 'sinkhorn', 'expertchoice', 'exact'] as const;
 
 export interface CompareOptions {
   /** Training configuration file passed to every run. */
@@ -67,43 +67,20 @@ export interface CompareResult {
   interrupted: boolean;
 }
 
-/** How one method name maps onto the trainer: the base method and the overrides it implies. */
+/** How one method spec maps onto the trainer: the base method and the config overrides its options imply. */
 export function methodToTrain(method: string): { base: string; set: string[] } {
-  // <method>-cf<F>: capacity factor F with dropping (topk-cf1.25 is the Switch/GShard baseline).
-  const cf = /^(.+)-cf(\d+(?:\.\d+)?)$/.exec(method);
-  if (cf && Number(cf[2]) > 0) {
-    const inner = methodToTrain(cf[1]);
-    return { base: inner.base, set: [...inner.set, `capacityFactor=${Number(cf[2])}`] };
-  }
-  // bip-T<n>: n dual iterations; a -notrunc suffix (bip-notrunc, bip-T8-notrunc) turns off the
-  // max(0, .) truncation (see src/routing/bip.ts for why that matters in training); a -causal suffix
-  // routes each batch with the previous q (bipOrder=route-then-update).
-  const t = /^bip(?:-T(\d+))?(-notrunc)?(-causal)?$/.exec(method);
-  if (t && (t[1] !== undefined || t[2] !== undefined || t[3] !== undefined)) {
-    const set: string[] = [];
-    if (t[1] !== undefined) set.push(`bipIters=${Number(t[1])}`);
-    if (t[2] !== undefined) set.push('bipTruncate=false');
-    if (t[3] !== undefined) set.push('bipOrder=route-then-update');
-    return { base: 'bip', set };
-  }
-  // auxloss-a<alpha> and lossfree-u<u>: the baselines at another coefficient (the paper's are alpha = 0.1
-  // and u = 0.001), so a sweep over them sits in one compare beside the defaults.
-  const a = /^auxloss-a(\d+(?:\.\d+)?(?:e-?\d+)?)$/.exec(method);
-  if (a && Number.isFinite(Number(a[1]))) return { base: 'auxloss', set: [`auxAlpha=${Number(a[1])}`] };
-  const u = /^lossfree-u(\d+(?:\.\d+)?(?:e-?\d+)?)$/.exec(method);
-  if (u && Number(u[1]) > 0) return { base: 'lossfree', set: [`lossfreeRate=${Number(u[1])}`] };
-  return { base: method, set: [] };
+  const { method: base, ...keys } = methodSpecConfig(method);
+  return { base: base as string, set: Object.entries(keys).map(([k, v]) => `${k}=${formatOptionValue(v)}`) };
 }
 
-/** Check method names before starting anything (the trainer would reject them one by one, much later). */
+/** Checks method specs before starting anything (the trainer would reject them one by one, much later). */
 export function checkMethods(methods: string[]): string | undefined {
-  for (const m of methods) {
-    const { base } = methodToTrain(m);
-    if (!(TRAIN_BASE_METHODS as readonly string[]).includes(base)) {
-      return `unknown method '${m}'; methods: ${TRAIN_BASE_METHODS.join(', ')}, bip-T<n> (bip with n dual iterations), bip[-T<n>]-notrunc (without the max(0, .) truncation), bip[-T<n>][-notrunc]-causal (route-then-update), auxloss-a<alpha>, lossfree-u<u> (another coefficient), METHOD-cf<F> (capacity factor F, dropping)`;
-    }
+  try {
+    for (const m of methods) methodToTrain(m);
+    parseMethodList(methods.join(' '), { complete: false });
+  } catch (e) {
+    return (e as Error).message;
   }
-  if (new Set(methods).size !== methods.length) return `a method is listed twice in ${methods.join(',')}`;
   return undefined;
 }
 

@@ -13,7 +13,8 @@
  */
 import { assignTopK } from './assign.ts';
 import { InputError } from './errors.ts';
-import { checkOptions, enumOption, numberOption, validateRouteInput } from './validate.ts';
+import { resolveOptions } from './registry.ts';
+import { validateRouteInput } from './validate.ts';
 import type { AuxLossResult, Balancer, BalancerState, RouteResult } from './types.ts';
 
 export type AuxLossForm = 'global' | 'sequence';
@@ -26,8 +27,6 @@ export interface AuxLossOptions {
   /** Tokens per sequence for form 'sequence' (n must be a multiple of it). */
   seqLen?: number;
 }
-
-export const AUXLOSS_OPTION_KEYS = ['alpha', 'form', 'seqLen'] as const;
 
 /** The auxiliary loss of a routing and its gradient with respect to the scores. */
 export function auxLoss(
@@ -74,15 +73,10 @@ export class AuxLossBalancer implements Balancer {
   readonly seqLen: number | undefined;
 
   constructor(options: AuxLossOptions = {}) {
-    checkOptions('auxloss', options as Record<string, unknown>, AUXLOSS_OPTION_KEYS);
-    this.alpha = numberOption('auxloss', 'alpha', options.alpha, 0.1, (x) => x >= 0, 'a number >= 0');
-    this.form = enumOption('auxloss', 'form', options.form, 'global', ['global', 'sequence']);
-    if (options.seqLen !== undefined) {
-      numberOption('auxloss', 'seqLen', options.seqLen, 0, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
-      if (this.form !== 'sequence') throw new InputError(`auxloss: option 'seqLen' needs form 'sequence'`);
-    }
-    if (this.form === 'sequence' && options.seqLen === undefined) throw new InputError(`auxloss: form 'sequence' needs option 'seqLen'`);
-    this.seqLen = options.seqLen;
+    const o = resolveOptions('auxloss', options as Record<string, unknown>) as Required<AuxLossOptions>;
+    this.alpha = o.alpha;
+    this.form = o.form;
+    this.seqLen = o.seqLen;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number): AuxLossResult {

@@ -18,10 +18,10 @@
  * 'q' and false do not drift. The default stays the paper's.
  */
 import { assignTopK } from './assign.ts';
-import { InputError } from './errors.ts';
 import { DualWorkspace, dualIterations, routingFloors } from './dual.ts';
-import { readStateVector, checkOptions, numberOption, enumOption, stateVectorFor } from './validate.ts';
-import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
+import { resolveOptions } from './registry.ts';
+import { readStateVector, stateVectorFor } from './validate.ts';
+import { checkedKernels, type KernelChoice } from './wasm/choice.ts';
 import { DUAL_ROUTE_FIRST, DUAL_TRUNCATE_P, DUAL_TRUNCATE_Q, KernelTuning } from './wasm/kernels.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
@@ -38,8 +38,6 @@ export interface BipOptions {
   kernels?: KernelChoice;
 }
 
-export const BIP_OPTION_KEYS = ['iters', 'truncate', 'order', 'kernels'] as const;
-
 export class BipBalancer implements Balancer {
   readonly method = 'bip' as const;
   readonly iters: number;
@@ -51,14 +49,11 @@ export class BipBalancer implements Balancer {
   private readonly tuning = new KernelTuning();
 
   constructor(options: BipOptions = {}) {
-    checkOptions('bip', options as Record<string, unknown>, BIP_OPTION_KEYS);
-    this.iters = numberOption('bip', 'iters', options.iters, 4, (x) => Number.isInteger(x) && x >= 0 && x <= 10000, 'an integer from 0 to 10000');
-    if (options.truncate !== undefined && options.truncate !== true && options.truncate !== false && options.truncate !== 'q') {
-      throw new InputError(`option 'truncate' of 'bip' must be true, false or 'q', got ${JSON.stringify(options.truncate)}`);
-    }
-    this.truncate = options.truncate ?? true;
-    this.order = enumOption('bip', 'order', options.order, 'update-then-route', ['update-then-route', 'route-then-update']);
-    this.kernels = kernelOption('bip', options.kernels);
+    const o = resolveOptions('bip', options as Record<string, unknown>) as Required<BipOptions>;
+    this.iters = o.iters;
+    this.truncate = o.truncate;
+    this.order = o.order;
+    this.kernels = o.kernels;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {

@@ -14,9 +14,7 @@
  * Switch and Megatron). The wrapped method's state is updated from its own (pre-drop) routing. The result
  * is ragged (RouteResult.offsets) and records `dropped` and the pre-drop ids (`preDrop`).
  */
-import { InputError } from './errors.ts';
 import { pairEnd, pairStart, pairTokens } from './ragged.ts';
-import { enumOption, numberOption } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export type DropPolicy = 'score' | 'position';
@@ -27,8 +25,6 @@ export interface CapacityOptions {
   /** 'score' (default) or 'position'. */
   dropPolicy?: DropPolicy;
 }
-
-export const CAPACITY_OPTION_KEYS = ['capacityFactor', 'dropPolicy'] as const;
 
 /** ⌈factor·k·n/m⌉, where a product within 1e-9 of an integer counts as that integer (3·7/21 = 0.999…). */
 export function expertCapacity(n: number, m: number, k: number, factor = 1): number {
@@ -81,15 +77,6 @@ export function dropOverCapacity(scores: Float32Array, routing: RouteResult, cap
   }
   const preDrop = routing.offsets ? routing.preDrop : experts;
   return { n, m, k, experts: outExperts, weights: outWeights, loads, offsets, dropped, ...(preDrop ? { preDrop } : {}) };
-}
-
-/** Reads and checks the capacity options (both absent: null, no dropping). */
-export function readCapacityOptions(method: string, options: CapacityOptions): { factor: number; policy: DropPolicy } | null {
-  if (options.capacityFactor === undefined && options.dropPolicy === undefined) return null;
-  if (options.capacityFactor === undefined) throw new InputError(`option 'dropPolicy' of '${method}' needs 'capacityFactor'`);
-  const factor = numberOption(method, 'capacityFactor', options.capacityFactor, 1, (x) => x > 0 && x <= 1e6, 'a number > 0');
-  const policy = enumOption(method, 'dropPolicy', options.dropPolicy, 'score', ['score', 'position']);
-  return { factor, policy };
 }
 
 /** Any balancer with a capacity limit: routes with the inner balancer, then drops the pairs over capacity. */

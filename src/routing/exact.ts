@@ -39,7 +39,8 @@
 import { assignTopK, capacity, writeWeights } from './assign.ts';
 import { DualWorkspace, dualIterations } from './dual.ts';
 import { kthLargest } from './select.ts';
-import { validateRouteInput, readStateVector, checkOptions, numberOption, enumOption, stateVectorFor } from './validate.ts';
+import { resolveOptions } from './registry.ts';
+import { validateRouteInput, readStateVector, stateVectorFor } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 /** What checkCertificate finds. */
@@ -631,8 +632,6 @@ export interface ExactOptions {
   order?: ExactOrder;
 }
 
-export const EXACT_OPTION_KEYS = ['warmIters', 'order'] as const;
-
 /** The exact optimum as a balancer; state { q }, the duals of the last batch solved. */
 export class ExactBalancer implements Balancer {
   readonly method = 'exact' as const;
@@ -644,9 +643,9 @@ export class ExactBalancer implements Balancer {
   last: ExactRouteResult | null = null;
 
   constructor(options: ExactOptions = {}) {
-    checkOptions('exact', options as Record<string, unknown>, EXACT_OPTION_KEYS);
-    this.warmIters = numberOption('exact', 'warmIters', options.warmIters, 0, (x) => Number.isInteger(x) && x >= 0 && x <= 10000, 'an integer from 0 to 10000');
-    this.order = enumOption('exact', 'order', options.order, 'update-then-route', ['update-then-route', 'route-then-update']);
+    const o = resolveOptions('exact', options as Record<string, unknown>) as Required<ExactOptions>;
+    this.warmIters = o.warmIters;
+    this.order = o.order;
   }
 
   /**

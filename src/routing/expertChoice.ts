@@ -14,15 +14,14 @@
 import { expertCapacity } from './capacityFactor.ts';
 import { offsetsFromCounts } from './ragged.ts';
 import { kthLargest } from './select.ts';
-import { checkEmptyState, checkOptions, numberOption, validateRouteInput } from './validate.ts';
+import { resolveOptions } from './registry.ts';
+import { checkEmptyState, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteResult } from './types.ts';
 
 export interface ExpertChoiceOptions {
   /** f in c = ⌈f·k·n/m⌉ (default 1). */
   capacityFactor?: number;
 }
-
-export const EXPERTCHOICE_OPTION_KEYS = ['capacityFactor'] as const;
 
 /** Expert Choice routing of one batch (no input checks). */
 export function expertChoice(scores: Float32Array, n: number, m: number, k: number, factor = 1): RouteResult {
@@ -67,8 +66,7 @@ export class ExpertChoiceBalancer implements Balancer {
   readonly capacityFactor: number;
 
   constructor(options: ExpertChoiceOptions = {}) {
-    checkOptions('expertchoice', options as Record<string, unknown>, EXPERTCHOICE_OPTION_KEYS);
-    this.capacityFactor = numberOption('expertchoice', 'capacityFactor', options.capacityFactor, 1, (x) => x > 0 && x <= 1e6, 'a number > 0');
+    this.capacityFactor = resolveOptions('expertchoice', options as Record<string, unknown>).capacityFactor as number;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number): RouteResult {

@@ -20,7 +20,7 @@ import { DualWorkspace, dualIterations } from './dual.ts';
 import { InputError } from './errors.ts';
 import { LossFreeBalancer, lossFreeUpdate } from './lossFree.ts';
 import { TopKBalancer } from './topk.ts';
-import { checkEmptyState, numberOption, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { checkEmptyState, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export interface GroupOptions {
@@ -30,25 +30,9 @@ export interface GroupOptions {
   topkGroups?: number;
 }
 
-export const GROUP_OPTION_KEYS = ['groups', 'topkGroups'] as const;
-
 /** Methods that take the group options. */
 export const GROUP_METHODS = ['topk', 'lossfree', 'bip'] as const;
 export type GroupMethod = (typeof GROUP_METHODS)[number];
-
-/** Reads and checks the group options (both absent: null). */
-export function readGroupOptions(method: string, options: GroupOptions): { groups: number; topkGroups: number } | null {
-  if (options.groups === undefined && options.topkGroups === undefined) return null;
-  if (!(GROUP_METHODS as readonly string[]).includes(method)) {
-    throw new InputError(`options 'groups' and 'topkGroups' apply to ${GROUP_METHODS.join(', ')}, not '${method}'`);
-  }
-  if (options.groups === undefined || options.topkGroups === undefined) {
-    throw new InputError(`group-limited routing needs both 'groups' and 'topkGroups'`);
-  }
-  const groups = numberOption(method, 'groups', options.groups, 1, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
-  const topkGroups = numberOption(method, 'topkGroups', options.topkGroups, 1, (x) => Number.isInteger(x) && x >= 1 && x <= groups, `an integer from 1 to groups=${groups}`);
-  return { groups, topkGroups };
-}
 
 /**
  * allowed[i*m + j] = 1 when expert j is in one of token i's topkGroups best groups, groups ranked by the

@@ -8,8 +8,9 @@
  * Default u = 0.001 (the paper's).
  */
 import { assignTopK } from './assign.ts';
-import { checkOptions, enumOption, numberOption, readStateVector, stateVectorFor } from './validate.ts';
-import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
+import { resolveOptions } from './registry.ts';
+import { readStateVector, stateVectorFor } from './validate.ts';
+import { checkedKernels, type KernelChoice } from './wasm/choice.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export type LossFreeUpdate = 'sign' | 'linear';
@@ -22,8 +23,6 @@ export interface LossFreeOptions {
   /** 'auto' (default), 'wasm' or 'typescript': which implementation runs (identical results; wasm/choice.ts). */
   kernels?: KernelChoice;
 }
-
-export const LOSSFREE_OPTION_KEYS = ['rate', 'update', 'kernels'] as const;
 
 /** One bias update from a batch's loads, in place (the rule above). */
 export function lossFreeUpdate(b: Float64Array, loads: Int32Array, n: number, k: number, rate: number, update: LossFreeUpdate): void {
@@ -43,10 +42,10 @@ export class LossFreeBalancer implements Balancer {
   private b: Float64Array | null = null;
 
   constructor(options: LossFreeOptions = {}) {
-    checkOptions('lossfree', options as Record<string, unknown>, LOSSFREE_OPTION_KEYS);
-    this.rate = numberOption('lossfree', 'rate', options.rate, 0.001, (x) => x >= 0, 'a number >= 0');
-    this.update = enumOption('lossfree', 'update', options.update, 'sign', ['sign', 'linear']);
-    this.kernels = kernelOption('lossfree', options.kernels);
+    const o = resolveOptions('lossfree', options as Record<string, unknown>) as Required<LossFreeOptions>;
+    this.rate = o.rate;
+    this.update = o.update;
+    this.kernels = o.kernels;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {

@@ -36,7 +36,8 @@
  */
 import { writeWeights } from './assign.ts';
 import { topKRowShifted } from './select.ts';
-import { checkOptions, enumOption, numberOption, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { resolveOptions } from './registry.ts';
+import { readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
 import { InputError } from './errors.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
@@ -53,7 +54,6 @@ export interface OnlineOptions {
   group?: number;
 }
 
-export const ONLINE_OPTION_KEYS = ['rate', 'scale', 'truncate', 'group'] as const;
 
 /** Default relative step (η = 0.1 × the spread; see the docstring and README for how it was measured). */
 export const ONLINE_DEFAULT_RATE = 0.1;
@@ -191,14 +191,11 @@ export class OnlineBalancer implements Balancer {
   private readonly ws = new OnlineWorkspace();
 
   constructor(options: OnlineOptions = {}) {
-    checkOptions('online', options as Record<string, unknown>, ONLINE_OPTION_KEYS);
-    this.rate = numberOption('online', 'rate', options.rate, ONLINE_DEFAULT_RATE, (x) => x >= 0, 'a number >= 0');
-    this.scale = enumOption('online', 'scale', options.scale, 'spread', ['spread', 'none']);
-    if (options.truncate !== undefined && typeof options.truncate !== 'boolean') {
-      throw new InputError(`option 'truncate' of 'online' must be true or false, got ${JSON.stringify(options.truncate)}`);
-    }
-    this.truncate = options.truncate ?? true;
-    this.group = numberOption('online', 'group', options.group, 1, (x) => Number.isInteger(x) && x >= 1, 'an integer >= 1');
+    const o = resolveOptions('online', options as Record<string, unknown>) as Required<OnlineOptions>;
+    this.rate = o.rate;
+    this.scale = o.scale;
+    this.truncate = o.truncate;
+    this.group = o.group;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {

@@ -16,8 +16,9 @@
 import { assignTopK, capacity } from './assign.ts';
 import { DualWorkspace, dualIterations, rowStep } from './dual.ts';
 import { InputError } from './errors.ts';
-import { checkOptions, numberOption, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
-import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
+import { resolveOptions } from './registry.ts';
+import { readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { checkedKernels, type KernelChoice } from './wasm/choice.ts';
 import { DUAL_ROUTE_FIRST, KernelTuning } from './wasm/kernels.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
@@ -29,8 +30,6 @@ export interface QuantileOptions {
   /** 'auto' (default), 'wasm' or 'typescript': which implementation runs (identical results; wasm/choice.ts). */
   kernels?: KernelChoice;
 }
-
-export const QUANTILE_OPTION_KEYS = ['bins', 'range', 'kernels'] as const;
 
 /** Per-expert histograms of r_ij = α_i − s_ij: m rows of (B + 2) counts: [under, bin 0..B-1, over]. */
 export interface QuantileHistogram {
@@ -132,14 +131,10 @@ export class QuantileBalancer implements Balancer {
   private readonly tuning = new KernelTuning();
 
   constructor(options: QuantileOptions = {}) {
-    checkOptions('quantile', options as Record<string, unknown>, QUANTILE_OPTION_KEYS);
-    this.bins = numberOption('quantile', 'bins', options.bins, 0, (x) => Number.isInteger(x) && x >= 0 && x <= 1 << 20, 'an integer from 0 to 2^20');
-    const range = options.range ?? [-2, 2];
-    if (!Array.isArray(range) || range.length !== 2 || !range.every((x) => typeof x === 'number' && Number.isFinite(x)) || !(range[0] < range[1])) {
-      throw new InputError(`option 'range' of 'quantile' must be [lo, hi] with lo < hi, got ${JSON.stringify(options.range)}`);
-    }
-    this.range = [range[0], range[1]];
-    this.kernels = kernelOption('quantile', options.kernels);
+    const o = resolveOptions('quantile', options as Record<string, unknown>) as Required<QuantileOptions>;
+    this.bins = o.bins;
+    this.range = [o.range[0], o.range[1]];
+    this.kernels = o.kernels;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): RouteResult {

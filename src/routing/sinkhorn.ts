@@ -26,7 +26,8 @@
  */
 import { writeWeights } from './assign.ts';
 import { topKRowPlain } from './select.ts';
-import { checkEmptyState, checkOptions, numberOption, validateRouteInput } from './validate.ts';
+import { resolveOptions } from './registry.ts';
+import { checkEmptyState, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteResult } from './types.ts';
 
 export interface SinkhornOptions {
@@ -37,8 +38,6 @@ export interface SinkhornOptions {
   /** Stop when every column sum is within tol·c̄ of c̄ (relative), default 1e-4. */
   tol?: number;
 }
-
-export const SINKHORN_OPTION_KEYS = ['iters', 'tau', 'tol'] as const;
 
 const TINY_SCORE = 1e-30;
 const K_FLOOR = 1e-200;
@@ -157,10 +156,10 @@ export class SinkhornBalancer implements Balancer {
   last: { iters: number; colError: number; rowError: number } | null = null;
 
   constructor(options: SinkhornOptions = {}) {
-    checkOptions('sinkhorn', options as Record<string, unknown>, SINKHORN_OPTION_KEYS);
-    this.iters = numberOption('sinkhorn', 'iters', options.iters, 100, (x) => Number.isInteger(x) && x >= 1 && x <= 100000, 'an integer from 1 to 100000');
-    this.tau = numberOption('sinkhorn', 'tau', options.tau, 1, (x) => x >= 1e-3 && x <= 1e3, 'a number from 0.001 to 1000');
-    this.tol = numberOption('sinkhorn', 'tol', options.tol, 1e-4, (x) => x >= 0, 'a number >= 0');
+    const o = resolveOptions('sinkhorn', options as Record<string, unknown>) as Required<SinkhornOptions>;
+    this.iters = o.iters;
+    this.tau = o.tau;
+    this.tol = o.tol;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number): RouteResult {

@@ -3,8 +3,8 @@
  * every metric is read against (algorithms.md §6). Stateless.
  */
 import { assignTopK } from './assign.ts';
-import { checkOptions } from './validate.ts';
-import { checkedKernels, kernelOption, type KernelChoice } from './wasm/choice.ts';
+import { resolveOptions } from './registry.ts';
+import { checkedKernels, type KernelChoice } from './wasm/choice.ts';
 import { InputError } from './errors.ts';
 import type { Balancer, BalancerState, RouteResult } from './types.ts';
 
@@ -18,15 +18,12 @@ export interface TopKOptions {
   kernels?: KernelChoice;
 }
 
-export const TOPK_OPTION_KEYS = ['kernels'] as const;
-
 export class TopKBalancer implements Balancer {
   readonly method = 'topk' as const;
   readonly kernels: KernelChoice;
 
   constructor(options: TopKOptions = {}) {
-    checkOptions('topk', options as Record<string, unknown>, TOPK_OPTION_KEYS);
-    this.kernels = kernelOption('topk', options.kernels);
+    this.kernels = (resolveOptions('topk', options as Record<string, unknown>) as Required<TopKOptions>).kernels;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number): RouteResult {

@@ -11,9 +11,8 @@
  *   such a result carries `offsets` (see RouteResult) and every consumer reads pairs through them.
  */
 
-export type MethodName = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'optimal' | 'sinkhorn' | 'expertchoice' | 'online' | 'exact';
-
-export const METHOD_NAMES: readonly MethodName[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'optimal', 'sinkhorn', 'expertchoice', 'online', 'exact'];
+/** A method's name as the registry (registry.ts) lists it: topk, bip, lossfree, quantile, auxloss, optimal, ... */
+export type MethodName = string;
 
 /** What one `route` call returns. */
 export interface RouteResult {

@@ -65,33 +65,6 @@ export function readStateVector(state: Record<string, unknown>, key: string, m: 
   return out;
 }
 
-/** Rejects option keys a method does not know, and checks option types. */
-export function checkOptions(method: string, options: Record<string, unknown>, allowed: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (options[key] === undefined) continue;
-    if (!allowed.includes(key)) {
-      const list = allowed.length > 0 ? allowed.join(', ') : 'none';
-      throw new InputError(`unknown option '${key}' for method '${method}' (options: ${list})`);
-    }
-  }
-}
-
-export function numberOption(method: string, name: string, v: unknown, def: number, check: (x: number) => boolean, rule: string): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) {
-    throw new InputError(`option '${name}' of '${method}' must be ${rule}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-export function enumOption<T extends string>(method: string, name: string, v: unknown, def: T, values: readonly T[]): T {
-  if (v === undefined) return def;
-  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
-    throw new InputError(`option '${name}' of '${method}' must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
-  }
-  return v as T;
-}
-
 /** A balancer's state vector for m experts: zeros on first use; an error if it was made for another m. */
 export function stateVectorFor(v: Float64Array | null, m: number, method: string, key: string): Float64Array {
   if (v === null) return new Float64Array(m);

@@ -4,19 +4,22 @@
  * plain top-k once (the retention baseline) and, when asked, the exact LP optimum once; both are shared
  * by all methods. Only the route() call is timed.
  */
-import { createBalancer } from '../routing/factory.ts';
-import { createOptimalBalancer, loadSolver, solveOptimal } from '../routing/optimal.ts';
+import { createBalancer, createBalancerAsync } from '../routing/factory.ts';
+import { getMethod, type MethodSpec } from '../routing/registry.ts';
+import { loadSolver, solveOptimal } from '../routing/optimal.ts';
 import { groupMaxVio, maxVio, minVio, scoreSum } from '../routing/metrics.ts';
 import { expertsPerToken } from '../routing/ragged.ts';
 import { InputError } from '../routing/errors.ts';
 import type { Balancer } from '../routing/types.ts';
-import type { MethodSpec } from './methods.ts';
 import { round, type StepRecord } from './record.ts';
 import { checkShards, createShardSets } from './shardCheck.ts';
 import type { ScoreStream } from './streams.ts';
 
 /** Largest n·m for which `optimal: 'auto'` solves the LP (the issue's bound). */
 export const OPTIMAL_AUTO_LIMIT = 65536;
+
+/** The simulator's default methods (specs of the registry's grammar). */
+export const DEFAULT_METHODS: readonly string[] = ['topk', 'lossfree', 'quantile', 'bip-T1', 'bip-T2', 'bip-T4'];
 
 export interface SimulateOptions {
   /** Experts per token. */
@@ -47,16 +50,11 @@ export async function createMethodBalancers(methods: readonly MethodSpec[], laye
   for (const spec of methods) {
     const perLayer: Balancer[] = [];
     for (let l = 0; l < layers; l++) {
-      if (spec.method === 'optimal') {
-        if (Object.keys(spec.options).length > 0) throw new InputError(`method '${spec.label}': optimal takes no options`);
-        perLayer.push(await createOptimalBalancer());
-      } else {
-        try {
-          perLayer.push(createBalancer(spec.method, spec.options));
-        } catch (err) {
-          if (err instanceof Error && err.name === 'InputError') throw new InputError(`method '${spec.label}': ${err.message}`);
-          throw err;
-        }
+      try {
+        perLayer.push(await createBalancerAsync(spec.method, spec.options));
+      } catch (err) {
+        if (err instanceof Error && err.name === 'InputError') throw new InputError(`method '${spec.label}': ${err.message}`);
+        throw err;
       }
     }
     out.push(perLayer);
@@ -84,7 +82,7 @@ export async function simulate(stream: ScoreStream, options: SimulateOptions): P
     // Warm the JIT before the first timed call: each method routes the first batch once with a
     // throwaway balancer (the real ones keep their fresh state), so step 1's routingMs is not compile time.
     if (step === 1 && timing) {
-      for (const spec of methods) if (spec.method !== 'optimal') createBalancer(spec.method, spec.options).route(batch[0], n, m, k);
+      for (const spec of methods) if (!getMethod(spec.method).asyncOnly) createBalancer(spec.method, spec.options).route(batch[0], n, m, k);
     }
     for (let layer = 0; layer < layers; layer++) {
       const scores = batch[layer];

@@ -8,7 +8,7 @@
 import { InputError } from '../routing/errors.ts';
 import { createShardedBalancer, evenShardSizes, routeSharded, SHARDED_METHODS, type ShardedBalancer } from '../routing/sharded.ts';
 import type { Balancer, RouteResult } from '../routing/types.ts';
-import type { MethodSpec } from './methods.ts';
+import type { MethodSpec } from '../routing/registry.ts';
 
 /**
  * Per method and layer, W sharded balancers; null for a method without a sharded form (optimal,

@@ -10,16 +10,23 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ModelConfig } from '../model/config.ts';
-import { InputError } from '../routing/errors.ts';
-import { createBalancer } from '../routing/factory.ts';
-import { ONLINE_DEFAULT_RATE } from '../routing/online.ts';
+import { describeOption, isValidOption, parseOptionText, type OptionDecl } from '../routing/options.ts';
+import { configKey, getMethod, METHODS, parseMethodSpec, resolveOptions, trainOptionKeys } from '../routing/registry.ts';
 
-export type TrainMethod = 'topk' | 'bip' | 'lossfree' | 'quantile' | 'auxloss' | 'sinkhorn' | 'expertchoice' | 'online' | 'exact';
-export const TRAIN_METHODS: readonly TrainMethod[] = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss', 'sinkhorn', 'expertchoice', 'online', 'exact'];
+/** Methods a model can be trained with (the registry's trainable ones). */
+export const TRAIN_METHODS: readonly string[] = METHODS.filter((e) => e.trainable).map((e) => e.name);
 
-export interface TrainConfig extends ModelConfig {
-  /** Balancing method for every MoE layer. */
-  method: TrainMethod;
+/**
+ * Method options: one key per option of each trainable method, named by the registry's configKey
+ * (bipIters, bipTruncate, lossfreeRate, quantileBins, quantileRange, auxAlpha, auxForm, ...); null = not set.
+ */
+export type MethodOptionValues = Record<string, unknown>;
+
+export type TrainConfig = TrainBaseConfig & MethodOptionValues;
+
+export interface TrainBaseConfig extends ModelConfig {
+  /** Balancing method for every MoE layer (a registry name). */
+  method: string;
   // --- optimisation ---
   batchSize: number;
   steps: number;
@@ -47,35 +54,11 @@ export interface TrainConfig extends ModelConfig {
   backend: 'wasm' | 'cpu' | 'tensorflow';
   /** A UTF-8 text file to train on instead of the built-in corpus ('' = built-in). */
   dataFile: string;
-  // --- method options (null = not set) ---
-  bipIters: number | null;
-  /** true (paper's: p, q >= 0), 'q' (experts only), false (none). */
-  bipTruncate: boolean | 'q' | null;
-  bipOrder: 'update-then-route' | 'route-then-update' | null;
-  lossfreeRate: number | null;
-  lossfreeUpdate: 'sign' | 'linear' | null;
-  quantileBins: number | null;
-  auxAlpha: number | null;
-  auxForm: 'global' | 'sequence' | null;
-  exactWarmIters: number | null;
-  exactOrder: 'update-then-route' | 'route-then-update' | null;
-  sinkhornIters: number | null;
-  sinkhornTau: number | null;
-  /** Online BIP: step (relative to the score spread unless onlineScale = 'none'), scale, truncation, group. */
-  onlineRate: number | null;
-  onlineScale: 'spread' | 'none' | null;
-  onlineTruncate: boolean | null;
-  onlineGroup: number | null;
-  // --- options of any method (null = not set; see src/routing/factory.ts) ---
-  /** Capacity ⌈f·k·n/m⌉ per expert, pairs over it dropped (expertchoice: its capacity, nothing dropped). */
-  capacityFactor: number | null;
-  dropPolicy: 'score' | 'position' | null;
-  /** Group-limited routing (topk, lossfree, bip): experts in `groups` groups, `topkGroups` per token. */
-  groups: number | null;
-  topkGroups: number | null;
   /** Router z-loss coefficient (ST-MoE; 0 = off). */
   zLoss: number;
 }
+
+const METHOD_OPTION_KEYS = trainOptionKeys();
 
 export const DEFAULT_CONFIG: TrainConfig = {
   vocabSize: 4096,
@@ -109,115 +92,55 @@ export const DEFAULT_CONFIG: TrainConfig = {
   logEvery: 10,
   backend: 'wasm',
   dataFile: '',
-  bipIters: null,
-  bipTruncate: null,
-  bipOrder: null,
-  lossfreeRate: null,
-  lossfreeUpdate: null,
-  quantileBins: null,
-  auxAlpha: null,
-  auxForm: null,
-  exactWarmIters: null,
-  exactOrder: null,
-  sinkhornIters: null,
-  sinkhornTau: null,
-  onlineRate: null,
-  onlineScale: null,
-  onlineTruncate: null,
-  onlineGroup: null,
-  capacityFactor: null,
-  dropPolicy: null,
-  groups: null,
-  topkGroups: null,
   zLoss: 0,
+  ...Object.fromEntries(METHOD_OPTION_KEYS.map((o) => [o.key, null])),
 };
 
-// `nullable`: an option of any method that may be left unset (null).
-type Spec =
-  | { type: 'int'; min: number; max?: number; method?: TrainMethod; nullable?: true }
-  | { type: 'number'; min?: number; max?: number; gt?: number; method?: TrainMethod; nullable?: true }
-  | { type: 'bool'; method?: TrainMethod; or?: readonly string[] }
-  | { type: 'enum'; values: readonly string[]; method?: TrainMethod; nullable?: true }
-  | { type: 'string' };
+/** A config key's rule: the registry's option declarations (one rule for options everywhere), or a string. */
+type Spec = { decl: OptionDecl; methods?: readonly string[] } | { decl: 'string' };
 
-const SPECS: Record<keyof TrainConfig, Spec> = {
-  vocabSize: { type: 'int', min: 2, max: 65536 },
-  dim: { type: 'int', min: 2 },
-  layers: { type: 'int', min: 1 },
-  heads: { type: 'int', min: 1 },
-  seqLen: { type: 'int', min: 2 },
-  experts: { type: 'int', min: 2 },
-  expertHidden: { type: 'int', min: 1 },
-  topK: { type: 'int', min: 1 },
-  sharedExperts: { type: 'int', min: 0 },
-  gate: { type: 'enum', values: ['softmax', 'sigmoid'] },
-  ropeTheta: { type: 'number', gt: 0 },
-  normEps: { type: 'number', gt: 0 },
-  initStd: { type: 'number', gt: 0 },
-  method: { type: 'enum', values: TRAIN_METHODS },
-  batchSize: { type: 'int', min: 1 },
-  steps: { type: 'int', min: 1 },
-  lr: { type: 'number', gt: 0 },
-  minLr: { type: 'number', min: 0 },
-  warmupSteps: { type: 'int', min: 0 },
-  weightDecay: { type: 'number', min: 0 },
-  beta1: { type: 'number', min: 0, max: 0.999999 },
-  beta2: { type: 'number', min: 0, max: 0.999999 },
-  adamEps: { type: 'number', gt: 0 },
-  gradClip: { type: 'number', min: 0 },
-  seed: { type: 'int', min: 0, max: 0xffffffff },
-  evalEvery: { type: 'int', min: 0 },
-  evalBatches: { type: 'int', min: 0 },
-  checkpointEvery: { type: 'int', min: 0 },
-  logEvery: { type: 'int', min: 1 },
-  backend: { type: 'enum', values: ['wasm', 'cpu', 'tensorflow'] },
-  dataFile: { type: 'string' },
-  bipIters: { type: 'int', min: 0, max: 10000, method: 'bip' },
-  bipTruncate: { type: 'bool', or: ['q'], method: 'bip' },
-  bipOrder: { type: 'enum', values: ['update-then-route', 'route-then-update'], method: 'bip' },
-  lossfreeRate: { type: 'number', gt: 0, method: 'lossfree' },
-  lossfreeUpdate: { type: 'enum', values: ['sign', 'linear'], method: 'lossfree' },
-  quantileBins: { type: 'int', min: 0, method: 'quantile' },
-  auxAlpha: { type: 'number', min: 0, method: 'auxloss' },
-  auxForm: { type: 'enum', values: ['global', 'sequence'], method: 'auxloss' },
-  exactWarmIters: { type: 'int', min: 0, max: 10000, method: 'exact' },
-  exactOrder: { type: 'enum', values: ['update-then-route', 'route-then-update'], method: 'exact' },
-  sinkhornIters: { type: 'int', min: 1, max: 100000, method: 'sinkhorn' },
-  sinkhornTau: { type: 'number', min: 0.001, max: 1000, method: 'sinkhorn' },
-  onlineRate: { type: 'number', min: 0, method: 'online' },
-  onlineScale: { type: 'enum', values: ['spread', 'none'], method: 'online' },
-  onlineTruncate: { type: 'bool', method: 'online' },
-  onlineGroup: { type: 'int', min: 1, method: 'online' },
-  capacityFactor: { type: 'number', gt: 0, nullable: true },
-  dropPolicy: { type: 'enum', values: ['score', 'position'], nullable: true },
-  groups: { type: 'int', min: 1, nullable: true },
-  topkGroups: { type: 'int', min: 1, nullable: true },
-  zLoss: { type: 'number', min: 0 },
-};
+const rule = (d: Partial<OptionDecl> & Pick<OptionDecl, 'type'>): Spec => ({ decl: { doc: '', default: undefined, ...d } as OptionDecl });
+const int = (min: number, max?: number): Spec => rule({ type: 'int', min, max });
+const num = (bounds: { min?: number; gt?: number; max?: number }): Spec => rule({ type: 'number', ...bounds });
+const choice = (values: readonly string[]): Spec => rule({ type: 'choice', values });
 
-/** Unset is allowed: an option of one method, or of any method. */
-function maySkip(spec: Spec): boolean {
-  return ('method' in spec && spec.method !== undefined) || ('nullable' in spec && spec.nullable === true);
-}
-
-/** The routing core's defaults for the method options (filled in when not set). */
-const METHOD_DEFAULTS: Partial<TrainConfig> = {
-  bipIters: 4,
-  bipTruncate: true,
-  bipOrder: 'update-then-route',
-  lossfreeRate: 0.001,
-  lossfreeUpdate: 'sign',
-  quantileBins: 0,
-  auxAlpha: 0.1,
-  auxForm: 'global',
-  exactWarmIters: 0,
-  exactOrder: 'update-then-route',
-  sinkhornIters: 100,
-  sinkhornTau: 1,
-  onlineRate: ONLINE_DEFAULT_RATE,
-  onlineScale: 'spread',
-  onlineTruncate: true,
-  onlineGroup: 1,
+const SPECS: Record<string, Spec> = {
+  vocabSize: int(2, 65536),
+  dim: int(2),
+  layers: int(1),
+  heads: int(1),
+  seqLen: int(2),
+  experts: int(2),
+  expertHidden: int(1),
+  topK: int(1),
+  sharedExperts: int(0),
+  gate: choice(['softmax', 'sigmoid']),
+  ropeTheta: num({ gt: 0 }),
+  normEps: num({ gt: 0 }),
+  initStd: num({ gt: 0 }),
+  method: choice(TRAIN_METHODS),
+  batchSize: int(1),
+  steps: int(1),
+  lr: num({ gt: 0 }),
+  minLr: num({ min: 0 }),
+  warmupSteps: int(0),
+  weightDecay: num({ min: 0 }),
+  beta1: num({ min: 0, max: 0.999999 }),
+  beta2: num({ min: 0, max: 0.999999 }),
+  adamEps: num({ gt: 0 }),
+  gradClip: num({ min: 0 }),
+  seed: int(0, 0xffffffff),
+  evalEvery: int(0),
+  evalBatches: int(0),
+  checkpointEvery: int(0),
+  logEvery: int(1),
+  backend: choice(['wasm', 'cpu', 'tensorflow']),
+  dataFile: { decl: 'string' },
+  zLoss: num({ min: 0 }),
+  // One key per method option; a shared key (capacityFactor, groups, ...) lists every method that takes it.
+  ...Object.fromEntries(
+    METHOD_OPTION_KEYS.map((o) => [o.key, { decl: o.decl, methods: METHOD_OPTION_KEYS.filter((x) => x.key === o.key).map((x) => x.method.name) }]),
+  ),
 };
 
 export class ConfigError extends Error {
@@ -227,45 +150,18 @@ export class ConfigError extends Error {
 export const CONFIG_KEYS = Object.keys(SPECS) as (keyof TrainConfig)[];
 
 function describeSpec(s: Spec): string {
-  switch (s.type) {
-    case 'int':
-      return `an integer >= ${s.min}${s.max !== undefined ? ` and <= ${s.max}` : ''}`;
-    case 'number':
-      return `a number${s.gt !== undefined ? ` > ${s.gt}` : ''}${s.min !== undefined ? ` >= ${s.min}` : ''}${s.max !== undefined ? ` <= ${s.max}` : ''}`;
-    case 'bool':
-      return s.or ? `true, false or ${s.or.map((v) => `'${v}'`).join(', ')}` : 'true or false';
-    case 'enum':
-      return `one of ${s.values.join(', ')}`;
-    case 'string':
-      return 'a string';
-  }
+  return s.decl === 'string' ? 'a string' : describeOption(s.decl);
 }
 
 /** Checks one value against its key's spec; `source` says where it came from (for the message). */
 function checkValue(key: string, v: unknown, source: string): void {
-  const spec = SPECS[key as keyof TrainConfig];
+  const spec = SPECS[key];
   if (!spec) {
     throw new ConfigError(`unknown config key '${key}' (${source}); known keys: ${CONFIG_KEYS.join(', ')}`);
   }
-  if (v === null && maySkip(spec)) return; // an option left unset
-  const bad = () => new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got ${JSON.stringify(v)} (${source})`);
-  switch (spec.type) {
-    case 'int':
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || (spec.max !== undefined && v > spec.max)) throw bad();
-      return;
-    case 'number':
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw bad();
-      if ((spec.gt !== undefined && !(v > spec.gt)) || (spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) throw bad();
-      return;
-    case 'bool':
-      if (typeof v !== 'boolean' && !(typeof v === 'string' && spec.or?.includes(v))) throw bad();
-      return;
-    case 'enum':
-      if (typeof v !== 'string' || !spec.values.includes(v)) throw bad();
-      return;
-    case 'string':
-      if (typeof v !== 'string') throw bad();
-  }
+  if (v === null && 'methods' in spec) return; // a method option left unset
+  const ok = spec.decl === 'string' ? typeof v === 'string' : isValidOption(spec.decl, v);
+  if (!ok) throw new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got ${JSON.stringify(v)} (${source})`);
 }
 
 /** Applies an object of overrides (from a file or flags), checking every key and value. */
@@ -320,22 +216,11 @@ export function parseSetArgs(sets: string[]): Record<string, unknown> {
 }
 
 function parseTyped(key: string, raw: string, spec: Spec): unknown {
-  if (raw === 'null' && maySkip(spec)) return null;
-  switch (spec.type) {
-    case 'int':
-    case 'number': {
-      const v = raw === '' ? NaN : Number(raw);
-      if (!Number.isFinite(v)) throw new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got '${raw}' (--set)`);
-      return v;
-    }
-    case 'bool':
-      if (raw === 'true') return true;
-      if (raw === 'false') return false;
-      if (spec.or?.includes(raw)) return raw;
-      throw new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got '${raw}' (--set)`);
-    default:
-      return raw;
-  }
+  if (raw === 'null' && 'methods' in spec) return null;
+  if (spec.decl === 'string') return raw;
+  const v = parseOptionText(spec.decl, raw);
+  if (!isValidOption(spec.decl, v)) throw new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got '${raw}' (--set)`);
+  return v;
 }
 
 /**
@@ -351,58 +236,62 @@ export function finalizeConfig(cfg: TrainConfig): TrainConfig {
     throw new ConfigError(`config key 'heads': the head size dim/heads=${c.dim / c.heads} must be even (rotary pairs)`);
   }
   if (c.minLr > c.lr) throw new ConfigError(`config key 'minLr' (${c.minLr}) must not exceed lr (${c.lr})`);
-  for (const key of CONFIG_KEYS) {
-    const spec = SPECS[key];
-    if ('method' in spec && spec.method) {
-      if (spec.method !== c.method && c[key] !== null) {
-        throw new ConfigError(`config key '${key}' is an option of method '${spec.method}', but method is '${c.method}'`);
-      }
-      if (spec.method === c.method && c[key] === null) (c as Record<string, unknown>)[key] = METHOD_DEFAULTS[key];
+  for (const o of METHOD_OPTION_KEYS) {
+    const owners = (SPECS[o.key] as { methods: readonly string[] }).methods;
+    if (!owners.includes(c.method) && c[o.key] !== null) {
+      throw new ConfigError(`config key '${o.key}' is an option of method${owners.length > 1 ? 's' : ''} ${owners.map((x) => `'${x}'`).join(', ')}, but method is '${c.method}'`);
     }
+    // The default of an option that needs another one (quantileRange needs bins > 0) only when that holds.
+    const needs = o.decl.needs;
+    const needed = !needs || needs.test(c[configKey(o.method, needs.option)] ?? undefined);
+    if (o.method.name === c.method && c[o.key] === null && needed) c[o.key] = o.decl.default ?? null;
   }
-  // The options of any method (capacity, groups) are checked by the routing core, before training.
   try {
-    createBalancer(c.method, balancerOptions(c));
+    resolveOptions(c.method, balancerOptions(c));
   } catch (e) {
-    if (e instanceof InputError) throw new ConfigError(`config: ${e.message}`);
-    throw e;
+    throw new ConfigError(`method '${c.method}': ${(e as Error).message}`);
   }
-  if (c.groups !== null && (c.experts % c.groups !== 0 || ((c.topkGroups ?? 0) * c.experts) / c.groups < c.topK)) {
+  const groups = c.groups as number | null | undefined;
+  if (groups != null && (c.experts % groups !== 0 || (((c.topkGroups as number | null) ?? 0) * c.experts) / groups < c.topK)) {
     throw new ConfigError(`config key 'groups': ${c.groups} groups must divide experts=${c.experts} and topkGroups groups must hold topK=${c.topK} experts`);
   }
   return c;
 }
 
-/** The routing core's options object for the configured method. */
+/**
+ * The routing core's options object for the configured method: its config keys, plus the options the
+ * trainer takes from the config itself (auxloss seqLen = the model's seqLen, when its form needs one).
+ */
 export function balancerOptions(c: TrainConfig): Record<string, unknown> {
-  const any = {
-    capacityFactor: c.capacityFactor ?? undefined,
-    dropPolicy: c.dropPolicy ?? undefined,
-    groups: c.groups ?? undefined,
-    topkGroups: c.topkGroups ?? undefined,
-  };
-  return { ...ownOptions(c), ...any };
+  const e = getMethod(c.method);
+  const o: Record<string, unknown> = {};
+  for (const k of METHOD_OPTION_KEYS) if (k.method === e && c[k.key] !== null) o[k.option] = c[k.key];
+  for (const [option, key] of Object.entries(e.fromTrainConfig ?? {})) {
+    const needs = e.options[option].needs;
+    if (!needs || needs.test(o[needs.option] ?? e.options[needs.option].default)) o[option] = c[key];
+  }
+  return o;
 }
 
-function ownOptions(c: TrainConfig): Record<string, unknown> {
-  switch (c.method) {
-    case 'bip':
-      return { iters: c.bipIters ?? undefined, truncate: c.bipTruncate ?? undefined, order: c.bipOrder ?? undefined };
-    case 'lossfree':
-      return { rate: c.lossfreeRate ?? undefined, update: c.lossfreeUpdate ?? undefined };
-    case 'quantile':
-      return { bins: c.quantileBins ?? undefined };
-    case 'online':
-      return { rate: c.onlineRate ?? undefined, scale: c.onlineScale ?? undefined, truncate: c.onlineTruncate ?? undefined, group: c.onlineGroup ?? undefined };
-    case 'exact':
-      return { warmIters: c.exactWarmIters ?? undefined, order: c.exactOrder ?? undefined };
-    case 'auxloss':
-      return { alpha: c.auxAlpha ?? undefined, form: c.auxForm ?? undefined, seqLen: c.auxForm === 'sequence' ? c.seqLen : undefined };
-    case 'sinkhorn':
-      return { iters: c.sinkhornIters ?? undefined, tau: c.sinkhornTau ?? undefined };
-    default:
-      return {};
+/**
+ * The config keys a method spec sets: `method` and one key per option given (bip-T8-notrunc sets
+ * method bip, bipIters 8, bipTruncate false). A method the trainer cannot use is a ConfigError.
+ */
+export function methodSpecConfig(text: string): Record<string, unknown> {
+  let spec;
+  try {
+    spec = parseMethodSpec(text, { complete: false }); // the config supplies some options (auxloss seqLen)
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
   }
+  const e = getMethod(spec.method);
+  if (!e.trainable) throw new ConfigError(`method '${spec.method}' cannot be trained with (methods: ${TRAIN_METHODS.join(', ')})`);
+  const out: Record<string, unknown> = { method: spec.method };
+  for (const [option, v] of Object.entries(spec.options)) {
+    if (e.fromTrainConfig?.[option]) throw new ConfigError(`method '${text}': option '${option}' is the config's ${e.fromTrainConfig[option]} in training`);
+    out[configKey(e, option)] = v;
+  }
+  return out;
 }
 
 /** Default config, then file, then --set, then flags; validated and finalized. */

@@ -20,6 +20,8 @@ import { MoeTransformer, emptyStats, type ForwardOptions, type ForwardStats } fr
 import { InputError } from '../routing/errors.ts';
 import { createBalancer } from '../routing/factory.ts';
 import { createShardedBalancer } from '../routing/sharded.ts';
+import { resolveOptions } from '../routing/registry.ts';
+import type { AuxLossForm } from '../routing/auxLoss.ts';
 import { groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
 import { expertsPerToken } from '../routing/ragged.ts';
 import type { Balancer, RouteResult } from '../routing/types.ts';
@@ -304,9 +306,15 @@ function restoreParams(model: MoeTransformer, tensors: { name: string; shape: nu
 export function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: boolean, withAux: boolean): ForwardOptions {
   return {
     routers: balancers.map((b) => (s: Float32Array, n: number, m: number, k: number) => b.route(s, n, m, k, { update })),
-    aux: withAux && cfg.method === 'auxloss' ? { alpha: cfg.auxAlpha ?? 0.1, form: cfg.auxForm ?? 'global' } : undefined,
+    aux: withAux && cfg.method === 'auxloss' ? auxOptions(cfg) : undefined,
     zLoss: withAux && cfg.zLoss > 0 ? cfg.zLoss : undefined,
   };
+}
+
+/** The auxiliary loss's weight and form, as the registry resolves the configured auxloss options. */
+function auxOptions(cfg: TrainConfig): { alpha: number; form: AuxLossForm } {
+  const o = resolveOptions('auxloss', balancerOptions(cfg));
+  return { alpha: o.alpha as number, form: o.form as AuxLossForm };
 }
 
 /** One layer's entry of a step line: loads and MaxVio, plus dropped / unrouted / group MaxVio where they apply. */
@@ -314,7 +322,7 @@ function layerLog(r: RouteResult, cfg: TrainConfig): LayerLog {
   const out: LayerLog = { loads: Array.from(r.loads), maxVio: maxVio(r.loads, r.n, r.k), minVio: minVio(r.loads, r.n, r.k) };
   if (r.dropped !== undefined) out.dropped = r.dropped;
   if (r.offsets) out.unrouted = expertsPerToken(r)[0] / r.n;
-  if (cfg.groups !== null) out.groupMaxVio = groupMaxVio(r.loads, cfg.groups, r.n, r.k);
+  if (cfg.groups !== null) out.groupMaxVio = groupMaxVio(r.loads, cfg.groups as number, r.n, r.k);
   return out;
 }
 

@@ -6,18 +6,13 @@
  * 'auto', so that a whole test suite can run on either path.
  */
 import { InputError } from '../errors.ts';
-import { enumOption, validateRouteInput, validateRouteShape } from '../validate.ts';
+import { validateRouteInput, validateRouteShape } from '../validate.ts';
 import { kernelsUnavailableReason, loadKernelsSync } from './instance.ts';
 import { MAX_K, type RoutingKernels } from './kernels.ts';
 
 export type KernelChoice = 'auto' | 'wasm' | 'typescript';
 
 export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'wasm', 'typescript'];
-
-/** The balancers' `kernels` option, checked. */
-export function kernelOption(method: string, v: unknown): KernelChoice {
-  return enumOption(method, 'kernels', v, 'auto', KERNEL_CHOICES);
-}
 
 function fromEnvironment(): KernelChoice {
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
