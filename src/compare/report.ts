@@ -98,8 +98,8 @@ export function concurrencyNote(meta: CompareMeta | undefined): string | undefin
   return `the runs did not share the machine alike (${parts.join('; ')}), so their wall-clock and step times are not directly comparable.`;
 }
 
-/** Build DIR/report.html, DIR/summary.md and DIR/summary.json from the logs under DIR/runs. */
-export function buildCompareReport(dir: string): CompareReport {
+/** The runs of a compare folder with their logs, methods in compare.json's order (then the others found). */
+export function loadCompareFolder(dir: string): { meta: CompareMeta | undefined; loaded: LoadedRun[]; methods: string[]; runs: RunStats[] } {
   const meta = readCompareMeta(dir);
   const loaded: LoadedRun[] = listRunDirs(dir).map((rd) => {
     const log = readRunLog(rd.path);
@@ -109,6 +109,12 @@ export function buildCompareReport(dir: string): CompareReport {
   const order = meta ? [...meta.methods, ...found.filter((m) => !meta.methods.includes(m))] : found;
   const methods = order.filter((m) => loaded.some((r) => r.stats.method === m) || meta?.methods.includes(m));
   const runs = methods.flatMap((m) => loaded.filter((r) => r.stats.method === m).map((r) => r.stats));
+  return { meta, loaded, methods, runs };
+}
+
+/** Build DIR/report.html, DIR/summary.md and DIR/summary.json from the logs under DIR/runs. */
+export function buildCompareReport(dir: string): CompareReport {
+  const { meta, loaded, methods, runs } = loadCompareFolder(dir);
   const mstats = methodStats(runs, methods);
 
   const main = mainTable(mstats);

@@ -11,6 +11,14 @@ export function mean(values: readonly number[]): number {
   return v.length === 0 ? NaN : v.reduce((a, b) => a + b, 0) / v.length;
 }
 
+/** Median of the finite values (mean of the two middle ones for an even count; NaN for none). */
+export function median(values: readonly number[]): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const h = v.length >> 1;
+  return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
 /** Sample standard deviation (n − 1) of the finite values; 0 for one value, NaN for none. */
 export function sd(values: readonly number[]): number {
   const v = values.filter(Number.isFinite);
