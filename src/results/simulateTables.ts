@@ -8,7 +8,8 @@
  *                                       MaxVio < threshold, retention vs top-k (and vs LP when solved)
  *   simulate-grid DIR... [methods=] [cols=]  one row per method, per folder the columns asked for (avgMaxVio,
  *                                       supMaxVio, first: first step with MaxVio < threshold on every layer,
- *                                       settled: the step from which it stays below, retention, retentionOpt;
+ *                                       settled: the step from which it stays below, retention, retentionOpt,
+ *                                       shardBytes, shardRounds (with --shards);
  *                                       default avgMaxVio,settled)
  *   rate-sweep DIR [cases=glob] [ref=label]  online's rate sweep: per rate, min – max over the case folders
  *                                       of AvgMaxVio and of retention vs the reference method − 1
@@ -101,6 +102,8 @@ const GRID_COLUMNS: Record<string, [string, (r: MethodSummary, threshold: number
   settled: ['stays <{t} from', (r) => settled(r.settledStep)],
   retention: ['retention vs top-k', (r) => f4(r.retention)],
   retentionOpt: ['retention vs LP', (r) => f4(r.retentionOpt)],
+  shardBytes: ['bytes one shard sends per call', (r) => (r.shardBytes === null ? MISSING : r.shardBytes.toLocaleString('en-US', { maximumFractionDigits: 0 }))],
+  shardRounds: ['collectives per call', (r) => (r.shardRounds === null ? MISSING : String(Math.round(r.shardRounds * 10) / 10))],
 };
 
 export function simulateGridTable(dirs: string[], methods?: string[], columns = ['avgMaxVio', 'settled']): string {
@@ -114,7 +117,8 @@ export function simulateGridTable(dirs: string[], methods?: string[], columns = 
     return col;
   });
   const names = methods ?? folders[0]?.summary.map((r) => r.method) ?? [];
-  const headers = ['method', ...folders.flatMap((f) => cols.map(([h]) => `${f.name}: ${h.replace('{t}', String(threshold))}`))];
+  // One folder: the column names alone; several: each prefixed by its folder's short name.
+  const headers = ['method', ...folders.flatMap((f) => cols.map(([h]) => `${folders.length > 1 ? `${f.name}: ` : ''}${h.replace('{t}', String(threshold))}`))];
   const rows = names.map((name) => [
     name,
     ...folders.flatMap((f, i) => {

@@ -96,6 +96,7 @@ function timeLine(x: MethodEvidence, all: MethodEvidence[]): string {
   return (
     `**At least 13% less training time than Loss-Controlled** (${x.method}): **${verdict}**${provisional([x, aux])}. ` +
     `Σ step time ${min(x.trainMs)} min against auxloss ${min(aux.trainMs)} min (${fmtPercent(x.trainMs.mean / aux.trainMs.mean - 1, 1, true)}; 13% less would be ${min(target)} min). ` +
+    `The balancer's own time: ${ms(scale(x.routingShare, 100), 2)}% of a step against ${ms(scale(aux.routingShare, 100), 2)}% (routing share). ` +
     `Expert-parallel step time from the loads: ${ms(x.epStepTime)} against ${ms(aux.epStepTime)} (${fmtPercent(x.epStepTime.mean / aux.epStepTime.mean - 1, 1, true)} for the MoE layers with one expert per device).`
   );
 }
