@@ -102,8 +102,8 @@ const GRID_COLUMNS: Record<string, [string, (r: MethodSummary, threshold: number
   settled: ['stays <{t} from', (r) => settled(r.settledStep)],
   retention: ['retention vs top-k', (r) => f4(r.retention)],
   retentionOpt: ['retention vs LP', (r) => f4(r.retentionOpt)],
-  shardBytes: ['bytes one shard sends per call', (r) => (r.shardBytes === null ? MISSING : r.shardBytes.toLocaleString('en-US', { maximumFractionDigits: 0 }))],
-  shardRounds: ['collectives per call', (r) => (r.shardRounds === null ? MISSING : String(Math.round(r.shardRounds * 10) / 10))],
+  shardBytes: ['bytes one shard sends per call', (r) => (r.shardBytes === null ? MISSING : r.shardBytes.toFixed(0))],
+  shardRounds: ['collectives per call', (r) => (r.shardRounds === null ? MISSING : r.shardRounds.toFixed(1))],
 };
 
 export function simulateGridTable(dirs: string[], methods?: string[], columns = ['avgMaxVio', 'settled']): string {
