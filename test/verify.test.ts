@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { findBlocks, replaceBlocks } from '../src/results/blocks.ts';
 import { verifyText } from '../src/results/verify.ts';
 import { compareEvidence } from '../src/results/evidence.ts';
-import { compareTable } from '../src/results/compareTables.ts';
+import { ablationTable, compareTable } from '../src/results/compareTables.ts';
 import { separate, verdictLines } from '../src/results/verdicts.ts';
 import { spread } from '../src/compare/stats.ts';
 import { InputError } from '../src/routing/errors.ts';
@@ -147,6 +147,14 @@ test('verdicts and the compare table on hand-made runs', () => {
     assert.match(table[4], /^\| bip +\| +3 \| +102\.00 ± 1\.00 \|/);
     assert.match(table[4], /\| +−20\.0% \|/);
     assert.match(table[2], /^\| auxloss .*\| +ref\. \|/);
+
+    // lossfree against auxloss: perplexity 92 ± 1 vs 112 ± 1; AvgMaxVio per run (1 + 0.5)/2 = 0.75 (seed 1)
+    // and 0.5 (seeds 2, 3): 0.583 ± 0.144 vs 1 ± 0, lower; SupMaxVio 1 vs 1: not separated.
+    assert.deepEqual(
+      ablationTable(dir, ['lossfree:auxloss']).split('\n')[2].split('|').map((c) => c.trim()).slice(1, -1),
+      ['lossfree', 'auxloss', '92.00 ± 1.00 vs 112.00 ± 1.00', 'lower', '0.583 ± 0.144 vs 1.000 ± 0.000', 'lower', '1.000 ± 0.000 vs 1.000 ± 0.000', 'no'],
+    );
+    assert.throws(() => ablationTable(dir, ['lossfree']), /not VARIANT:BASE/);
 
     // An unfinished run makes the verdicts provisional.
     writeCompare(dir, [{ method: 'bip', seed: 4, loads: () => [BAL, BAL], ppl: 101, stepMs: 80, routingMs: () => 2, steps: 5, finished: false }]);

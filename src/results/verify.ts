@@ -5,14 +5,14 @@
  * "pending" note, so the README can carry the marker before the runs land.
  *
  * Kinds: simulate, simulate-streams, simulate-grid, rate-sweep (simulateTables.ts); compare,
- * compare-balance (compareTables.ts); compare-verdicts (verdicts.ts).
+ * compare-balance, compare-ablations (compareTables.ts); compare-verdicts (verdicts.ts).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../routing/errors.ts';
 import { blockArgs, findBlocks, replaceBlocks, type Block } from './blocks.ts';
 import { rateSweepTable, simulateGridTable, simulateStreamsTable, simulateTable } from './simulateTables.ts';
-import { balanceTable, compareTable } from './compareTables.ts';
+import { ablationTable, balanceTable, compareTable } from './compareTables.ts';
 import { verdictLines } from './verdicts.ts';
 
 type Render = (dirs: string[], options: Map<string, string>) => string;
@@ -30,6 +30,7 @@ const KINDS: Record<string, Render> = {
   'rate-sweep': (d, o) => rateSweepTable(one(d, 'rate-sweep'), o.get('cases') ?? '.*', o.get('ref') ?? 'bip-T4:truncate=q'),
   compare: (d, o) => compareTable(one(d, 'compare'), list(o, 'methods')),
   'compare-balance': (d, o) => balanceTable(one(d, 'compare-balance'), list(o, 'methods')),
+  'compare-ablations': (d, o) => ablationTable(one(d, 'compare-ablations'), list(o, 'pairs') ?? []),
   'compare-verdicts': (d, o) => verdictLines(one(d, 'compare-verdicts'), list(o, 'methods') ?? ['bip']),
 };
 
