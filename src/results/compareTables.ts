@@ -2,8 +2,8 @@
  * README tables recomputed from a committed compare folder (DIR/runs/<method>-s<seed>/log.jsonl), mean ±
  * sample sd over seeds (one value alone when there is one seed):
  *
- *   compare DIR [methods=a,b]          perplexity, AvgMaxVio, SupMaxVio, EP step time, Σ step time and
- *                                      its change vs auxloss, wall-clock, routing ms / step and its share
+ *   compare DIR [methods=a,b]          perplexity, AvgMaxVio, SupMaxVio, EP step time, ms / step and its
+ *                                      change vs auxloss, wall-clock, routing ms / step and its share
  *   compare-balance DIR [methods=a,b]  the start of training and the worst layer: MaxVio at step 1, SupMaxVio
  *                                      over steps 1..EARLY_STEPS, AvgMaxVio of the worst and the best layer
  *   compare-ablations DIR pairs=v:b,.. each variant against its base (perplexity, AvgMaxVio, SupMaxVio)
@@ -39,7 +39,7 @@ export function compareTable(dir: string, methods?: string[]): string {
   const all = compareEvidence(dir);
   const rows = pickMethods(all, methods, dir);
   const aux = all.find((m) => m.method === 'auxloss');
-  const headers = ['Method', 'Runs', 'Val perplexity', 'AvgMaxVio', 'SupMaxVio', 'EP step time', 'Σ step time (min)', 'vs auxloss', 'Wall-clock (min)', 'Routing ms / step', 'Routing share (%)'];
+  const headers = ['Method', 'Runs', 'Val perplexity', 'AvgMaxVio', 'SupMaxVio', 'EP step time', 'ms / step', 'vs auxloss', 'Wall-clock (min)', 'Routing ms / step', 'Routing share (%)'];
   const body = rows.map((m) => [
     m.method,
     runsCell(m),
@@ -47,8 +47,8 @@ export function compareTable(dir: string, methods?: string[]): string {
     fmtMeanSd(m.avgMaxVio.values, 3),
     fmtMeanSd(m.supMaxVio.values, 3),
     fmtMeanSd(m.epStepTime.values, 3),
-    scaled(m.trainMs, 1 / 60000, 1),
-    m === aux ? 'ref.' : aux ? fmtPercent(m.trainMs.mean / aux.trainMs.mean - 1, 1, true) : MISSING,
+    fmtMeanSd(m.stepMs.values, 0),
+    m === aux ? 'ref.' : aux ? fmtPercent(m.stepMs.mean / aux.stepMs.mean - 1, 1, true) : MISSING,
     scaled(m.wallMs, 1 / 60000, 1),
     fmtMeanSd(m.routingMs.values, 1),
     scaled(m.routingShare, 100, 2),

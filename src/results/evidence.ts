@@ -2,6 +2,8 @@
  * Per-run and per-method numbers of a compare folder beyond the report's (src/compare/stats.ts), for the
  * README's evidence tables and verdicts, all from runs/*\/log.jsonl:
  *
+ *   step ms             = mean over steps of stepMs (training time per step, evaluation excluded; comparable
+ *                         between runs of different lengths, = Σ stepMs / steps)
  *   routing ms / step   = median over steps of routingMs (the balancer's time inside the step)
  *   routing share       = median over steps of routingMs / stepMs
  *   first-step MaxVio   = max over layers of MaxVio at step 1
@@ -34,7 +36,8 @@ export interface MethodEvidence {
   avgMaxVio: Spread;
   supMaxVio: Spread;
   epStepTime: Spread;
-  trainMs: Spread;
+  /** Mean training-step time (stepMs, without evaluation): with equal step counts, training time / steps. */
+  stepMs: Spread;
   wallMs: Spread;
   routingMs: Spread;
   routingShare: Spread;
@@ -76,7 +79,7 @@ export function methodEvidence(method: string, runs: RunEvidence[]): MethodEvide
     avgMaxVio: s((r) => r.stats.avgMaxVio),
     supMaxVio: s((r) => r.stats.supMaxVio),
     epStepTime: s((r) => r.stats.epStepTime),
-    trainMs: s((r) => r.stats.trainMs),
+    stepMs: s((r) => r.stats.meanStepMs),
     wallMs: s((r) => r.stats.wallMs),
     routingMs: s((r) => r.routingMs),
     routingShare: s((r) => r.routingShare),
