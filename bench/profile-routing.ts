@@ -3,13 +3,17 @@
  * call against its parts (copy + check of the scores, the kernel alone, copying the results out), and
  * optionally an external .wasm build for comparison. Variants alternate within one run, CPU clock.
  *
- *   node --import tsx bench/profile-routing.ts [--n 16384 --m 64 --k 4] [--rounds 3] [--proto DIR]
+ *   node --import tsx bench/profile-routing.ts [--n 16384 --m 64 --k 4] [--rounds 3] [--only NAME]
+ *     [--alt FILE.wasm ...]   also time other builds of c/kernels.c (bare kernel calls), e.g. a variant
+ *     [--proto DIR]           the prototype's builds (DIR/bip2*.wasm, /work/shared/prototypes/wasm-bip)
+ *     [--phases FILE.wasm]    a profiling build (bash scripts/build-wasm.sh --phases FILE.wasm): wall ms
+ *                             per phase of dualRoute T=4 (row pass t, column step t, final routing)
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBalancer } from '../src/routing/factory.ts';
 import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
-import type { KernelExports } from '../src/routing/wasm/kernels.ts';
+import { KernelTuning, RoutingKernels, type KernelExports } from '../src/routing/wasm/kernels.ts';
 import { syntheticScores } from './routing.ts';
 
 const { values } = parseArgs({
@@ -20,6 +24,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     reps: { type: 'string', default: '60' },
     proto: { type: 'string' },
+    alt: { type: 'string', multiple: true },
+    phases: { type: 'string' },
     only: { type: 'string' },
   },
 });
@@ -57,14 +63,20 @@ for (const T of [1, 4]) {
 variants.push(['ours load (copy+check)', () => (kernels as unknown as { load(s: Float32Array, n: number, m: number, k: number): void }).load(next(), n, m, k)]);
 variants.push(['ours topk_plain kernel', () => x.topk_plain()]);
 variants.push(['ours sum_scores', () => x.sum_scores()]);
-{
-  const bip = createBalancer('bip', { iters: 4 });
-  const q = new Float64Array(m);
-  const tun = (bip as unknown as { tuning: never }).tuning;
-  // warm q
-  for (let w = 0; w < 6; w++) bip.route(next(), n, m, k);
-  q.set((bip as unknown as { q: Float64Array }).q);
-  variants.push(['ours dualRoute T=4 (kernels.ts)', () => kernels.dualRoute(next(), n, m, k, q, 4, 3, tun)]);
+/** Bare kernel calls of one build: top-k and dualRoute T=1, 4 from a warm q. */
+function kernelVariants(label: string, kern: RoutingKernels): void {
+  variants.push([`${label} topk (kernels.ts)`, () => kern.topk(next(), n, m, k)]);
+  for (const T of [1, 4]) {
+    const q = new Float64Array(m);
+    const tun = new KernelTuning();
+    for (let w = 0; w < 6; w++) kern.dualRoute(next(), n, m, k, q, T, 3, tun);
+    variants.push([`${label} dualRoute T=${T}`, () => kern.dualRoute(next(), n, m, k, q, T, 3, tun)]);
+  }
+}
+kernelVariants('ours', kernels);
+for (const file of values.alt ?? []) {
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {});
+  kernelVariants(file.replace(/^.*\//, ''), new RoutingKernels(inst.exports as unknown as KernelExports));
 }
 
 if (values.proto) {
@@ -95,3 +107,21 @@ for (let r = 0; r < rounds; r++) {
 const { loadavg } = await import('node:os');
 console.log(`(${n}, ${m}, ${k}), CPU ms per call, lowest median of ${rounds} rounds x ${reps} reps; load ${loadavg()[0].toFixed(2)}`);
 for (const [name, ms] of best) console.log(`${name.padEnd(36)} ${ms.toFixed(3)}`);
+
+if (values.phases) {
+  // Phase timers (c/kernels.c TIC/TOC): slots 2t and 2t+1 for row pass and column step t, 15 the final routing.
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(values.phases)), { env: { now: () => performance.now() } });
+  const px = inst.exports as unknown as KernelExports & { phases(): number };
+  const kern = new RoutingKernels(px);
+  const q = new Float64Array(m);
+  const tun = new KernelTuning();
+  for (let w = 0; w < 10; w++) kern.dualRoute(next(), n, m, k, q, 4, 3, tun);
+  new Float64Array(px.memory.buffer, px.phases(), 16).fill(0);
+  const calls = reps;
+  const t0 = performance.now();
+  for (let c = 0; c < calls; c++) kern.dualRoute(next(), n, m, k, q, 4, 3, tun);
+  const total = (performance.now() - t0) / calls;
+  const ph = Array.from(new Float64Array(px.memory.buffer, px.phases(), 16), (v) => v / calls);
+  const named = [0, 1, 2, 3].map((t) => `row ${t} ${ph[2 * t].toFixed(3)}, col ${t} ${ph[2 * t + 1].toFixed(3)}`).join('; ');
+  console.log(`phases of dualRoute T=4 (wall ms per call, ${calls} calls, total ${total.toFixed(3)}): ${named}; route ${ph[15].toFixed(3)}`);
+}

@@ -4,9 +4,12 @@
 # load them: the package also runs in a browser).
 #   npm run build:wasm                     # rebuild in place
 #   bash scripts/build-wasm.sh OUT.ts      # build into another file (the rebuild test compares)
+#   bash scripts/build-wasm.sh --phases OUT.wasm   # a profiling build with phase timers (bench/profile-routing.ts --phases)
 # Needs: apt-get install -y clang lld
 set -euo pipefail
 cd "$(dirname "$0")/.."
+phases=0
+if [ "${1:-}" = "--phases" ]; then phases=1; shift; fi
 out="${1:-src/routing/wasm/kernelsWasm.ts}"
 command -v clang >/dev/null || { echo "build-wasm: clang is not installed (apt-get install -y clang lld)" >&2; exit 2; }
 tmp="$(mktemp -d)"
@@ -15,6 +18,11 @@ exports=(table setup prepare_scores topk_plain route_shifted dual_route sum_scor
 flags=(--target=wasm32 -O3 -msimd128 -nostdlib -fno-builtin -ffreestanding -Wall -Wextra -Werror
   -Wl,--no-entry -Wl,-z,stack-size=65536)
 for e in "${exports[@]}"; do flags+=("-Wl,--export=$e"); done
+if [ "$phases" = 1 ]; then
+  clang "${flags[@]}" -DPHASES -Wl,--allow-undefined -Wl,--export=phases -o "$out" src/routing/wasm/c/kernels.c
+  echo "build-wasm: wrote the profiling build $out"
+  exit 0
+fi
 clang "${flags[@]}" -o "$tmp/kernels.wasm" src/routing/wasm/c/kernels.c
 version="$(clang --version | head -n 1)"
 node -e '

@@ -111,3 +111,46 @@ test('wasm kernels equal the reference on a large batch, long warm-started strea
 test('kernels option: unknown values are rejected with the option named', () => {
   assert.throws(() => createBalancer('bip', { kernels: 'gpu' }), /option 'kernels' of 'bip' must be one of auto, wasm, typescript/);
 });
+
+test('the kernels check the scores in their first pass exactly as the reference does: same message, state untouched', () => {
+  // Shapes where the check is fused into the first pass (m a multiple of 4, with and without a
+  // specialised build) and where it is its own pass (m not a multiple of 4, m = 2; k + 1 > 16: no group floor).
+  const shapes: [number, number, number][] = [
+    [300, 64, 4],
+    [300, 16, 2],
+    [300, 12, 3],
+    [300, 7, 3],
+    [300, 2, 1],
+    [300, 40, 20],
+  ];
+  const configs: [string, Record<string, unknown>][] = [['topk', {}], ['bip', {}], ['bip', { iters: 0 }], ['bip', { order: 'route-then-update' }], ['quantile', {}], ['lossfree', {}]];
+  for (const [n, m, k] of shapes) {
+    const base = softmaxScores(n, m, n + m);
+    const bads = [NaN, Infinity, -Infinity, ...(k > 1 ? [-0.25] : [])];
+    bads.forEach((v, b) => {
+      for (const at of [0, n * m - 1, ((b + 1) * 7919 * m + 3) % (n * m)]) {
+        const s = base.slice();
+        s[at] = v;
+        if (k > 1) s[(at + 5 * m) % (n * m)] = -1; // a second bad score later in the batch: the first is named
+        for (const [method, options] of configs) {
+          const messages = (['wasm', 'typescript'] as const).map((kernels) => {
+            const bal = createBalancer(method, { ...options, kernels });
+            bal.route(base, n, m, k);
+            const before = JSON.stringify(bal.getState());
+            let message = 'no error';
+            try {
+              bal.route(s, n, m, k);
+            } catch (e) {
+              message = (e as Error).message;
+            }
+            assert.equal(JSON.stringify(bal.getState()), before, `${method} ${kernels}: state changed by a refused call`);
+            return message;
+          });
+          const what = `${method} ${JSON.stringify(options)} n=${n} m=${m} k=${k}, ${v} at ${at}`;
+          assert.notEqual(messages[0], 'no error', `${what}: wasm accepted it`);
+          assert.equal(messages[0], messages[1], what);
+        }
+      }
+    });
+  }
+});

@@ -18,10 +18,10 @@ export interface KernelExports {
   memory: WebAssembly.Memory;
   table(): number;
   setup(n: number, m: number, k: number, c: number): number;
-  prepare_scores(nonnegative: number): number;
-  topk_plain(): void;
-  route_shifted(): void;
-  dual_route(iters: number, flags: number): void;
+  prepare_scores(): void;
+  topk_plain(): number;
+  route_shifted(): number;
+  dual_route(iters: number, flags: number): number;
   sum_scores(): number;
 }
 
@@ -82,13 +82,20 @@ export class RoutingKernels {
     return new Float64Array(this.x.memory.buffer, ptr, len);
   }
 
-  /** Copies the scores in and checks them (NaN, infinite, or negative with k > 1: the InputError of validate.ts). */
+  /** Copies the scores in (the kernels check them in their first pass: checked()). */
   private load(scores: Float32Array, n: number, m: number, k: number): Layout {
     const l = this.shape(n, m, k);
     new Float32Array(this.x.memory.buffer, l.scores, n * m).set(scores);
-    const bad = this.x.prepare_scores(k > 1 ? 1 : 0);
-    if (bad >= 0) throw new InputError(badScoreMessage(scores[bad], bad, m));
+    this.x.prepare_scores();
     return l;
+  }
+
+  /**
+   * A kernel's input check: `bad` is the flat index of the first score that is NaN, infinite, or negative
+   * with k > 1 (the InputError of validate.ts), or -1. The kernels stop before writing any result then.
+   */
+  private checked(bad: number, scores: Float32Array, m: number): void {
+    if (bad >= 0) throw new InputError(badScoreMessage(scores[bad], bad, m));
   }
 
   private result(l: Layout): RouteResult {
@@ -107,7 +114,7 @@ export class RoutingKernels {
   /** Top-k of the scores per token, ties to the lower id (select.ts topKRowPlain). */
   topk(scores: Float32Array, n: number, m: number, k: number): RouteResult {
     const l = this.load(scores, n, m, k);
-    this.x.topk_plain();
+    this.checked(this.x.topk_plain(), scores, m);
     return this.result(l);
   }
 
@@ -115,7 +122,7 @@ export class RoutingKernels {
   topkShifted(scores: Float32Array, n: number, m: number, k: number, sh: Float64Array): RouteResult {
     const l = this.load(scores, n, m, k);
     this.f64(l.shift, m).set(sh);
-    this.x.route_shifted();
+    this.checked(this.x.route_shifted(), scores, m);
     return this.result(l);
   }
 
@@ -129,7 +136,7 @@ export class RoutingKernels {
     const slots = TUNE_FIXED + ((m + 3) & ~3);
     if (tuning.state.length !== slots) tuning.state = new Float64Array(slots);
     this.f64(l.tune, slots).set(tuning.state);
-    this.x.dual_route(iters, flags);
+    this.checked(this.x.dual_route(iters, flags), scores, m);
     tuning.state.set(this.f64(l.tune, slots));
     tuning.stats.set(tuning.state.subarray(TUNE_STATS, TUNE_STATS_END));
     q.set(this.f64(l.q, m));

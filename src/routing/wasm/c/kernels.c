@@ -31,8 +31,8 @@
  *     (select.h), on buffers that keep only c+1 keys.
  *  5. Final routing: one more pass with the floor guess (k-th largest >= (k+1)-th >= p_i - delta),
  *     an id-carrying f64x2 network, the scalar tie rule only on rows with tied keys (rows.h).
- *  So a wrong guess costs time, never exactness. Drivers are specialised on k (SPECIALISE) so that the
- *  networks unroll into registers.
+ *  So a wrong guess costs time, never exactness. Drivers are specialised on k (SPECIALISE_K) so that
+ *  the networks unroll into registers.
  */
 #include "networks.h"
 #include "select.h"
@@ -78,34 +78,43 @@ int setup(int n, int m, int k, int c) {
 
 /*
  * After the TypeScript side copied n*m scores to S contiguously: spreads the rows to the padded stride
- * MP (in place, last row first) and fills the padding with -inf. Returns the index of the first score
- * that is NaN or +-inf, or negative when `nonnegative` (k > 1), or -1: the balancers' input check
- * (validate.ts validateRouteInput), done here in SIMD rather than a JS loop.
+ * MP (in place, last row first) and fills the padding with -inf.
  */
-int prepare_scores(int nonnegative) {
-  if (MP != M) {
-    for (int i = N - 1; i >= 0; i--) {
-      for (int j = M - 1; j >= 0; j--) S[(size_t)i * MP + j] = S[(size_t)i * M + j];
-      for (int j = M; j < MP; j++) S[(size_t)i * MP + j] = -INFF;
-    }
+void prepare_scores(void) {
+  if (MP == M) return;
+  for (int i = N - 1; i >= 0; i--) {
+    for (int j = M - 1; j >= 0; j--) S[(size_t)i * MP + j] = S[(size_t)i * M + j];
+    for (int j = M; j < MP; j++) S[(size_t)i * MP + j] = -INFF;
   }
-  /* x - x is 0 for finite x and NaN otherwise; -0 is not < 0. The padding (-inf) is not checked. */
-  const v128_t zero = wasm_f32x4_splat(0);
-  const v128_t neg = nonnegative ? wasm_i32x4_splat(-1) : wasm_i32x4_splat(0);
+}
+
+/*
+ * The balancers' input check (validate.ts validateRouteInput): the flat index of the first score that is
+ * NaN or +-inf, or negative when k > 1; -1 when there is none. Each driver makes it in its first pass
+ * over the rows (group_floor's check) where it can, else here in one SIMD pass first, and returns its
+ * result before any output is written.
+ */
+static v128_t negative_refused(void) { return K > 1 ? wasm_i32x4_splat(-1) : wasm_i32x4_splat(0); }
+
+/* First bad score of row i (flat index), or -1. */
+static int bad_in_row(int i) {
+  const float *row = S + (size_t)i * MP;
+  for (int j = 0; j < M; j++)
+    if (!(row[j] - row[j] == 0) || (K > 1 && row[j] < 0)) return i * M + j;
+  return -1;
+}
+
+/* The check as its own pass (shapes whose first pass cannot make it). The padding is not checked. */
+static int check_scores(void) {
+  const v128_t neg = negative_refused();
   for (int i = 0; i < N; i++) {
     const float *row = S + (size_t)i * MP;
     v128_t bad = wasm_i32x4_splat(0);
     int v = 0;
-    for (; (v + 1) * 4 <= M; v++) {
-      v128_t x = wasm_v128_load(row + 4 * v);
-      bad = wasm_v128_or(bad, wasm_f32x4_ne(wasm_f32x4_sub(x, x), zero));
-      bad = wasm_v128_or(bad, wasm_v128_and(neg, wasm_f32x4_lt(x, zero)));
-    }
+    for (; (v + 1) * 4 <= M; v++) bad = wasm_v128_or(bad, bad_lanes(wasm_v128_load(row + 4 * v), neg));
     int any = wasm_v128_any_true(bad);
-    for (int j = 4 * v; j < M; j++) any |= !(row[j] - row[j] == 0) || (nonnegative && row[j] < 0);
-    if (any)
-      for (int j = 0; j < M; j++)
-        if (!(row[j] - row[j] == 0) || (nonnegative && row[j] < 0)) return i * M + j;
+    for (int j = 4 * v; j < M; j++) any |= !(row[j] - row[j] == 0) || (K > 1 && row[j] < 0);
+    if (any) return bad_in_row(i);
   }
   return -1;
 }
@@ -113,25 +122,40 @@ int prepare_scores(int nonnegative) {
 /* ---------------------------------------------------------------- plain top-k */
 
 /* Top-k of the scores per token (no shift): ids best first, ties to the lower id; weights; loads. */
-ALWAYS void topk_plain_k(int K) {
+ALWAYS int topk_plain_k(int K, int Mx) {
+  const int NVx = (Mx + 3) >> 2, MPx = 4 * NVx;
+  const int A = groups_for(K, NVx);
+  const int fused = A && Mx == MPx;
+  const v128_t neg = negative_refused();
+  if (!fused) {
+    int bad = check_scores();
+    if (bad >= 0) return bad;
+  }
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
-  const int A = groups_for(K, NV);
   const int NB = (K + 3) / 4;
   for (int i = 0; i < N; i++) {
-    const float *row = S + (size_t)i * MP;
+    const float *row = S + (size_t)i * MPx;
     /* The group floor is an exact lower bound of the k-th largest score (no arithmetic on s). */
-    float F = A ? group_floor(row, ZERO32, NV, A, K) : -INFF;
-    survivor_mask(row, ZERO32, NV, F, MASK);
+    float F = -INFF;
+    if (fused) {
+      v128_t bad;
+      F = group_floor(row, ZERO32, NVx, A, K, 1, neg, &bad);
+      if (wasm_v128_any_true(bad)) return bad_in_row(i);
+    } else if (A) {
+      F = group_floor(row, ZERO32, NVx, A, K, 0, neg, 0);
+    }
+    survivor_mask(row, ZERO32, NVx, F, MASK);
     v128_t B[MAXSLOTS / 4 + 1], I[MAXSLOTS / 4 + 1];
     for (int b = 0; b < NB; b++) {
       B[b] = wasm_f32x4_splat(-INFF);
       I[b] = wasm_i32x4_splat(-1);
     }
-    FOR_EACH_SURVIVOR(j, net32id_insert(B, I, NB, row[j], j));
+    FOR_EACH_SURVIVOR(Mx, j, net32id_insert(B, I, NB, row[j], j));
     int ids[MAXSLOTS + 4];
     for (int b = 0; b < NB; b++) wasm_v128_store(ids + 4 * b, I[b]);
     write_route(K, i, row, ids);
   }
+  return -1;
 }
 
 /* ---------------------------------------------------------------- routing only */
@@ -144,23 +168,33 @@ ALWAYS double max_abs(const double *a) {
 }
 
 /* Top-k of s_ij + SH_j for every row from an f32 group floor (an exact lower bound, or the whole row). */
-ALWAYS void route_rows_k(int K) {
-  const int A = groups_for(K + 1, NV);
+ALWAYS int route_rows_k(int K, int Mx) {
+  const int NVx = (Mx + 3) >> 2, MPx = 4 * NVx;
+  const int A = groups_for(K + 1, NVx);
+  const int fused = A && Mx == MPx;
+  const v128_t neg = negative_refused();
+  if (!fused) {
+    int bad = check_scores();
+    if (bad >= 0) return bad;
+  }
   const double shmax = max_abs(SH);
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
   for (int j = 0; j < M; j++) SH32[j] = (float)SH[j];
   for (int i = 0; i < N; i++) {
-    const float *row = S + (size_t)i * MP;
+    const float *row = S + (size_t)i * MPx;
     double F = -INF;
     if (A) {
-      float g = group_floor(row, SH32, NV, A, K + 1);
+      v128_t bad;
+      float g = group_floor(row, SH32, NVx, A, K + 1, fused, neg, &bad);
+      if (fused && wasm_v128_any_true(bad)) return bad_in_row(i);
       F = (double)g - 1e-6 * (1.0 + dabs((double)g) + shmax);
     }
-    survivor_mask(row, SH32, NV, lower32(F, shmax), MASK);
-    int L = gather_mask(row);
-    if (!(L > K && kplus1_value(K, L) >= F)) L = gather_full(row);
+    survivor_mask(row, SH32, NVx, lower32(F, shmax), MASK);
+    int L = gather_mask(Mx, row);
+    if (!(L > K && kplus1_value(K, L) >= F)) L = gather_full(Mx, row);
     route_list(K, i, row, L);
   }
+  return -1;
 }
 
 /* A floor guess's factor after a pass with `retries` failed rows: doubled above 1% of the rows, shrunk
@@ -174,12 +208,12 @@ static void adapt(double *phi, int retries) {
 /* ---------------------------------------------------------------- the fused row pass */
 
 /* Experts of MASK into KV/IDS with keys s_ij + SH_j, through a value network: the (K+1)-th largest. */
-ALWAYS double gather_kplus1(int K, const float *row, int *Lout) {
+ALWAYS double gather_kplus1(int K, int Mx, const float *row, int *Lout) {
   v128_t B[MAXSLOTS / 2 + 1];
   const int NB = (K + 2) / 2;
   net64_clear(B, NB);
   int L = 0;
-  FOR_EACH_SURVIVOR(j, {
+  FOR_EACH_SURVIVOR(Mx, j, {
     double key = (double)row[j] + SH[j];
     IDS[L] = j;
     KV[L] = key;
@@ -196,8 +230,15 @@ ALWAYS double gather_kplus1(int K, const float *row, int *Lout) {
  * moved by at most delta since PRAW was computed). route: also write the routing with the current q
  * (route-then-update, on the first pass). Writes PRAW, P; fills BUF/CNT.
  */
-ALWAYS void row_pass_k(int K, int t, double rho, double delta, int truncP, int route) {
-  const int A = t == 0 ? groups_for(K + 1, NV) : 0;
+ALWAYS int row_pass_k(int K, int Mx, int t, double rho, double delta, int truncP, int route) {
+  const int NVx = (Mx + 3) >> 2, MPx = 4 * NVx;
+  const int A = t == 0 ? groups_for(K + 1, NVx) : 0;
+  const int fused = A && Mx == MPx;
+  const v128_t neg = negative_refused();
+  if (t == 0 && !fused) {
+    int bad = check_scores();
+    if (bad >= 0) return bad;
+  }
   const double qscale = max_abs(Q);
   double umax = qscale;
   for (int j = 0; j < M; j++) {
@@ -207,32 +248,34 @@ ALWAYS void row_pass_k(int K, int t, double rho, double delta, int truncP, int r
   int retries = 0, full = 0;
   size_t seen = 0;
   for (int i = 0; i < N; i++) {
-    const float *row = S + (size_t)i * MP;
+    const float *row = S + (size_t)i * MPx;
     double f = -INF;
     if (t == 0) {
       if (A) {
-        float g = group_floor(row, SH32, NV, A, K + 1);
+        v128_t bad;
+        float g = group_floor(row, SH32, NVx, A, K + 1, fused, neg, &bad);
+        if (fused && wasm_v128_any_true(bad)) return bad_in_row(i);
         f = (double)g - 1e-6 * (1.0 + dabs((double)g) + qscale);
       }
     } else {
       double pr = PRAW[i];
       f = pr - rho - EPS * (1.0 + dabs(pr) + qscale);
     }
-    survivor_mask(row, U32, NV, lower32(f, umax), MASK);
+    survivor_mask(row, U32, NVx, lower32(f, umax), MASK);
     int L;
-    double v = gather_kplus1(K, row, &L);
+    double v = gather_kplus1(K, Mx, row, &L);
     int ok = L > K && v >= f;
     if (!ok && t > 0 && rho < delta) {
       retries++;
       double pr = PRAW[i];
       f = pr - delta - EPS * (1.0 + dabs(pr) + qscale);
-      survivor_mask(row, U32, NV, lower32(f, umax), MASK);
-      v = gather_kplus1(K, row, &L);
+      survivor_mask(row, U32, NVx, lower32(f, umax), MASK);
+      v = gather_kplus1(K, Mx, row, &L);
       ok = L > K && v >= f;
     }
     if (!ok) {
       full++;
-      L = gather_full(row);
+      L = gather_full(Mx, row);
       v = kplus1_value(K, L);
     }
     seen += (size_t)L;
@@ -249,17 +292,19 @@ ALWAYS void row_pass_k(int K, int t, double rho, double delta, int truncP, int r
   TUNE[TUNE_ROW_FULL] += full;
   TUNE[TUNE_SURVIVORS] += (double)seen / N;
   if (t > 0) adapt(TUNE + TUNE_PHI + (t < 7 ? t : 7), retries);
+  return -1;
 }
 
 /* ---------------------------------------------------------------- final routing */
 
 /* Top-k of s_ij - q_j for every row, floors PRAW_i - rho verified (retry PRAW_i - delta, then in full). */
-ALWAYS void route_pass_k(int K, double rho, double delta) {
+ALWAYS void route_pass_k(int K, int Mx, double rho, double delta) {
+  const int NVx = (Mx + 3) >> 2, MPx = 4 * NVx;
   const double qscale = max_abs(Q);
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
   int retries = 0, full = 0;
   for (int i = 0; i < N; i++) {
-    const float *row = S + (size_t)i * MP;
+    const float *row = S + (size_t)i * MPx;
     double pr = PRAW[i];
     double f = pr - rho - EPS * (1.0 + dabs(pr) + qscale);
     int ids[MAXSLOTS];
@@ -270,8 +315,8 @@ ALWAYS void route_pass_k(int K, double rho, double delta) {
         retries++;
         f = pr - delta - EPS * (1.0 + dabs(pr) + qscale);
       }
-      survivor_mask(row, SH32, NV, lower32(f, qscale), MASK);
-      int L = gather_mask(row);
+      survivor_mask(row, SH32, NVx, lower32(f, qscale), MASK);
+      int L = gather_mask(Mx, row);
       if (L < K) continue;
       v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
       const int NB = (K + 2) / 2;
@@ -285,7 +330,7 @@ ALWAYS void route_pass_k(int K, double rho, double delta) {
     }
     if (!done) {
       full++;
-      route_list(K, i, row, gather_full(row));
+      route_list(K, i, row, gather_full(Mx, row));
     }
   }
   TUNE[TUNE_ROUTE_RETRY] += retries;
@@ -293,29 +338,47 @@ ALWAYS void route_pass_k(int K, double rho, double delta) {
   adapt(TUNE + TUNE_PHI_ROUTE, retries);
 }
 
-/* ---------------------------------------------------------------- specialisation on k */
+/* ---------------------------------------------------------------- specialisation on (m, k) */
 
-/* Calls fn with k as a constant for the common k (clang then unrolls the networks), else the global. */
-#define SPECIALISE(fn, ...)                \
-  switch (K) {                             \
-    case 1: return fn(1, ##__VA_ARGS__);   \
-    case 2: return fn(2, ##__VA_ARGS__);   \
-    case 3: return fn(3, ##__VA_ARGS__);   \
-    case 4: return fn(4, ##__VA_ARGS__);   \
-    case 6: return fn(6, ##__VA_ARGS__);   \
-    case 8: return fn(8, ##__VA_ARGS__);   \
-    default: return fn(K, ##__VA_ARGS__);  \
+/* Calls fn(k, M, ...) with a constant k for the common k (clang then unrolls the networks into
+ * registers), else with the globals. */
+#define SPECIALISE_K(fn, ...)                 \
+  switch (K) {                                \
+    case 1: return fn(1, M, ##__VA_ARGS__);   \
+    case 2: return fn(2, M, ##__VA_ARGS__);   \
+    case 3: return fn(3, M, ##__VA_ARGS__);   \
+    case 4: return fn(4, M, ##__VA_ARGS__);   \
+    case 6: return fn(6, M, ##__VA_ARGS__);   \
+    case 8: return fn(8, M, ##__VA_ARGS__);   \
+    default: return fn(K, M, ##__VA_ARGS__);  \
   }
 
-void topk_plain(void) { SPECIALISE(topk_plain_k) }
-static void route_rows(void) { SPECIALISE(route_rows_k) }
-static void row_pass(int t, double rho, double delta, int truncP, int route) { SPECIALISE(row_pass_k, t, rho, delta, truncP, route) }
-static void route_pass(double rho, double delta) { SPECIALISE(route_pass_k, rho, delta) }
+/* The same with m constant too for common shapes (m in {16, 64, 256}, k in {1, 2, 4, 8}): the loops over
+ * a row unroll. Measured at (16384, 64, 4) (bench/profile-routing.ts, one run): plain top-k ~15% faster;
+ * the dual passes were not faster (their time is in the survivors, not the row loops), so only top-k
+ * is specialised this way, which keeps the module at half the size. */
+#define SHAPE(m, k, fn) \
+  case (m) * 64 + (k): return fn(k, m);
+#define SHAPES_OF(m, fn) SHAPE(m, 1, fn) SHAPE(m, 2, fn) SHAPE(m, 4, fn) SHAPE(m, 8, fn)
+#define SPECIALISE_MK(fn)    \
+  switch (M * 64 + K) {      \
+    SHAPES_OF(16, fn)        \
+    SHAPES_OF(64, fn)        \
+    SHAPES_OF(256, fn)       \
+    default: break;          \
+  }                          \
+  SPECIALISE_K(fn)
+
+/* Top-k of the scores per token; returns the input check's result (-1: scores fine, nothing else done otherwise). */
+int topk_plain(void) { SPECIALISE_MK(topk_plain_k) }
+static int route_rows(void) { SPECIALISE_K(route_rows_k) }
+static int row_pass(int t, double rho, double delta, int truncP, int route) { SPECIALISE_K(row_pass_k, t, rho, delta, truncP, route) }
+static void route_pass(double rho, double delta) { SPECIALISE_K(route_pass_k, rho, delta) }
 
 /* ---------------------------------------------------------------- exported drivers */
 
-/* Routing only: top-k of s_ij + SH_j (SH written by the caller). */
-void route_shifted(void) { route_rows(); }
+/* Routing only: top-k of s_ij + SH_j (SH written by the caller); returns the input check's result. */
+int route_shifted(void) { return route_rows(); }
 
 /* max_j |Q_j - X_j|. */
 static double moved_since(const double *x) {
@@ -362,9 +425,10 @@ static void set_thresholds(int t, int truncQ, double delta) {
  * T dual iterations of Algorithm 1 from the q in Q (warm start), updating Q, and the routing: before
  * the iterations with the incoming q (flags & 4: route-then-update, Quantile) or after them with the
  * final q (update-then-route). flags & 1: truncate p; flags & 2: truncate q. TUNE carries the guesses'
- * adaptation from call to call (speed only).
+ * adaptation from call to call (speed only). Returns the input check's result (-1: fine; else the call
+ * stopped before any result, and the caller throws).
  */
-void dual_route(int T, int flags) {
+int dual_route(int T, int flags) {
   const int truncP = flags & 1, truncQ = flags & 2, routeFirst = (flags & 4) != 0;
   for (int x = TUNE_ROW_RETRY; x < TUNE_FIXED; x++) TUNE[x] = 0;
   if (TUNE[TUNE_READY] == 0) {
@@ -377,17 +441,15 @@ void dual_route(int T, int flags) {
   }
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
   for (int j = 0; j < M; j++) SH[j] = -Q[j];
-  if (T == 0) {
-    route_rows();
-    return;
-  }
+  if (T == 0) return route_rows();
   for (int j = 0; j < M; j++) QIN[j] = QOLD[j] = Q[j];
   double delta = 0;
   for (int t = 0; t < T; t++) {
     if (t > 0) delta = moved_since(QROW);
     set_thresholds(t, truncQ, delta);
     TIC(row);
-    row_pass(t, t > 0 ? TUNE[TUNE_PHI + (t < 7 ? t : 7)] * delta : 0, delta, truncP, routeFirst && t == 0);
+    int bad = row_pass(t, t > 0 ? TUNE[TUNE_PHI + (t < 7 ? t : 7)] * delta : 0, delta, truncP, routeFirst && t == 0);
+    if (bad >= 0) return bad;
     TOC(row, 2 * (t < 6 ? t : 6));
     for (int j = 0; j < M; j++) QROW[j] = QOLD[j] = Q[j];
     TIC(col);
@@ -418,6 +480,7 @@ void dual_route(int T, int flags) {
     route_pass(TUNE[TUNE_PHI_ROUTE] * dR, dR);
     TOC(route, 15);
   }
+  return -1;
 }
 
 /* Read-bandwidth probe for the benchmark: sum of the scores (f32x4, four accumulators). */

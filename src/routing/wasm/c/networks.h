@@ -111,20 +111,38 @@ ALWAYS int groups_for(int rank, int nv) {
   return A;
 }
 
+/* Lanes of x that are NaN or +-inf (x - x is NaN exactly then), or negative when neg is all ones (-0 is
+ * not): the balancers' input check (validate.ts). */
+ALWAYS v128_t bad_lanes(v128_t x, v128_t neg) {
+  v128_t zero = wasm_f32x4_splat(0);
+  return wasm_v128_or(wasm_f32x4_ne(wasm_f32x4_sub(x, x), zero), wasm_v128_and(neg, wasm_f32x4_lt(x, zero)));
+}
+
 /*
  * A lower bound (f32) of the rank-th largest of (s_j + u_j) over a row of nv vectors: split the row into
  * 4A disjoint lane groups, take each group's maximum, then the rank-th largest of the maxima. Those
  * rank maxima are rank distinct elements of the row, so the rank-th largest of the row is at least the
  * result. One f32x4 max per vector of the row; the network over 4A values is independent of m.
+ * check (a constant): also OR the bad lanes of the raw scores into *bad (the input check, fused into
+ * the pass that reads the row anyway; only where the row has no padding).
  */
-ALWAYS float group_floor(const float *row, const float *u, int nv, int A, int rank) {
+ALWAYS float group_floor(const float *row, const float *u, int nv, int A, int rank, int check, v128_t neg, v128_t *bad) {
   v128_t acc[4];
+  v128_t b = wasm_i32x4_splat(0);
   for (int a = 0; a < 4; a++) acc[a] = wasm_f32x4_splat(-INFF);
   int v = 0;
   for (; v + A <= nv; v += A)
-    for (int a = 0; a < A; a++)
-      acc[a] = wasm_f32x4_pmax(acc[a], wasm_f32x4_add(wasm_v128_load(row + 4 * (v + a)), wasm_v128_load(u + 4 * (v + a))));
-  for (; v < nv; v++) acc[0] = wasm_f32x4_pmax(acc[0], wasm_f32x4_add(wasm_v128_load(row + 4 * v), wasm_v128_load(u + 4 * v)));
+    for (int a = 0; a < A; a++) {
+      v128_t x = wasm_v128_load(row + 4 * (v + a));
+      if (check) b = wasm_v128_or(b, bad_lanes(x, neg));
+      acc[a] = wasm_f32x4_pmax(acc[a], wasm_f32x4_add(x, wasm_v128_load(u + 4 * (v + a))));
+    }
+  for (; v < nv; v++) {
+    v128_t x = wasm_v128_load(row + 4 * v);
+    if (check) b = wasm_v128_or(b, bad_lanes(x, neg));
+    acc[0] = wasm_f32x4_pmax(acc[0], wasm_f32x4_add(x, wasm_v128_load(u + 4 * v)));
+  }
+  if (check) *bad = b;
   const int NB = (rank + 3) / 4;
   v128_t B[4];
   for (int b = 0; b < NB; b++) B[b] = wasm_f32x4_splat(-INFF);

@@ -11,9 +11,9 @@
  * re-ranked by the scalar rule (rare: about one row per expert per call, where q_j was set to exactly
  * that row's key).
  *
- * Functions with a parameter K (shadowing the global) are specialised: the drivers call them with a
- * constant k (SPECIALISE in kernels.c) so that clang unrolls the networks into registers (~30% faster
- * in the prototype), with the global K for other k.
+ * Functions with a parameter K (shadowing the global) or Mx (the global M) are specialised: the drivers
+ * call them with constants for common shapes (SPECIALISE_K, SPECIALISE_MK in kernels.c) so that clang unrolls the
+ * networks into registers and the row loops over m, with the globals for other shapes.
  */
 #ifndef MOE_ROWS_H
 #define MOE_ROWS_H
@@ -84,31 +84,31 @@ ALWAYS void ids_from_network(int K, const v128_t *B, const v128_t *I, int L, int
   for (int s = 0; s < K; s++) ids[s] = net64id_id(I, s);
 }
 
-/* All M keys of row i into KV/IDS; returns M. */
-static inline int gather_full(const float *row) {
-  for (int j = 0; j < M; j++) {
+/* All Mx (= M) keys of row i into KV/IDS; returns Mx. */
+ALWAYS int gather_full(int Mx, const float *row) {
+  for (int j = 0; j < Mx; j++) {
     KV[j] = (double)row[j] + SH[j];
     IDS[j] = j;
   }
-  return M;
+  return Mx;
 }
 
-/* Runs `body` with j set to each survivor of MASK below M, in increasing order. */
-#define FOR_EACH_SURVIVOR(j, body)                   \
-  for (int w_ = 0; w_ * 64 < MP; w_++) {             \
+/* Runs `body` with j set to each survivor of MASK below Mx (= M), in increasing order. */
+#define FOR_EACH_SURVIVOR(Mx, j, body)               \
+  for (int w_ = 0; w_ * 64 < (Mx); w_++) {           \
     uint64_t bits_ = MASK[w_];                       \
     while (bits_) {                                  \
       int j = 64 * w_ + __builtin_ctzll(bits_);      \
       bits_ &= bits_ - 1;                            \
-      if (j >= M) break;                             \
+      if (j >= (Mx)) break;                          \
       body;                                          \
     }                                                \
   }
 
 /* Survivors of MASK into KV/IDS (increasing id); returns their count. */
-static inline int gather_mask(const float *row) {
+ALWAYS int gather_mask(int Mx, const float *row) {
   int L = 0;
-  FOR_EACH_SURVIVOR(j, {
+  FOR_EACH_SURVIVOR(Mx, j, {
     IDS[L] = j;
     KV[L] = (double)row[j] + SH[j];
     L++;
