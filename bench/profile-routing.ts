@@ -6,6 +6,8 @@
  *   node --import tsx bench/profile-routing.ts [--n 16384 --m 64 --k 4] [--rounds 3] [--only NAME]
  *     [--alt FILE.wasm ...]   also time other builds of c/kernels.c (bare kernel calls), e.g. a variant
  *     [--proto DIR]           the prototype's builds (DIR/bip2*.wasm, /work/shared/prototypes/wasm-bip)
+ *     [--before DIR]          also the balancers of another checkout (e.g. a git worktree of an older
+ *                             commit): before/after in one run
  *     [--phases FILE.wasm]    a profiling build (bash scripts/build-wasm.sh --phases FILE.wasm): wall ms
  *                             per phase of dualRoute T=4 (row pass t, column step t, final routing)
  */
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     proto: { type: 'string' },
     alt: { type: 'string', multiple: true },
     phases: { type: 'string' },
+    before: { type: 'string' },
     only: { type: 'string' },
   },
 });
@@ -63,6 +66,16 @@ for (const T of [1, 4]) {
 variants.push(['ours load (copy+check)', () => (kernels as unknown as { load(s: Float32Array, n: number, m: number, k: number): void }).load(next(), n, m, k)]);
 variants.push(['ours topk_plain kernel', () => x.topk_plain()]);
 variants.push(['ours sum_scores', () => x.sum_scores()]);
+if (values.before) {
+  const { createBalancer: createBefore } = (await import(`${values.before}/src/routing/factory.ts`)) as { createBalancer: typeof createBalancer };
+  const old = createBefore('topk', {});
+  variants.push(['before: topk (balancer)', () => old.route(next(), n, m, k)]);
+  for (const T of [1, 4]) {
+    const bip = createBefore('bip', { iters: T });
+    variants.push([`before: bip T=${T} (balancer)`, () => bip.route(next(), n, m, k)]);
+  }
+}
+
 /** Bare kernel calls of one build: top-k and dualRoute T=1, 4 from a warm q. */
 function kernelVariants(label: string, kern: RoutingKernels): void {
   variants.push([`${label} topk (kernels.ts)`, () => kern.topk(next(), n, m, k)]);
