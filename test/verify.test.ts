@@ -23,6 +23,19 @@ test("every results table of the README is what the committed logs under results
   for (const p of pending) assert.match(p, /^results\/evidence-/, `${p} is not committed`);
 });
 
+test("every table of the README's results section is a generated one", () => {
+  const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = text.indexOf('\n## Results');
+  const end = text.indexOf('\n## ', start + 1);
+  assert.ok(start >= 0 && end > start, 'the README has a Results section');
+  const inside = findBlocks(text).map((b) => [b.start, b.close]);
+  let at = start;
+  for (const line of text.slice(start, end).split('\n')) {
+    if (line.startsWith('|')) assert.ok(inside.some(([a, b]) => at >= a && at < b), `hand-written table line in the results section: ${line}`);
+    at += line.length + 1;
+  }
+});
+
 test('one changed digit in a README table is a difference, reported at its line', () => {
   const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const block = findBlocks(text).find((b) => b.kind === 'simulate');
