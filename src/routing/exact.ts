@@ -38,7 +38,7 @@
  */
 import { assignTopK, capacity, writeWeights } from './assign.ts';
 import { DualWorkspace, dualIterations } from './dual.ts';
-import { kthLargest } from './select.ts';
+import { kthLargest, topKRowShifted } from './select.ts';
 import { resolveOptions } from './registry.ts';
 import { validateRouteInput, readStateVector, stateVectorFor } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
@@ -180,6 +180,7 @@ export class ExactWorkspace {
   done = new Uint8Array(0);
   settled = new Int32Array(0);
   readonly dual = new DualWorkspace();
+  readonly best = new BestUnchosen();
 
   ensure(n: number, m: number): void {
     if (this.nm !== n * m) {
@@ -207,13 +208,65 @@ const EVICT_MIN_GAIN = 0.25;
 const EVICT_MAX_ROUNDS = 32;
 
 /**
+ * Each token's best unchosen key max_{b ∉ E_i} (s_ib − q_b) and its expert, cached between eviction
+ * rounds. q only rises during the rounds, so a cached maximum can only be too high, and it is still exact
+ * while its own expert's q is unchanged (stamp = that expert's version) and the token still lacks it.
+ */
+class BestUnchosen {
+  key = new Float64Array(0);
+  arg = new Int32Array(0);
+  stamp = new Int32Array(0);
+  /** qVersion[j] counts the changes of q_j. */
+  qVersion = new Int32Array(0);
+
+  reset(n: number, m: number): void {
+    if (this.key.length < n) {
+      this.key = new Float64Array(n);
+      this.arg = new Int32Array(n);
+      this.stamp = new Int32Array(n);
+    }
+    if (this.qVersion.length !== m) this.qVersion = new Int32Array(m);
+    this.qVersion.fill(0);
+    this.stamp.fill(-1, 0, n);
+  }
+
+  /** Sets token i's entry from a known (key, arg), e.g. the (k+1)-th of a top-(k+1) pass. */
+  set(i: number, key: number, arg: number): void {
+    this.key[i] = key;
+    this.arg[i] = arg;
+    this.stamp[i] = arg < 0 ? 0 : this.qVersion[arg];
+  }
+
+  /** Token i's best unchosen key with the current q and choices: cached, or an O(m) scan. */
+  get(scores: Float32Array, i: number, m: number, q: Float64Array, has: Uint8Array, load: Int32Array): number {
+    const a = this.arg[i];
+    if (this.stamp[i] >= 0 && (a < 0 || (this.stamp[i] === this.qVersion[a] && !has[i * m + a]))) return this.key[i];
+    const r = i * m;
+    let best = -Infinity;
+    let arg = -1;
+    for (let b = 0; b < m; b++) {
+      const key = scores[r + b] - q[b];
+      // Among tied keys the least-loaded expert: any tie keeps dual feasibility, and this one
+      // spreads tied tokens (all-equal scores) instead of piling them onto the lowest id.
+      if ((key > best || (key === best && arg >= 0 && load[b] < load[arg])) && !has[r + b]) {
+        best = key;
+        arg = b;
+      }
+    }
+    this.set(i, best, arg);
+    return best;
+  }
+}
+
+/**
  * Step 2, bulk moves before the exact repair (Gauss–Seidel auction, Bertsekas 1988, with ε = 0): each
  * overloaded expert j raises q_j by the (c+1)-th largest margin of its tokens, margin_i = (s_ij − q_j) −
  * (token i's best unchosen key), exactly BIP's column step restricted to j (algorithms.md §2), and its
  * load − c tokens of smallest margin move to their best unchosen expert. Each move keeps every token's
  * experts a top-k of s − q, q only rises on experts left at exactly c, and total excess never grows;
  * the rounds stop when they stop paying (price wars between near-tied experts), and the successive
- * shortest paths finish exactly. O(load_j·m) per expert processed.
+ * shortest paths finish exactly. O(load_j) per expert processed, plus O(m) per token whose cached best
+ * unchosen expert (BestUnchosen) went stale.
  */
 function evictionRounds(
   scores: Float32Array,
@@ -226,13 +279,13 @@ function evictionRounds(
   has: Uint8Array,
   load: Int32Array,
   members: number[][],
+  best: BestUnchosen,
   stats: ExactStats,
 ): void {
   let excess = 0;
   for (let j = 0; j < m; j++) if (load[j] > c) excess += load[j] - c;
   let margins = new Float64Array(0);
   let sorted = new Float64Array(0);
-  let bestOf = new Int32Array(0);
   for (let round = 0; round < EVICT_MAX_ROUNDS && excess > 0; round++) {
     const before = excess;
     for (let j = 0; j < m; j++) {
@@ -244,23 +297,10 @@ function evictionRounds(
       if (margins.length < L) {
         margins = new Float64Array(L);
         sorted = new Float64Array(L);
-        bestOf = new Int32Array(L);
       }
       for (let x = 0; x < L; x++) {
-        const r = kept[x] * m;
-        let best = -Infinity;
-        let arg = -1;
-        for (let b = 0; b < m; b++) {
-          const key = scores[r + b] - q[b];
-          // Among tied keys the least-loaded expert: any tie keeps dual feasibility, and this one
-          // spreads tied tokens (all-equal scores) instead of piling them onto the lowest id.
-          if ((key > best || (key === best && load[b] < load[arg])) && !has[r + b]) {
-            best = key;
-            arg = b;
-          }
-        }
-        margins[x] = scores[r + j] - q[j] - best;
-        bestOf[x] = arg;
+        const i = kept[x];
+        margins[x] = scores[i * m + j] - q[j] - best.get(scores, i, m, q, has, load);
       }
       sorted.set(margins.subarray(0, L));
       const delta = Math.max(0, kthLargest(sorted, L, c + 1));
@@ -273,7 +313,8 @@ function evictionRounds(
           if (i < 0) continue;
           const mu = margins[x];
           if (evict > 0 && (pass === 0 ? mu < delta : mu <= delta)) {
-            const b = bestOf[x];
+            // The cache is exact here (margins were just computed from it and nothing moved i since).
+            const b = best.arg[i];
             for (let t = 0; t < k; t++) {
               if (experts[i * k + t] === j) {
                 experts[i * k + t] = b;
@@ -282,6 +323,7 @@ function evictionRounds(
             }
             has[i * m + j] = 0;
             has[i * m + b] = 1;
+            best.stamp[i] = -1; // its unchosen set changed: rescan when next needed
             load[b]++;
             members[b].push(i);
             if (load[b] > c) excess++;
@@ -294,7 +336,10 @@ function evictionRounds(
       excess -= load[j] - c;
       load[j] = c;
       members[j] = stay;
-      q[j] += delta;
+      if (delta > 0) {
+        q[j] += delta;
+        best.qVersion[j]++;
+      }
       stats.evictions += L - c;
     }
     stats.evictionRounds++;
@@ -314,8 +359,10 @@ export function repairToOptimum(
   experts: Int32Array,
   q: Float64Array,
   ws: ExactWorkspace = new ExactWorkspace(),
+  bestPrimed = false,
 ): ExactStats {
   ws.ensure(n, m);
+  if (!bestPrimed) ws.best.reset(n, m);
   const c = capacity(n, m, k);
   const T = m;
   const { has, candTok, candDiff, candLen, candBound, rowBuilt, dist, prevNode, prevTok, done, settled } = ws;
@@ -332,7 +379,7 @@ export function repairToOptimum(
   for (let j = 0; j < m; j++) members.push([]);
   for (let x = 0; x < n * k; x++) members[experts[x]].push((x / k) | 0);
 
-  evictionRounds(scores, n, m, k, c, experts, q, has, load, members, stats);
+  evictionRounds(scores, n, m, k, c, experts, q, has, load, members, ws.best, stats);
 
   // Step 3: the pseudo-flow and the potentials.
   const f = new Int32Array(m);
@@ -595,6 +642,26 @@ function sortByKey(scores: Float32Array, n: number, m: number, k: number, q: Flo
 }
 
 /**
+ * Every token's top-k of s − q (ties to the smaller q, as assignTopK) and, from the same pass, its
+ * (k+1)-th key and expert: the best unchosen one, which primes `best` for the eviction rounds.
+ */
+function topKWithRunnerUp(scores: Float32Array, n: number, m: number, k: number, q: Float64Array, best: BestUnchosen): Int32Array {
+  best.reset(n, m);
+  const experts = new Int32Array(n * k);
+  const slots = Math.min(k + 1, m);
+  const idBuf = new Int32Array(slots);
+  const keyBuf = new Float64Array(slots);
+  const sh = q.map((x) => -x);
+  for (let i = 0; i < n; i++) {
+    topKRowShifted(scores, i * m, m, sh, slots, idBuf, keyBuf, -Infinity);
+    for (let t = 0; t < k; t++) experts[i * k + t] = idBuf[t];
+    if (slots > k) best.set(i, keyBuf[k], idBuf[k]);
+    else best.set(i, -Infinity, -1);
+  }
+  return experts;
+}
+
+/**
  * The optimum of one batch, warm-started from q (updated in place to the certified duals). No input
  * checks: ExactBalancer checks.
  */
@@ -610,8 +677,8 @@ export function solveExact(
   // Step 1: the warm start. truncateP = false: p is free in the equality form (each token gets exactly k).
   if (warmIters > 0) dualIterations(scores, n, m, k, q, warmIters, false, true, ws.dual);
   for (let j = 0; j < m; j++) if (!(q[j] >= 0)) q[j] = 0;
-  const { experts } = assignTopK(scores, n, m, k, q, -1);
-  const stats = repairToOptimum(scores, n, m, k, experts, q, ws);
+  const experts = topKWithRunnerUp(scores, n, m, k, q, ws.best);
+  const stats = repairToOptimum(scores, n, m, k, experts, q, ws, true);
   sortByKey(scores, n, m, k, q, experts);
   const weights = new Float32Array(n * k);
   const loads = new Int32Array(m);
