@@ -44,6 +44,8 @@ export { SinkhornBalancer, sinkhorn, sinkhornPlan, type SinkhornPlan } from './r
 export { ExpertChoiceBalancer, expertChoice } from './routing/expertChoice.ts';
 export { CapacityBalancer, dropOverCapacity, expertCapacity, type DropPolicy } from './routing/capacityFactor.ts';
 export { GroupLimitedBalancer, chooseGroups, GROUP_METHODS } from './routing/groupLimited.ts';
+export { ExactBalancer, checkCertificate, solveExact, ExactInfeasibleError, CERTIFICATE_TOL, type Certificate, type ExactOptions, type ExactRouteResult, type ExactStats } from './routing/exact.ts';
+export { GroupExactBalancer, solveGroupExact, groupScoreMatrix, type GroupExactResult } from './routing/exactGroups.ts';
 export { routerZLoss } from './routing/zLoss.ts';
 export { pairStart, pairEnd, pairTokens, expertsPerToken, unroutedShare } from './routing/ragged.ts';
 export { dualIterations, DualWorkspace } from './routing/dual.ts';

@@ -38,10 +38,16 @@
  */
 import { assignTopK, capacity, writeWeights } from './assign.ts';
 import { DualWorkspace, dualIterations } from './dual.ts';
+import { InputError } from './errors.ts';
 import { kthLargest, topKRowShifted } from './select.ts';
 import { resolveOptions } from './registry.ts';
 import { validateRouteInput, readStateVector, stateVectorFor } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
+
+/** A masked instance (group-limited exact) with no routing inside the mask that respects capacity. */
+export class ExactInfeasibleError extends InputError {
+  override name = 'InputError';
+}
 
 /** What checkCertificate finds. */
 export interface Certificate {
@@ -66,6 +72,7 @@ export const CERTIFICATE_TOL = 1e-9;
 /**
  * Checks that `experts` (n·k ids, token i at [i·k, i·k + k)) is an optimal routing with duals q: the
  * conditions (1)–(4) of the docstring, in one pass over the scores. The routing need not be sorted.
+ * `allowed` (n·m, 1 = the pair may be chosen) restricts the LP to a mask, as group-limited exact does.
  */
 export function checkCertificate(
   scores: Float32Array,
@@ -75,6 +82,7 @@ export function checkCertificate(
   experts: Int32Array,
   q: ArrayLike<number>,
   tol = CERTIFICATE_TOL,
+  allowed: Uint8Array | null = null,
 ): Certificate {
   validateRouteInput(scores, n, m, k);
   const c = capacity(n, m, k);
@@ -91,7 +99,7 @@ export function checkCertificate(
     let minChosen = Infinity;
     for (let t = 0; t < k; t++) {
       const j = experts[i * k + t];
-      if (!(j >= 0 && j < m) || chosen[j]) {
+      if (!(j >= 0 && j < m) || chosen[j] || (allowed !== null && !allowed[row + j])) {
         feasible = false;
         break;
       }
@@ -107,6 +115,8 @@ export function checkCertificate(
     for (let j = 0; j < m; j++) {
       const s = scores[row + j];
       if (Math.abs(s) > scale) scale = Math.abs(s);
+      // A pair outside the allowed mask is no variable of the LP: neither a rival nor part of g(q).
+      if (allowed !== null && !allowed[row + j]) continue;
       const key = s - q[j];
       if (chosen[j]) chosen[j] = 0;
       else if (key > maxOther) maxOther = key;
@@ -304,6 +314,9 @@ function evictionRounds(
       }
       sorted.set(margins.subarray(0, L));
       const delta = Math.max(0, kthLargest(sorted, L, c + 1));
+      // More than c of its tokens have no free alternative (a mask): left to the exact repair, which
+      // moves what can move or reports the instance infeasible.
+      if (delta === Infinity) continue;
       let evict = L - c;
       const stay: number[] = [];
       // Smaller margins first (strictly below delta), then ties at delta in member order.
@@ -360,6 +373,7 @@ export function repairToOptimum(
   q: Float64Array,
   ws: ExactWorkspace = new ExactWorkspace(),
   bestPrimed = false,
+  allowed: Uint8Array | null = null,
 ): ExactStats {
   ws.ensure(n, m);
   if (!bestPrimed) ws.best.reset(n, m);
@@ -369,6 +383,8 @@ export function repairToOptimum(
   const stats: ExactStats = { evictionRounds: 0, evictions: 0, augmentations: 0, pops: 0, rowsBuilt: 0, pairRebuilds: 0 };
 
   const load = new Int32Array(m);
+  // has: 0 = a free pair, 1 = chosen, 2 = outside the mask. Every candidate test is !has (free only).
+  if (allowed !== null) for (let x = 0; x < n * m; x++) has[x] = allowed[x] ? 0 : 2;
   for (let x = 0; x < n * k; x++) {
     const i = (x / k) | 0;
     has[i * m + experts[x]] = 1;
@@ -544,7 +560,13 @@ export function repairToOptimum(
           u = v;
         }
       }
-      if (u < 0) throw new Error(`exact: no augmenting path from node ${source} (internal error: the problem is always feasible)`);
+      if (u < 0) {
+        if (allowed !== null) {
+          has.fill(0, 0, n * m);
+          throw new ExactInfeasibleError(`exact: no routing inside the allowed experts gives each of the n=${n} tokens k=${k} experts with at most c=${c} tokens per expert (m=${m})`);
+        }
+        throw new Error(`exact: no augmenting path from node ${source} (internal error: the problem is always feasible)`);
+      }
       if (excess[u] < 0) {
         sink = u;
         break;
@@ -617,7 +639,8 @@ export function repairToOptimum(
     const v = phi[T] - phi[j];
     q[j] = load[j] < c || v < 0 ? 0 : v;
   }
-  for (let x = 0; x < n * k; x++) has[((x / k) | 0) * m + experts[x]] = 0;
+  if (allowed !== null) has.fill(0, 0, n * m);
+  else for (let x = 0; x < n * k; x++) has[((x / k) | 0) * m + experts[x]] = 0;
   return stats;
 }
 
@@ -645,17 +668,32 @@ function sortByKey(scores: Float32Array, n: number, m: number, k: number, q: Flo
  * Every token's top-k of s − q (ties to the smaller q, as assignTopK) and, from the same pass, its
  * (k+1)-th key and expert: the best unchosen one, which primes `best` for the eviction rounds.
  */
-function topKWithRunnerUp(scores: Float32Array, n: number, m: number, k: number, q: Float64Array, best: BestUnchosen): Int32Array {
+function topKWithRunnerUp(
+  scores: Float32Array,
+  n: number,
+  m: number,
+  k: number,
+  q: Float64Array,
+  best: BestUnchosen,
+  allowed: Uint8Array | null,
+): Int32Array {
   best.reset(n, m);
   const experts = new Int32Array(n * k);
   const slots = Math.min(k + 1, m);
   const idBuf = new Int32Array(slots);
   const keyBuf = new Float64Array(slots);
   const sh = q.map((x) => -x);
+  // With a mask: the row's shift is −∞ outside it (a row copy, so the shared kernel stays unmasked).
+  const rowSh = new Float64Array(m);
   for (let i = 0; i < n; i++) {
-    topKRowShifted(scores, i * m, m, sh, slots, idBuf, keyBuf, -Infinity);
+    if (allowed === null) topKRowShifted(scores, i * m, m, sh, slots, idBuf, keyBuf, -Infinity);
+    else {
+      for (let j = 0; j < m; j++) rowSh[j] = allowed[i * m + j] ? sh[j] : -Infinity;
+      topKRowShifted(scores, i * m, m, rowSh, slots, idBuf, keyBuf, -Infinity);
+      if (keyBuf[k - 1] === -Infinity) throw new InputError(`exact: token ${i} has fewer than k=${k} allowed experts`);
+    }
     for (let t = 0; t < k; t++) experts[i * k + t] = idBuf[t];
-    if (slots > k) best.set(i, keyBuf[k], idBuf[k]);
+    if (slots > k && keyBuf[k] > -Infinity) best.set(i, keyBuf[k], idBuf[k]);
     else best.set(i, -Infinity, -1);
   }
   return experts;
@@ -663,7 +701,9 @@ function topKWithRunnerUp(scores: Float32Array, n: number, m: number, k: number,
 
 /**
  * The optimum of one batch, warm-started from q (updated in place to the certified duals). No input
- * checks: ExactBalancer checks.
+ * checks: ExactBalancer checks. `allowed` (n·m, 1 = may be chosen) restricts every token to a mask
+ * (group-limited exact); an instance with no capacity-feasible routing inside it is an
+ * ExactInfeasibleError.
  */
 export function solveExact(
   scores: Float32Array,
@@ -673,12 +713,13 @@ export function solveExact(
   q: Float64Array,
   warmIters = 0,
   ws: ExactWorkspace = new ExactWorkspace(),
+  allowed: Uint8Array | null = null,
 ): ExactRouteResult {
   // Step 1: the warm start. truncateP = false: p is free in the equality form (each token gets exactly k).
   if (warmIters > 0) dualIterations(scores, n, m, k, q, warmIters, false, true, ws.dual);
   for (let j = 0; j < m; j++) if (!(q[j] >= 0)) q[j] = 0;
-  const experts = topKWithRunnerUp(scores, n, m, k, q, ws.best);
-  const stats = repairToOptimum(scores, n, m, k, experts, q, ws, true);
+  const experts = topKWithRunnerUp(scores, n, m, k, q, ws.best, allowed);
+  const stats = repairToOptimum(scores, n, m, k, experts, q, ws, true, allowed);
   sortByKey(scores, n, m, k, q, experts);
   const weights = new Float32Array(n * k);
   const loads = new Int32Array(m);
@@ -686,7 +727,7 @@ export function solveExact(
     for (let t = 0; t < k; t++) loads[experts[i * k + t]]++;
     writeWeights(scores, i, m, k, experts, weights);
   }
-  const certificate = checkCertificate(scores, n, m, k, experts, q);
+  const certificate = checkCertificate(scores, n, m, k, experts, q, CERTIFICATE_TOL, allowed);
   return { n, m, k, experts, weights, loads, q: q.slice(), certificate, stats };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Group-limited routing (DeepSeek-V3's `n_group` / `topk_group`, arXiv 2412.19437 §2.1.2; device- or
- * node-limited routing), as an option (`groups`, `topkGroups`) of topk, lossfree and bip.
+ * node-limited routing), as an option (`groups`, `topkGroups`) of topk, lossfree and bip (and of exact:
+ * exactGroups.ts).
  *
  *     experts in G contiguous groups of m/G (a group = a device or node of expert parallelism)
  *     key_ij = s_ij + sh_j          the method's own selection key: sh = 0 (topk), +b (lossfree), −q (bip)
@@ -31,8 +32,35 @@ export interface GroupOptions {
 }
 
 /** Methods that take the group options. */
-export const GROUP_METHODS = ['topk', 'lossfree', 'bip'] as const;
+export const GROUP_METHODS = ['topk', 'lossfree', 'bip', 'exact'] as const;
 export type GroupMethod = (typeof GROUP_METHODS)[number];
+
+/** DeepSeek-V3's group score: the sum of the top-2 keys s + sh of one token in one group (size 1: the key). */
+export function groupScore(scores: Float32Array, base: number, size: number, sh: Float64Array | null, first: number): number {
+  let top = -Infinity;
+  let second = -Infinity;
+  for (let t = 0; t < size; t++) {
+    const v = scores[base + t] + (sh === null ? 0 : sh[first + t]);
+    if (v > top) {
+      second = top;
+      top = v;
+    } else if (v > second) second = v;
+  }
+  return size === 1 ? top : top + second;
+}
+
+/** allowed (n·m) from each token's chosen groups (n·topkGroups group ids): their experts are allowed. */
+export function groupMask(chosen: Int32Array, n: number, m: number, groups: number, topkGroups: number): Uint8Array {
+  const size = m / groups;
+  const allowed = new Uint8Array(n * m);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < topkGroups; t++) {
+      const g = chosen[i * topkGroups + t];
+      allowed.fill(1, i * m + g * size, i * m + (g + 1) * size);
+    }
+  }
+  return allowed;
+}
 
 /**
  * allowed[i*m + j] = 1 when expert j is in one of token i's topkGroups best groups, groups ranked by the
@@ -44,18 +72,7 @@ export function chooseGroups(scores: Float32Array, n: number, m: number, sh: Flo
   const gScore = new Float64Array(groups);
   const best = new Int32Array(topkGroups);
   for (let i = 0; i < n; i++) {
-    for (let g = 0; g < groups; g++) {
-      let first = -Infinity;
-      let second = -Infinity;
-      for (let j = g * size; j < (g + 1) * size; j++) {
-        const v = scores[i * m + j] + (sh === null ? 0 : sh[j]);
-        if (v > first) {
-          second = first;
-          first = v;
-        } else if (v > second) second = v;
-      }
-      gScore[g] = size === 1 ? first : first + second;
-    }
+    for (let g = 0; g < groups; g++) gScore[g] = groupScore(scores, i * m + g * size, size, sh, g * size);
     // The topkGroups best groups by insertion ('>' keeps the lower group id first on ties).
     let filled = 0;
     for (let g = 0; g < groups; g++) {

@@ -39,8 +39,11 @@ export interface OptimalResult {
   solveMs: number;
 }
 
-/** Solves one batch exactly. Blocks the event loop for the duration of the solve. */
-export function solveOptimal(solver: Solver, scores: Float32Array, n: number, m: number, k: number): OptimalResult {
+/**
+ * Solves one batch exactly. Blocks the event loop for the duration of the solve. `allowed` (n·m, 1 =
+ * the pair may be chosen) fixes every other x_ij at 0: the LP of a masked routing (group-limited).
+ */
+export function solveOptimal(solver: Solver, scores: Float32Array, n: number, m: number, k: number, allowed: Uint8Array | null = null): OptimalResult {
   validateRouteInput(scores, n, m, k);
   const nv = n * m;
   if (nv > OPTIMAL_MAX_VARIABLES) {
@@ -79,7 +82,7 @@ export function solveOptimal(solver: Solver, scores: Float32Array, n: number, m:
       sense: solver.constants.objectiveSense.maximize,
       colCost: Float64Array.from(scores),
       colLower: new Float64Array(nv),
-      colUpper: new Float64Array(nv).fill(1),
+      colUpper: allowed === null ? new Float64Array(nv).fill(1) : Float64Array.from(allowed, (a) => (a ? 1 : 0)),
       rowLower,
       rowUpper,
       matrix: { format: 'csc', numRows: n + m, numCols: nv, starts, indices, values: new Float64Array(2 * nv).fill(1) },

@@ -23,6 +23,7 @@ import { BipBalancer } from './bip.ts';
 import { CapacityBalancer, type DropPolicy } from './capacityFactor.ts';
 import { InputError } from './errors.ts';
 import { ExactBalancer } from './exact.ts';
+import { GroupExactBalancer } from './exactGroups.ts';
 import { ExpertChoiceBalancer } from './expertChoice.ts';
 import { GroupLimitedBalancer, type GroupMethod } from './groupLimited.ts';
 import { LossFreeBalancer } from './lossFree.ts';
@@ -84,7 +85,7 @@ const CAPACITY_OPTIONS: OptionDecls = {
   },
 };
 
-/** Group-limited routing (groupLimited.ts): an option of topk, lossfree and bip. */
+/** Group-limited routing (groupLimited.ts; exactGroups.ts for exact): an option of topk, lossfree, bip and exact. */
 const GROUP_OPTIONS: OptionDecls = {
   groups: {
     configKey: 'groups',
@@ -124,7 +125,12 @@ const EXTENSION_KEYS = [...Object.keys(CAPACITY_OPTIONS), ...Object.keys(GROUP_O
 function build(method: string, given: Record<string, unknown>, plain: (own: Record<string, unknown>) => Balancer): Balancer {
   const o = resolveOptions(method, given);
   const own = Object.fromEntries(Object.entries(given).filter(([key]) => !EXTENSION_KEYS.includes(key)));
-  const inner = o.groups !== undefined ? new GroupLimitedBalancer(method as GroupMethod, own, o.groups as number, o.topkGroups as number) : plain(own);
+  const inner =
+    o.groups === undefined
+      ? plain(own)
+      : method === 'exact'
+        ? new GroupExactBalancer(own, o.groups as number, o.topkGroups as number)
+        : new GroupLimitedBalancer(method as GroupMethod, own, o.groups as number, o.topkGroups as number);
   return o.capacityFactor !== undefined ? new CapacityBalancer(inner, o.capacityFactor as number, o.dropPolicy as DropPolicy) : inner;
 }
 
@@ -292,10 +298,14 @@ export const METHODS: readonly MethodEntry[] = [
         values: ['update-then-route', 'route-then-update'],
         doc: "update-then-route (the batch's own optimum) or route-then-update (causal)",
       },
+      ...GROUP_OPTIONS,
       ...CAPACITY_OPTIONS,
     },
     state: 'q',
+    // With groups: the group level's duals too (exactGroups.ts).
+    extraState: ['qGroups'],
     trainable: true,
+    check: checkGroups('exact'),
     shorthands: [CF],
     create: (o) => build('exact', o, (own) => new ExactBalancer(own)),
   },
