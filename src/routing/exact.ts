@@ -219,12 +219,15 @@ const EVICT_MAX_ROUNDS = 32;
 
 /**
  * Each token's best unchosen key max_{b ∉ E_i} (s_ib − q_b) and its expert, cached between eviction
- * rounds. q only rises during the rounds, so a cached maximum can only be too high, and it is still exact
- * while its own expert's q is unchanged (stamp = that expert's version) and the token still lacks it.
+ * rounds, with `second`, a bound on every other unchosen key. q only rises during the rounds, so cached
+ * keys can only be too high: the entry is exact while its expert's q is unchanged (stamp = that expert's
+ * version) and the token's experts are (a move resets the stamp); after that expert's q rose, its new key
+ * is still the maximum if it is ≥ second. Otherwise an O(m) rescan.
  */
 class BestUnchosen {
   key = new Float64Array(0);
   arg = new Int32Array(0);
+  second = new Float64Array(0);
   stamp = new Int32Array(0);
   /** qVersion[j] counts the changes of q_j. */
   qVersion = new Int32Array(0);
@@ -233,6 +236,7 @@ class BestUnchosen {
     if (this.key.length < n) {
       this.key = new Float64Array(n);
       this.arg = new Int32Array(n);
+      this.second = new Float64Array(n);
       this.stamp = new Int32Array(n);
     }
     if (this.qVersion.length !== m) this.qVersion = new Int32Array(m);
@@ -240,30 +244,41 @@ class BestUnchosen {
     this.stamp.fill(-1, 0, n);
   }
 
-  /** Sets token i's entry from a known (key, arg), e.g. the (k+1)-th of a top-(k+1) pass. */
-  set(i: number, key: number, arg: number): void {
+  /** Sets token i's entry from known keys, e.g. the (k+1)-th and (k+2)-th of a top-(k+2) pass. */
+  set(i: number, key: number, arg: number, second: number): void {
     this.key[i] = key;
     this.arg[i] = arg;
+    this.second[i] = second;
     this.stamp[i] = arg < 0 ? 0 : this.qVersion[arg];
   }
 
   /** Token i's best unchosen key with the current q and choices: cached, or an O(m) scan. */
   get(scores: Float32Array, i: number, m: number, q: Float64Array, has: Uint8Array, load: Int32Array): number {
     const a = this.arg[i];
-    if (this.stamp[i] >= 0 && (a < 0 || (this.stamp[i] === this.qVersion[a] && !has[i * m + a]))) return this.key[i];
     const r = i * m;
+    if (this.stamp[i] >= 0) {
+      if (a < 0 || this.stamp[i] === this.qVersion[a]) return this.key[i];
+      const key = scores[r + a] - q[a];
+      if (key >= this.second[i]) {
+        this.set(i, key, a, this.second[i]);
+        return key;
+      }
+    }
     let best = -Infinity;
+    let second = -Infinity;
     let arg = -1;
     for (let b = 0; b < m; b++) {
+      if (has[r + b]) continue;
       const key = scores[r + b] - q[b];
       // Among tied keys the least-loaded expert: any tie keeps dual feasibility, and this one
       // spreads tied tokens (all-equal scores) instead of piling them onto the lowest id.
-      if ((key > best || (key === best && arg >= 0 && load[b] < load[arg])) && !has[r + b]) {
+      if (key > best || (key === best && arg >= 0 && load[b] < load[arg])) {
+        second = best;
         best = key;
         arg = b;
-      }
+      } else if (key > second) second = key;
     }
-    this.set(i, best, arg);
+    this.set(i, best, arg, second);
     return best;
   }
 }
@@ -666,7 +681,8 @@ function sortByKey(scores: Float32Array, n: number, m: number, k: number, q: Flo
 
 /**
  * Every token's top-k of s − q (ties to the smaller q, as assignTopK) and, from the same pass, its
- * (k+1)-th key and expert: the best unchosen one, which primes `best` for the eviction rounds.
+ * (k+1)-th key and expert (the best unchosen one) and (k+2)-th key, which prime `best` for the
+ * eviction rounds.
  */
 function topKWithRunnerUp(
   scores: Float32Array,
@@ -679,7 +695,7 @@ function topKWithRunnerUp(
 ): Int32Array {
   best.reset(n, m);
   const experts = new Int32Array(n * k);
-  const slots = Math.min(k + 1, m);
+  const slots = Math.min(k + 2, m);
   const idBuf = new Int32Array(slots);
   const keyBuf = new Float64Array(slots);
   const sh = q.map((x) => -x);
@@ -693,8 +709,8 @@ function topKWithRunnerUp(
       if (keyBuf[k - 1] === -Infinity) throw new InputError(`exact: token ${i} has fewer than k=${k} allowed experts`);
     }
     for (let t = 0; t < k; t++) experts[i * k + t] = idBuf[t];
-    if (slots > k && keyBuf[k] > -Infinity) best.set(i, keyBuf[k], idBuf[k]);
-    else best.set(i, -Infinity, -1);
+    if (slots > k && keyBuf[k] > -Infinity) best.set(i, keyBuf[k], idBuf[k], slots > k + 1 ? keyBuf[k + 1] : -Infinity);
+    else best.set(i, -Infinity, -1, -Infinity);
   }
   return experts;
 }
