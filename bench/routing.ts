@@ -24,14 +24,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { CliError } from '../src/cli/errors.ts';
 import { writeFileAtomic } from '../src/io/atomicWrite.ts';
 import { readNpy, writeNpy } from '../src/io/npy.ts';
 import { createBalancer } from '../src/routing/factory.ts';
 import { parseMethodSpec, type MethodSpec } from '../src/routing/registry.ts';
 import type { Balancer } from '../src/routing/types.ts';
 import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
+import { choiceFlag, intFlag, parseFlags } from '../src/util/args.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -285,19 +284,14 @@ function replayBench(dir: string): ReplayResult {
 }
 
 export async function runRoutingBench(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean' },
-      'no-numpy': { type: 'boolean' },
-      'no-replay': { type: 'boolean' },
-      rounds: { type: 'string' },
-      clock: { type: 'string' },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values } = parseFlags(argv, {
+    quick: { type: 'boolean' },
+    'no-numpy': { type: 'boolean' },
+    'no-replay': { type: 'boolean' },
+    rounds: { type: 'string' },
+    clock: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(HELP);
@@ -308,10 +302,8 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
   const budget: Budget = quick ? { budgetMs: 150, minReps: 3, maxReps: 50, warmup: 1 } : { budgetMs: 1500, minReps: 7, maxReps: 400, warmup: 3 };
   // The TypeScript reference is timed once, with a smaller budget (it is the slow path).
   const tsBudget: Budget = quick ? budget : { budgetMs: 800, minReps: 3, maxReps: 100, warmup: 2 };
-  const rounds = values.rounds === undefined ? (quick ? 1 : 2) : Number(values.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new CliError(`--rounds must be an integer >= 1, got '${values.rounds}'`);
-  const clock = (values.clock ?? 'cpu') as Clock;
-  if (clock !== 'cpu' && clock !== 'wall') throw new CliError(`--clock must be cpu or wall, got '${values.clock}'`);
+  const rounds = intFlag('rounds', values.rounds, 1) ?? (quick ? 1 : 2);
+  const clock: Clock = choiceFlag('clock', values.clock, ['cpu', 'wall']) ?? 'cpu';
   const outPath = values.out ?? join(HERE, 'results', quick ? 'routing-quick.json' : 'routing.json');
   const npVersion = values['no-numpy'] ? null : numpyVersion();
   const kernels = loadKernelsSync();

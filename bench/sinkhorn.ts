@@ -15,10 +15,10 @@
 import { loadavg, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/io/atomicWrite.ts';
 import { createBalancer } from '../src/routing/factory.ts';
 import { maxVio } from '../src/routing/metrics.ts';
+import { parseFlags } from '../src/util/args.ts';
 import { syntheticScores } from './routing.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -63,7 +63,7 @@ function timeMs(fn: (b: number) => void, reps: number, batches: number): number 
 }
 
 export async function runSinkhornBench(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseFlags(argv, { quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
     console.log(HELP);
     return 0;

@@ -77,7 +77,7 @@ test('bad compare options are one-line usage errors', () => {
       [['--preset', preset], /--out is required/],
     ];
     for (const [argv, re] of cases) assert.throws(() => parseCompareArgs(argv), (e: Error) => (e instanceof CliError || e.name === 'InputError') && re.test(e.message), argv.join(' '));
-    assert.throws(() => parseCompareArgs([...base, '--methods', 'bip', '--bogus']), /Unknown option '--bogus'/);
+    assert.throws(() => parseCompareArgs([...base, '--methods', 'bip', '--bogus']), /unknown option '--bogus'/);
     writeFileSync(preset, '{"config": "x", "stepz": 3}');
     assert.throws(() => parseCompareArgs(['--preset', preset]), /unknown key 'stepz'/);
   } finally {

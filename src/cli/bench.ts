@@ -26,12 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!existsSync(fileURLToPath(bench))) {
     throw new CliError('the routing benchmark runs from a clone of the repository (npm run bench); the installed package does not carry bench/');
   }
-  try {
-    if (sinkhorn) return await ((await import(bench.href)) as SinkhornBench).runSinkhornBench(argv.slice(1));
-    return await ((await import(bench.href)) as RoutingBench).runRoutingBench(argv);
-  } catch (err) {
-    // Bad flags are usage errors (one line); anything else is a real failure and keeps its stack.
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new CliError((err as Error).message);
-    throw err;
-  }
+  // Bad flags are InputErrors (src/util/args.ts): one line; anything else is a real failure and keeps its stack.
+  if (sinkhorn) return await ((await import(bench.href)) as SinkhornBench).runSinkhornBench(argv.slice(1));
+  return await ((await import(bench.href)) as RoutingBench).runRoutingBench(argv);
 }

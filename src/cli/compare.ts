@@ -8,10 +8,10 @@
  *
  * Run the same command again after an interruption: finished runs are skipped, the others resume.
  */
-import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CliError } from './errors.ts';
+import { intFlag, listFlag, parseFlags } from '../util/args.ts';
 import { checkOutDir } from '../io/outputPaths.ts';
 import { checkMethods, runCompare, PACKAGE_ROOT, type CompareOptions } from '../compare/run.ts';
 import { configKey, methodsHelp, optionValueName, parseMethodList, specLabel } from '../routing/registry.ts';
@@ -45,17 +45,9 @@ Interrupted? Run the same command again: finished runs are skipped and the other
 
 const PRESET_KEYS = ['config', 'methods', 'seeds', 'steps', 'evalEvery', 'jobs', 'set', 'out'] as const;
 
-function list(s: string): string[] {
-  return s
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-}
-
-function int(name: string, s: string | number, min: number): number {
-  const v = typeof s === 'number' ? s : Number(s);
-  if (!Number.isInteger(v) || v < min) throw new CliError(`${name} must be an integer >= ${min}, got '${s}'`);
-  return v;
+/** An integer from the command line or the preset (where it may be a JSON number). */
+function int(name: string, v: string | number, min: number): number {
+  return intFlag(name, String(v), min) as number;
 }
 
 /** Read a preset (configs/compare-NAME.json or a path); unknown keys are errors. */
@@ -77,26 +69,20 @@ export function readPreset(name: string): Record<string, unknown> {
 
 /** Parse the command line (and preset) into orchestrator options; `undefined` means --help. */
 export function parseCompareArgs(argv: string[]): CompareOptions | undefined {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      methods: { type: 'string' },
-      seeds: { type: 'string' },
-      steps: { type: 'string' },
-      out: { type: 'string' },
-      jobs: { type: 'string' },
-      workers: { type: 'string' },
-      'eval-every': { type: 'string' },
-      set: { type: 'string', multiple: true },
-      preset: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values } = parseFlags(argv, {
+    config: { type: 'string' },
+    methods: { type: 'string' },
+    seeds: { type: 'string' },
+    steps: { type: 'string' },
+    out: { type: 'string' },
+    jobs: { type: 'string' },
+    workers: { type: 'string' },
+    'eval-every': { type: 'string' },
+    set: { type: 'string', multiple: true },
+    preset: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
-  if (positionals.length > 0) throw new CliError(`unexpected argument '${positionals[0]}' (see --help)`);
   const p = values.preset ? readPreset(values.preset) : {};
   const pick = <T>(flag: string | undefined, key: (typeof PRESET_KEYS)[number]): T | string | undefined => flag ?? (p[key] as T | undefined);
 
@@ -115,18 +101,18 @@ export function parseCompareArgs(argv: string[]): CompareOptions | undefined {
   const bad = checkMethods(methods);
   if (bad) throw new CliError(bad);
   const seedsRaw = pick<number[]>(values.seeds, 'seeds') ?? '1';
-  const seeds = (Array.isArray(seedsRaw) ? seedsRaw : list(String(seedsRaw))).map((s) => int('--seeds', s, 0));
+  const seeds = (Array.isArray(seedsRaw) ? seedsRaw : listFlag(String(seedsRaw))).map((s) => int('seeds', s, 0));
   if (new Set(seeds).size !== seeds.length) throw new CliError(`a seed is listed twice in --seeds ${seeds.join(',')}`);
   const stepsRaw = pick<number>(values.steps, 'steps');
   if (stepsRaw === undefined) throw new CliError('--steps is required');
-  const steps = int('--steps', stepsRaw, 1);
+  const steps = int('steps', stepsRaw, 1);
   const out = pick<string>(values.out, 'out');
   if (typeof out !== 'string' || out === '') throw new CliError('--out is required (the output folder)');
   checkOutDir(out);
-  const jobs = int('--jobs', pick<number>(values.jobs, 'jobs') ?? 1, 1);
-  const workers = int('--workers', values.workers ?? 1, 1);
+  const jobs = int('jobs', pick<number>(values.jobs, 'jobs') ?? 1, 1);
+  const workers = int('workers', values.workers ?? 1, 1);
   const evalRaw = pick<number>(values['eval-every'], 'evalEvery');
-  const evalEvery = evalRaw === undefined ? undefined : int('--eval-every', evalRaw, 0);
+  const evalEvery = evalRaw === undefined ? undefined : int('eval-every', evalRaw, 0);
   const set = [...((p.set as string[] | undefined) ?? []), ...(values.set ?? [])];
   for (const s of set) if (!/^([A-Za-z0-9_-]+:)?[A-Za-z][A-Za-z0-9]*=/.test(s)) throw new CliError(`--set expects KEY=VALUE or METHOD:KEY=VALUE, got '${s}'`);
   return { config, methods, seeds, steps, out, jobs, workers, evalEvery, set, preset: values.preset, command: ['moe-balance', 'compare', ...argv].join(' ') };

@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     const mod = await cmd.load();
     return await mod.run(rest);
   } catch (err) {
-    if (err instanceof CliError || (err instanceof Error && (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')) {
+    if (err instanceof CliError) {
       console.error(`moe-balance ${name}: ${err.message}`);
       return 2;
     }

@@ -5,10 +5,10 @@
  *
  *   moe-balance report runs/quick
  */
-import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CliError } from './errors.ts';
+import { parseFlags } from '../util/args.ts';
 import { checkOutDir } from '../io/outputPaths.ts';
 import { buildCompareReport } from '../compare/report.ts';
 import { listRunDirs } from '../compare/logs.ts';
@@ -21,7 +21,7 @@ DIR/summary.md, DIR/summary.json and prints the table) or of a simulate folder (
 DIR/run.json: writes DIR/report.html). Everything is recomputed from the JSONL logs.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseFlags(argv, { help: { type: 'boolean', short: 'h' } }, 1);
   if (values.help) {
     console.log(HELP);
     return 0;

@@ -8,7 +8,6 @@
  * exists and the new state is written back atomically, so that successive batches can be chained.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { ExactRouteResult } from '../routing/exact.ts';
 import { createBalancerAsync } from '../routing/factory.ts';
 import { getMethod, METHOD_NAMES, METHODS, methodsHelp, optionFlag, optionValueName, parseMethodSpec, resolveOptions } from '../routing/registry.ts';
@@ -22,6 +21,7 @@ import { applyGate as applyGateInPlace } from '../simulate/gate.ts';
 import { float32Text } from '../io/floatText.ts';
 import { readScoreMatrix, ScoreInputError } from '../io/scoreMatrix.ts';
 import { CliError } from './errors.ts';
+import { choiceFlag, intFlag, parseFlags } from '../util/args.ts';
 
 /** Every method option as a flag of its own (--iters, --seq-len, ...), from the registry. */
 const OPTION_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(
@@ -75,12 +75,7 @@ Output (JSON)
 Exit status: 0 on success; 2 with a one-line message on bad usage or bad input.`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: Partial<Record<keyof typeof ROUTE_OPTIONS, string | boolean>>;
-  try {
-    ({ values } = parseArgs({ args: argv, options: ROUTE_OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
+  const { values } = parseFlags(argv, ROUTE_OPTIONS);
   if (values.help) {
     console.log(ROUTE_HELP);
     return 0;
@@ -88,10 +83,10 @@ export async function run(argv: string[]): Promise<number> {
   const opt = values as Partial<Record<keyof typeof ROUTE_OPTIONS, string>>;
 
   const { method, options: balancerOptions } = methodFromArgs(opt);
-  const inputKind = choice(opt['input-kind'], 'input-kind', ['scores', 'logits'], 'scores');
+  const inputKind = choiceFlag('input-kind', opt['input-kind'], ['scores', 'logits']) ?? 'scores';
   if (opt.gate !== undefined && inputKind !== 'logits') throw new CliError('--gate applies only with --input-kind logits');
-  const gate = choice(opt.gate, 'gate', ['softmax', 'sigmoid'], 'softmax');
-  const k = integer(opt.k, 'k', 1) ?? 2;
+  const gate = choiceFlag('gate', opt.gate, ['softmax', 'sigmoid']) ?? 'softmax';
+  const k = intFlag('k', opt.k, 1) ?? 2;
   if (opt.input === undefined) throw new CliError('--input FILE is required (see --help)');
   if (opt.state === '-') throw new CliError('--state needs a file name');
   checkTargets(opt.input, opt.state, opt.output);
@@ -246,18 +241,4 @@ function formatResult(method: string, options: Record<string, unknown>, r: Route
   lines.push(`  "experts": ${rows(String, r.experts)}`);
   lines.push(`  "weights": ${rows(float32Text, r.weights)}`);
   return `{\n${lines.join(',\n')}\n}\n`;
-}
-
-function choice(v: string | undefined, name: string, allowed: string[], dflt: string): string {
-  if (v === undefined) return dflt;
-  if (!allowed.includes(v)) throw new CliError(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
-  return v;
-}
-
-function integer(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v.trim()) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
-    throw new CliError(`--${name} must be an integer >= ${min}, got '${v}'`);
-  }
-  return Number(v);
 }

@@ -12,7 +12,6 @@
 import { mkdirSync, openSync, writeSync, closeSync, renameSync, rmSync } from 'node:fs';
 import { checkOutDir } from '../io/outputPaths.ts';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { OPTIMAL_MAX_VARIABLES } from '../routing/optimal.ts';
@@ -22,9 +21,10 @@ import { recordLine, type StepRecord } from '../simulate/record.ts';
 import { replayStream } from '../simulate/replay.ts';
 import { writeSimulateReport } from '../simulate/report.ts';
 import { DEFAULT_METHODS, OPTIMAL_AUTO_LIMIT, createMethodBalancers, simulate, usesOptimal } from '../simulate/run.ts';
-import { STREAM_DEFAULTS, STREAM_DOCS, STREAM_KINDS, syntheticStream, type ScoreStream, type StreamKind, type StreamParams } from '../simulate/streams.ts';
+import { STREAM_DEFAULTS, STREAM_DOCS, STREAM_KINDS, syntheticStream, type ScoreStream, type StreamParams } from '../simulate/streams.ts';
 import { summarize, summaryTable } from '../simulate/summary.ts';
 import { CliError } from './errors.ts';
+import { choiceFlag, intFlag, numberFlag, parseFlags } from '../util/args.ts';
 
 export const SIMULATE_OPTIONS = {
   stream: { type: 'string' },
@@ -135,48 +135,7 @@ Output:
   -h, --help            this help
 `;
 
-type Values = ReturnType<typeof parse>['values'];
-
-function parse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: SIMULATE_OPTIONS, strict: true, allowPositionals: false });
-  } catch (err) {
-    // parseArgs explains itself over several lines; the CLI reports one.
-    if (err instanceof Error && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      throw new CliError(`${err.message.split('\n')[0]} (see --help)`);
-    }
-    throw err;
-  }
-}
-
-function int(values: Values, name: keyof Values, def: number, min: number): number {
-  const raw = values[name];
-  if (raw === undefined) return def;
-  const x = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(x) || x < min) {
-    throw new CliError(`--${name} must be an integer >= ${min}, got '${String(raw)}'`);
-  }
-  return x;
-}
-
-function num(values: Values, name: keyof Values, def: number, check: (x: number) => boolean, what: string): number {
-  const raw = values[name];
-  if (raw === undefined) return def;
-  const x = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(x) || !check(x)) {
-    throw new CliError(`--${name} must be ${what}, got '${String(raw)}'`);
-  }
-  return x;
-}
-
-function oneOf<T extends string>(values: Values, name: keyof Values, def: T, allowed: readonly T[]): T {
-  const raw = values[name];
-  if (raw === undefined) return def;
-  if (typeof raw !== 'string' || !allowed.includes(raw as T)) {
-    throw new CliError(`--${name} must be one of ${allowed.join(', ')}, got '${String(raw)}'`);
-  }
-  return raw as T;
-}
+type Values = ReturnType<typeof parseFlags<typeof SIMULATE_OPTIONS>>['values'];
 
 const STREAM_FLAGS: [keyof Values, keyof StreamParams][] = [
   ['dim', 'dim'],
@@ -209,11 +168,11 @@ interface Config {
 /** Turns the parsed options into a checked configuration (every error here, before any work). */
 function configure(values: Values): Config {
   const replay = values.replay;
-  const k = int(values, 'k', DEFAULTS.k, 1);
-  const steps = values.steps === undefined ? undefined : int(values, 'steps', DEFAULTS.steps, 1);
-  const threshold = num(values, 'threshold', DEFAULTS.threshold, (x) => x > 0, 'a number > 0');
-  const optimal = oneOf(values, 'optimal', 'auto', ['auto', 'on', 'off'] as const);
-  const timing = oneOf(values, 'timing', 'on', ['on', 'off'] as const) === 'on';
+  const k = intFlag('k', values.k, 1) ?? DEFAULTS.k;
+  const steps = intFlag('steps', values.steps, 1);
+  const threshold = numberFlag('threshold', values.threshold, (x) => x > 0, 'a number > 0') ?? DEFAULTS.threshold;
+  const optimal = choiceFlag('optimal', values.optimal, ['auto', 'on', 'off']) ?? 'auto';
+  const timing = (choiceFlag('timing', values.timing, ['on', 'off']) ?? 'on') === 'on';
   if (values.methods !== undefined && values.method !== undefined) throw new CliError('give either --methods or --method, not both');
   const methods = parseMethodList(values.method !== undefined ? values.method.join(';') : (values.methods ?? DEFAULT_METHODS.join(' ')));
 
@@ -226,38 +185,39 @@ function configure(values: Values): Config {
     if (synthetic.length > 0) {
       throw new CliError(`--replay takes n, m and layers from the data; it cannot be combined with ${synthetic.map((f) => `--${f}`).join(', ')}`);
     }
-    gate = oneOf(values, 'gate', 'none', GATES);
+    gate = choiceFlag('gate', values.gate, GATES) ?? 'none';
     stream = replayStream(replay, { steps, gate });
   } else {
-    const kind = oneOf<StreamKind>(values, 'stream', 'skewed', STREAM_KINDS);
-    gate = oneOf(values, 'gate', 'softmax', ['softmax', 'sigmoid'] as const);
-    seed = int(values, 'seed', DEFAULTS.seed, 0);
+    const kind = choiceFlag('stream', values.stream, STREAM_KINDS) ?? 'skewed';
+    gate = choiceFlag('gate', values.gate, ['softmax', 'sigmoid']) ?? 'softmax';
+    seed = intFlag('seed', values.seed, 0) ?? DEFAULTS.seed;
     params = { ...STREAM_DEFAULTS };
     for (const [flag, key] of STREAM_FLAGS) {
       if (values[flag] === undefined) continue;
       const integer = key === 'dim' || key === 'dominant' || key === 'clusters';
-      params[key] = integer ? int(values, flag, D[key], 1) : num(values, flag, D[key], (x) => x >= 0, 'a number >= 0');
+      const raw = values[flag] as string | undefined;
+      params[key] = (integer ? intFlag(flag, raw, 1) : numberFlag(flag, raw, (x) => x >= 0, 'a number >= 0')) ?? D[key];
     }
     stream = syntheticStream({
       kind,
-      n: int(values, 'n', DEFAULTS.n, 1),
-      m: int(values, 'm', DEFAULTS.m, 2),
+      n: intFlag('n', values.n, 1) ?? DEFAULTS.n,
+      m: intFlag('m', values.m, 2) ?? DEFAULTS.m,
       steps: steps ?? DEFAULTS.steps,
-      layers: int(values, 'layers', DEFAULTS.layers, 1),
+      layers: intFlag('layers', values.layers, 1) ?? DEFAULTS.layers,
       gate,
       seed,
       ...params,
     });
   }
   if (k >= stream.m) throw new CliError(`--k must be smaller than m = ${stream.m}, got ${k}`);
-  const shards = int(values, 'shards', 1, 1);
+  const shards = intFlag('shards', values.shards, 1) ?? 1;
   if (shards > stream.n) throw new CliError(`--shards must be at most n = ${stream.n}, got ${shards}`);
   const lpWanted = optimal === 'on' || methods.some((s) => s.method === 'optimal');
   if (lpWanted && stream.n * stream.m > OPTIMAL_MAX_VARIABLES) {
     throw new CliError(`the LP optimum is limited to n*m <= ${OPTIMAL_MAX_VARIABLES} variables, this stream has ${stream.n * stream.m}; use --optimal auto/off and drop 'optimal' from the methods`);
   }
   const defaultOut = join('runs', `simulate-${replay !== undefined ? 'replay' : stream.name}${seed === null ? '' : `-seed${seed}`}`);
-  const groups = values.groups === undefined ? undefined : int(values, 'groups', 1, 1);
+  const groups = intFlag('groups', values.groups, 1);
   if (groups !== undefined && stream.m % groups !== 0) throw new CliError(`--groups ${groups} must divide m = ${stream.m}`);
   return { stream, k, seed, gate, params, methods, optimal, threshold, groups, timing, shards, out: values.out ?? defaultOut, quiet: values.quiet ?? false };
 }
@@ -270,7 +230,7 @@ function commandLine(argv: string[]): string {
 
 /** Runs the command; `write` receives what goes to stdout (the help or the summary table). */
 export async function run(argv: string[], write: (text: string) => void = (t) => process.stdout.write(t)): Promise<number> {
-  const { values } = parse(argv);
+  const { values } = parseFlags(argv, SIMULATE_OPTIONS);
   if (values.help) {
     write(SIMULATE_HELP);
     return 0;

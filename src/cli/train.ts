@@ -9,7 +9,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadDataset, checkSplits } from '../data/dataset.ts';
 import { BackendError, setBackend } from '../model/backend.ts';
 import { checkOutDir } from '../io/outputPaths.ts';
@@ -19,6 +18,7 @@ import { CONFIG_KEYS, ConfigError, methodSpecConfig, resolveConfig, TRAIN_METHOD
 import { configKey, methodsHelp } from '../routing/registry.ts';
 import { train, TrainingError } from '../train/trainer.ts';
 import { CliError } from './errors.ts';
+import { intFlag, parseFlags } from '../util/args.ts';
 
 export const TRAIN_HELP = `Usage: moe-balance train --out DIR [options]
 
@@ -73,27 +73,22 @@ export interface TrainArgs {
 
 /** Parses the command line into the effective configuration; undefined means --help. */
 export function parseTrainArgs(argv: string[]): TrainArgs | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      config: { type: 'string' },
-      method: { type: 'string' },
-      steps: { type: 'string' },
-      out: { type: 'string' },
-      set: { type: 'string', multiple: true },
-      seed: { type: 'string' },
-      'eval-every': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      resume: { type: 'boolean' },
-      force: { type: 'boolean' },
-      backend: { type: 'string' },
-      data: { type: 'string' },
-      workers: { type: 'string' },
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values } = parseFlags(argv, {
+    config: { type: 'string' },
+    method: { type: 'string' },
+    steps: { type: 'string' },
+    out: { type: 'string' },
+    set: { type: 'string', multiple: true },
+    seed: { type: 'string' },
+    'eval-every': { type: 'string' },
+    'checkpoint-every': { type: 'string' },
+    resume: { type: 'boolean' },
+    force: { type: 'boolean' },
+    backend: { type: 'string' },
+    data: { type: 'string' },
+    workers: { type: 'string' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return undefined;
   if (!values.out) throw new CliError('--out DIR is required (see --help)');
@@ -101,11 +96,9 @@ export function parseTrainArgs(argv: string[]): TrainArgs | undefined {
   checkRunFolder(outDir, values.resume === true, values.force === true, values.config !== undefined);
 
   const flags: Record<string, unknown> = {};
+  // Any integer here: the config check that follows holds each key's range and names the key.
   const int = (name: string, v: string | undefined, key: keyof TrainConfig) => {
-    if (v === undefined) return;
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n)) throw new CliError(`--${name} must be an integer, got '${v}'`);
-    flags[key] = n;
+    if (v !== undefined) flags[key] = intFlag(name, v);
   };
   int('steps', values.steps, 'steps');
   int('seed', values.seed, 'seed');
