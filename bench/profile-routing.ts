@@ -4,6 +4,7 @@
  * optionally an external .wasm build for comparison. Variants alternate within one run, CPU clock.
  *
  *   node --import tsx bench/profile-routing.ts [--n 16384 --m 64 --k 4] [--rounds 3] [--only NAME]
+ *     [--seed 2000 --popularity 1001]   the batches (syntheticScores of bench/routing.ts)
  *     [--alt FILE.wasm ...]   also time other builds of c/kernels.c (bare kernel calls), e.g. a variant
  *     [--proto DIR]           the prototype's builds (DIR/bip2*.wasm, /work/shared/prototypes/wasm-bip)
  *     [--before DIR]          also the balancers of another checkout (e.g. a git worktree of an older
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     m: { type: 'string', default: '64' },
     k: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '3' },
+    seed: { type: 'string', default: '2000' },
+    popularity: { type: 'string', default: '1001' },
     reps: { type: 'string', default: '60' },
     proto: { type: 'string' },
     alt: { type: 'string', multiple: true },
@@ -34,7 +37,9 @@ const { values } = parseArgs({
 });
 const n = Number(values.n), m = Number(values.m), k = Number(values.k);
 const rounds = Number(values.rounds), reps = Number(values.reps);
-const batches = [0, 1, 2].map((b) => syntheticScores(n, m, 1000 + b, 7));
+// By default the batches of bench/routing.ts at (16384, 64, 4) (its size index x = 1): same popularity,
+// new tokens; --seed and --popularity draw others.
+const batches = [0, 1, 2].map((b) => syntheticScores(n, m, Number(values.seed) + b, Number(values.popularity)));
 
 function cpuMedian(fn: () => void): number {
   for (let w = 0; w < 3; w++) fn();
