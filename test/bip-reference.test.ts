@@ -9,7 +9,7 @@ import { QuantileBalancer } from '../src/routing/quantile.ts';
 import { capacity } from '../src/routing/assign.ts';
 import { softmaxScores } from './helpers/scores.ts';
 
-/** Algorithm 1 by sorting; keys in float64 as in the implementation; ties: larger −q, then lower id. */
+/** Algorithm 1 by sorting; keys in float64 as in the implementation; ties: larger −q, then the rotated order from i mod m (select.ts). */
 function referenceBip(s: Float32Array, n: number, m: number, k: number, q: Float64Array, T: number, truncate: boolean | 'q') {
   const c = capacity(n, m, k);
   const p = new Float64Array(n);
@@ -30,7 +30,7 @@ function referenceBip(s: Float32Array, n: number, m: number, k: number, q: Float
     const order = Array.from({ length: m }, (_, j) => j).sort((a, b) => {
       const ka = s[i * m + a] - q[a];
       const kb = s[i * m + b] - q[b];
-      return kb - ka || q[a] - q[b] || a - b;
+      return kb - ka || q[a] - q[b] || ((a - i + m) % m) - ((b - i + m) % m);
     });
     experts.push(...order.slice(0, k));
   }

@@ -22,6 +22,7 @@ export function assignTopK(
   shift: Float64Array | null,
   sign: number,
   floors: Float64Array | null = null,
+  tokenOffset = 0,
 ): RouteResult {
   const experts = new Int32Array(n * k);
   const weights = new Float32Array(n * k);
@@ -30,8 +31,11 @@ export function assignTopK(
   const keyBuf = new Float64Array(k);
   const sh = shift === null ? null : shift.map((x) => sign * x);
   for (let i = 0; i < n; i++) {
-    if (sh === null) topKRowPlain(scores, i * m, m, k, idBuf, keyBuf);
-    else topKRowShifted(scores, i * m, m, sh, k, idBuf, keyBuf, floors === null ? -Infinity : floors[i]);
+    // Ties go to the expert first in token i's rotated order from i mod m (select.ts: equal scores spread
+    // evenly); tokenOffset: this batch's first token in a larger one (a shard), so that i is the global index.
+    const start = (i + tokenOffset) % m;
+    if (sh === null) topKRowPlain(scores, i * m, m, k, idBuf, keyBuf, start);
+    else topKRowShifted(scores, i * m, m, sh, k, idBuf, keyBuf, floors === null ? -Infinity : floors[i], start);
     for (let t = 0; t < k; t++) {
       experts[i * k + t] = idBuf[t];
       loads[idBuf[t]]++;

@@ -48,7 +48,8 @@ export interface ShardedBalancer {
    * This shard's part of one route call on its n tokens; run it with the other shards' parts
    * (runShards in one process, runProgram over a transport). Returns the routing of this shard's tokens.
    */
-  routeShard(scores: Float32Array, n: number, m: number, k: number, opts?: RouteCallOptions): ShardProgram<RouteResult>;
+  /** tokenOffset: the index of this shard's first token in the whole batch (exact ties are broken by the global index). */
+  routeShard(scores: Float32Array, n: number, m: number, k: number, opts?: RouteCallOptions, tokenOffset?: number): ShardProgram<RouteResult>;
   getState(): BalancerState;
   setState(state: BalancerState): void;
   reset(): void;
@@ -72,6 +73,8 @@ const PLAIN = [TopKBalancer, BipBalancer, LossFreeBalancer, QuantileBalancer, Au
 class Sharded implements ShardedBalancer {
   readonly method: MethodName;
   private readonly ws = new DualWorkspace();
+  /** Index of this shard's first token in the whole batch (routeShard), for the tie rule. */
+  private tokenOffset = 0;
 
   constructor(
     private readonly inner: Balancer,
@@ -92,8 +95,11 @@ class Sharded implements ShardedBalancer {
     this.inner.reset();
   }
 
-  *routeShard(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}): ShardProgram<RouteResult> {
+  *routeShard(scores: Float32Array, n: number, m: number, k: number, opts: RouteCallOptions = {}, tokenOffset = 0): ShardProgram<RouteResult> {
     validateRouteInput(scores, n, m, k);
+    // The index of this shard's first token in the whole batch: exact key ties are broken by the global
+    // token index (select.ts), so that the shards route exactly as one process does.
+    this.tokenOffset = tokenOffset;
     const update = opts.update ?? true;
     switch (this.method) {
       case 'bip':
@@ -105,7 +111,7 @@ class Sharded implements ShardedBalancer {
       case 'auxloss':
         return yield* this.auxloss(scores, n, m, k);
       default:
-        return assignTopK(scores, n, m, k, null, 1);
+        return assignTopK(scores, n, m, k, null, 1, null, this.tokenOffset);
     }
   }
 
@@ -147,17 +153,17 @@ class Sharded implements ShardedBalancer {
   private *bip(scores: Float32Array, n: number, m: number, k: number, update: boolean): ShardProgram<RouteResult> {
     const opt = this.inner as BipBalancer;
     const q = this.vector('q', m);
-    if (!update) return assignTopK(scores, n, m, k, q, -1);
-    const before = opt.order === 'route-then-update' ? assignTopK(scores, n, m, k, q, -1) : null;
+    if (!update) return assignTopK(scores, n, m, k, q, -1, null, this.tokenOffset);
+    const before = opt.order === 'route-then-update' ? assignTopK(scores, n, m, k, q, -1, null, this.tokenOffset) : null;
     yield* this.iterations(scores, n, m, k, q, opt.iters, opt.truncate === true, opt.truncate !== false);
     this.save('q', q);
-    return before ?? assignTopK(scores, n, m, k, q, -1, opt.iters > 0 ? routingFloors(q, n, this.ws) : null);
+    return before ?? assignTopK(scores, n, m, k, q, -1, opt.iters > 0 ? routingFloors(q, n, this.ws) : null, this.tokenOffset);
   }
 
   private *quantile(scores: Float32Array, n: number, m: number, k: number, update: boolean): ShardProgram<RouteResult> {
     const opt = this.inner as QuantileBalancer;
     const beta = this.vector('beta', m);
-    const result = assignTopK(scores, n, m, k, beta, -1);
+    const result = assignTopK(scores, n, m, k, beta, -1, null, this.tokenOffset);
     if (!update) return result;
     if (opt.bins > 0) {
       const h = quantileHistogram(scores, n, m, k, beta, opt.bins, opt.range);
@@ -177,7 +183,7 @@ class Sharded implements ShardedBalancer {
   private *lossfree(scores: Float32Array, n: number, m: number, k: number, update: boolean): ShardProgram<RouteResult> {
     const opt = this.inner as LossFreeBalancer;
     const b = this.vector('b', m);
-    const result = assignTopK(scores, n, m, k, b, 1);
+    const result = assignTopK(scores, n, m, k, b, 1, null, this.tokenOffset);
     if (!update) return result;
     const local = new Int32Array(m + 1);
     local.set(result.loads);
@@ -190,7 +196,7 @@ class Sharded implements ShardedBalancer {
 
   private *auxloss(scores: Float32Array, n: number, m: number, k: number): ShardProgram<AuxLossResult> {
     const opt = this.inner as AuxLossBalancer;
-    const routing = assignTopK(scores, n, m, k, null, 1);
+    const routing = assignTopK(scores, n, m, k, null, 1, null, this.tokenOffset);
     if (opt.form === 'sequence') {
       // Whole sequences per shard: the loss is the mean over all sequences of each one's own loss.
       const local = auxLoss(scores, routing, opt.alpha, 'sequence', opt.seqLen);
@@ -242,7 +248,7 @@ export function routeSharded(
   const programs = shards.map((b, w) => {
     const part = scores.subarray(row * m, (row + sizes[w]) * m);
     row += sizes[w];
-    return b.routeShard(part, sizes[w], m, k, opts);
+    return b.routeShard(part, sizes[w], m, k, opts, row - sizes[w]);
   });
   const { results, comm } = runShards(programs);
   const experts = new Int32Array(n * k);

@@ -111,14 +111,14 @@ export class RoutingKernels {
     };
   }
 
-  /** Top-k of the scores per token, ties to the lower id (select.ts topKRowPlain). */
+  /** Top-k of the scores per token, ties by the rotated order (select.ts topKRowPlain). */
   topk(scores: Float32Array, n: number, m: number, k: number): RouteResult {
     const l = this.load(scores, n, m, k);
     this.checked(this.x.topk_plain(), scores, m);
     return this.result(l);
   }
 
-  /** Top-k of (s_ij + sh_j) per token, ties to the larger sh_j then the lower id (select.ts topKRowShifted). */
+  /** Top-k of (s_ij + sh_j) per token, ties to the larger sh_j then by the rotated order (select.ts topKRowShifted). */
   topkShifted(scores: Float32Array, n: number, m: number, k: number, sh: Float64Array): RouteResult {
     const l = this.load(scores, n, m, k);
     this.f64(l.shift, m).set(sh);

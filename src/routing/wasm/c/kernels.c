@@ -156,7 +156,8 @@ ALWAYS int topk_plain_k(int K, int Mx) {
       B[b] = wasm_f32x4_splat(-INFF);
       I[b] = wasm_i32x4_splat(-1);
     }
-    FOR_EACH_SURVIVOR(Mx, j, net32id_insert(B, I, NB, row[j], j));
+    /* Equal scores: the first inserted stays ahead, so insert in token i's rotated order (the tie rule, rows.h). */
+    FOR_EACH_SURVIVOR_FROM(Mx, i % Mx, j, net32id_insert(B, I, NB, row[j], j));
     int ids[MAXSLOTS + 4];
     for (int b = 0; b < NB; b++) wasm_v128_store(ids + 4 * b, I[b]);
     write_route(K, i, row, ids);
@@ -326,10 +327,10 @@ ALWAYS void route_pass_k(int K, int Mx, double rho, double delta) {
       if (L < K) continue;
       v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
       const int NB = (K + 2) / 2;
-      net64id_clear(B, I, NB);
-      for (int a = 0; a < L; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
+      const int start = i % Mx;
+      insert_rotated(B, I, NB, L, start);
       if (net64_slot(B, K - 1) >= f) {
-        ids_from_network(K, B, I, L, ids);
+        ids_from_network(K, B, I, L, ids, start);
         write_route(K, i, row, ids);
         done = 1;
       }

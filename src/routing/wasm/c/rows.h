@@ -5,11 +5,13 @@
  * (src/routing/select.ts), so results are bit-identical. f32 SIMD only prefilters which experts are
  * looked at, with a slack that covers f32 rounding, and each prefilter is verified afterwards.
  *
- * Tie rule (the reference's): keys in decreasing order; equal keys go to the larger sh_j (for BIP and
- * Quantile the smaller q_j, the expert whose capacity does not bind), then to the lower id. The
- * id-carrying network breaks ties by id only, so a row whose top k+1 keys are not pairwise distinct is
- * re-ranked by the scalar rule (rare: about one row per expert per call, where q_j was set to exactly
- * that row's key).
+ * Tie rule (the reference's, select.ts): keys in decreasing order; equal keys go to the larger sh_j (for
+ * BIP and Quantile the smaller q_j, the expert whose capacity does not bind), then to the expert first
+ * in token i's rotated order i mod m, i mod m + 1, ..., m - 1, 0, ... (so that equal scores spread
+ * evenly over the experts, deterministically). The id-carrying networks keep the key inserted first
+ * ahead of an equal later one, so the routing inserts in the rotated order; they break ties by that
+ * order only, so a row whose top k+1 keys are not pairwise distinct is re-ranked by the scalar rule
+ * (rare: about one row per expert per call, where q_j was set to exactly that row's key).
  *
  * Functions with a parameter K (shadowing the global) or Mx (the global M) are specialised: the drivers
  * call them with constants for common shapes (SPECIALISE_K, SPECIALISE_MK in kernels.c) so that clang unrolls the
@@ -28,15 +30,18 @@ static inline float lower32(double x, double shmax) {
   return (float)(x - 1e-6 * (1.0 + dabs(x) + shmax));
 }
 
-/* Whether (v, j) ranks before (w, l): larger key, then larger sh, then lower id. */
-static inline int ranks_before(double v, int j, double w, int l) {
+/* Position of expert j in the rotated order that starts at expert `start` (the tie rule). */
+static inline int rotated(int j, int start) { return j >= start ? j - start : j - start + M; }
+
+/* Whether (v, j) ranks before (w, l): larger key, then larger sh, then first in the rotated order. */
+static inline int ranks_before(double v, int j, double w, int l, int start) {
   if (v != w) return v > w;
   if (SH[j] != SH[l]) return SH[j] > SH[l];
-  return j < l;
+  return rotated(j, start) < rotated(l, start);
 }
 
 /* Top-K of KV/IDS[0..L) under the tie rule, by insertion (the scalar path for tied rows). */
-static void topk_by_rule(int L, int *ids) {
+static void topk_by_rule(int L, int *ids, int start) {
   double keys[MAXSLOTS];
   int filled = 0;
   for (int a = 0; a < L; a++) {
@@ -44,9 +49,9 @@ static void topk_by_rule(int L, int *ids) {
     int j = IDS[a];
     int pos;
     if (filled < K) pos = filled++;
-    else if (ranks_before(v, j, keys[K - 1], ids[K - 1])) pos = K - 1;
+    else if (ranks_before(v, j, keys[K - 1], ids[K - 1], start)) pos = K - 1;
     else continue;
-    while (pos > 0 && ranks_before(v, j, keys[pos - 1], ids[pos - 1])) {
+    while (pos > 0 && ranks_before(v, j, keys[pos - 1], ids[pos - 1], start)) {
       keys[pos] = keys[pos - 1];
       ids[pos] = ids[pos - 1];
       pos--;
@@ -73,12 +78,12 @@ ALWAYS void write_route(int K, int i, const float *row, const int *ids) {
 }
 
 /* Ids of the top K from an id network holding the top K+1 of KV/IDS[0..L); the scalar rule on ties. */
-ALWAYS void ids_from_network(int K, const v128_t *B, const v128_t *I, int L, int *ids) {
+ALWAYS void ids_from_network(int K, const v128_t *B, const v128_t *I, int L, int *ids, int start) {
   int tied = 0;
   for (int s = 0; s < K; s++) tied |= net64_slot(B, s) == net64_slot(B, s + 1);
   if (tied) {
     TUNE[TUNE_TIES] += 1;
-    topk_by_rule(L, ids);
+    topk_by_rule(L, ids, start);
     return;
   }
   for (int s = 0; s < K; s++) ids[s] = net64id_id(I, s);
@@ -93,17 +98,24 @@ ALWAYS int gather_full(int Mx, const float *row) {
   return Mx;
 }
 
-/* Runs `body` with j set to each survivor of MASK below Mx (= M), in increasing order. */
-#define FOR_EACH_SURVIVOR(Mx, j, body)               \
-  for (int w_ = 0; w_ * 64 < (Mx); w_++) {           \
-    uint64_t bits_ = MASK[w_];                       \
-    while (bits_) {                                  \
-      int j = 64 * w_ + __builtin_ctzll(bits_);      \
-      bits_ &= bits_ - 1;                            \
-      if (j >= (Mx)) break;                          \
-      body;                                          \
-    }                                                \
-  }
+/* Runs `body` with j set to each survivor of MASK below Mx (= M), in the rotated order that starts at
+ * expert `start` (the tie rule): j >= start increasing, then j < start increasing. */
+#define FOR_EACH_SURVIVOR_FROM(Mx, start, j, body)                                  \
+  for (int h_ = 0; h_ < 2; h_++)                                                    \
+    for (int w_ = 0; w_ * 64 < (Mx); w_++) {                                        \
+      int lo_ = (start) - 64 * w_;                                                  \
+      uint64_t ge_ = lo_ <= 0 ? ~(uint64_t)0 : lo_ >= 64 ? 0 : ~(uint64_t)0 << lo_; \
+      uint64_t bits_ = MASK[w_] & (h_ == 0 ? ge_ : ~ge_);                           \
+      while (bits_) {                                                               \
+        int j = 64 * w_ + __builtin_ctzll(bits_);                                   \
+        bits_ &= bits_ - 1;                                                         \
+        if (j >= (Mx)) break;                                                       \
+        body;                                                                       \
+      }                                                                             \
+    }
+
+/* The same in increasing order (start 0: the second round has no bits). */
+#define FOR_EACH_SURVIVOR(Mx, j, body) FOR_EACH_SURVIVOR_FROM(Mx, 0, j, body)
 
 /* Survivors of MASK into KV/IDS (increasing id); returns their count. */
 ALWAYS int gather_mask(int Mx, const float *row) {
@@ -125,14 +137,23 @@ ALWAYS double kplus1_value(int K, int L) {
   return net64_slot(B, K);
 }
 
-/* Routes row i over KV/IDS[0..L), which must hold every key >= the row's K-th largest. */
+/* KV/IDS[0..L) (ids increasing) into an id network of NB vectors in the rotated order from `start`. */
+ALWAYS void insert_rotated(v128_t *B, v128_t *I, int NB, int L, int start) {
+  int s0 = 0;
+  while (s0 < L && IDS[s0] < start) s0++;
+  net64id_clear(B, I, NB);
+  for (int a = s0; a < L; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
+  for (int a = 0; a < s0; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
+}
+
+/* Routes row i over KV/IDS[0..L) (ids increasing), which must hold every key >= the row's K-th largest. */
 ALWAYS void route_list(int K, int i, const float *row, int L) {
   v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
   const int NB = (K + 2) / 2;
+  const int start = i % M;
   int ids[MAXSLOTS];
-  net64id_clear(B, I, NB);
-  for (int a = 0; a < L; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
-  ids_from_network(K, B, I, L, ids);
+  insert_rotated(B, I, NB, L, start);
+  ids_from_network(K, B, I, L, ids, start);
   write_route(K, i, row, ids);
 }
 
