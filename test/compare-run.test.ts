@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +141,24 @@ test('an interrupted compare resumes from checkpoints and skips finished runs', 
     assert.equal(calls(record).length, 2);
     const meta = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8'));
     assert.equal(meta.previousStarts.length, 2);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("one checkpoint rule: a run folder with a checkpoint's data but no manifest starts afresh (--force), as the trainer would refuse --resume", async () => {
+  const out = mkdtempSync(join(tmpdir(), 'moe-compare-bare-'));
+  const record = join(out, 'calls.jsonl');
+  try {
+    // What a run killed between writing the data and the manifest leaves (src/train/checkpoint.ts).
+    mkdirSync(join(out, 'runs', 'bip-s1'), { recursive: true });
+    writeFileSync(join(out, 'runs', 'bip-s1', 'ckpt-000004.bin'), 'data without its manifest');
+    const res = await withEnv({ FAKE_TRAIN_RECORD: record, FAKE_TRAIN_CRASH_AT: undefined, FAKE_TRAIN_FAIL: undefined }, () =>
+      runCompare({ config: 'c.json', methods: ['bip'], seeds: [1], steps: 4, out, jobs: 1, trainCommand: TRAIN, log: () => {}, statusEveryMs: 0 }),
+    );
+    assert.deepEqual(res.records.map((r) => `${r.name}:${r.status}`), ['bip-s1:done']);
+    const [c] = calls(record);
+    assert.ok(c.args.includes('--force') && !c.args.includes('--resume'), c.args.join(' '));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -13,7 +13,7 @@
  * since the trainer rejects one method's options on another method.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ import { buildCompareReport, type CompareReport } from './report.ts';
 import { fmtDuration } from '../report/format.ts';
 import { formatOptionValue } from '../routing/options.ts';
 import { parseMethodList } from '../routing/registry.ts';
+import { hasCheckpoint } from '../train/checkpoint.ts';
 import { methodSpecConfig } from '../train/config.ts';
 import { STOP_ON_STDIN_END } from '../train/stop.ts';
 
@@ -93,11 +94,6 @@ export function setsFor(method: string, set: string[]): string[] {
     else if (m[1] === method || m[1] === methodToTrain(method).base) out.push(m[2]);
   }
   return out;
-}
-
-/** A run folder holds a checkpoint to resume from (the trainer writes checkpoint* / ckpt* entries). */
-export function hasCheckpoint(runDir: string): boolean {
-  return existsSync(runDir) && readdirSync(runDir).some((n) => /^(checkpoint|ckpt)/.test(n));
 }
 
 /** The last step in a run's log, reading only the file's tail (logs grow while we poll). */
