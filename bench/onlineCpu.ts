@@ -3,11 +3,11 @@
  * T = 4 on the routing benchmark's inputs: on a shared machine CPU time is steadier than wall-clock time,
  * whose medians in `npm run bench` swing several-fold under load. Ratios are what to read.
  *
- *   node --import tsx bench/proto/onlineCpu.ts
+ *   node --import tsx bench/onlineCpu.ts
  */
 import { loadavg } from 'node:os';
-import { createBalancer } from '../../src/routing/factory.ts';
-import { syntheticScores } from '../routing.ts';
+import { createBalancer } from '../src/routing/factory.ts';
+import { syntheticScores } from './routing.ts';
 
 const METHODS: [string, string, Record<string, unknown>][] = [
   ['topk', 'topk', {}],
