@@ -3,8 +3,9 @@
  * configuration, the methods and seeds, package versions and the machine.
  */
 import { cpus, totalmem, platform, arch, release } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJsonOrUndefined } from '../io/json.ts';
 
 export interface RunRecord {
   name: string;
@@ -57,13 +58,7 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-function readJson(file: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
+const readJson = (file: string): Record<string, unknown> | undefined => readJsonOrUndefined(file) as Record<string, unknown> | undefined;
 
 /**
  * Versions of the package (from ROOT/package.json) and of each of its dependencies as installed

@@ -7,7 +7,7 @@
  * Every number is recomputed from the step and eval lines of the logs (see stats.ts); the charts show
  * the mean over seeds at each step.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { listRunDirs, readRunLog } from './logs.ts';
 import { runStats, methodStats, type MethodStats, type RunStats } from './stats.ts';
@@ -16,6 +16,7 @@ import { compareCharts, type LoadedRun } from './charts.ts';
 import { mainTable, runsTable, layerTable, toHtml, toMarkdown } from './tables.ts';
 import { sortMethods } from '../report/colors.ts';
 import { renderPage, escapeHtml } from '../report/html.ts';
+import { readJsonOrUndefined } from '../io/json.ts';
 
 export interface CompareReport {
   htmlPath: string;
@@ -27,14 +28,6 @@ export interface CompareReport {
   runs: RunStats[];
 }
 
-function readJsonFile(file: string): Record<string, unknown> | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Keys (dotted paths) whose values differ between the runs' config.json files. */
 function differingKeys(configs: Record<string, unknown>[]): string[] {
@@ -103,7 +96,7 @@ export function loadCompareFolder(dir: string): { meta: CompareMeta | undefined;
   const meta = readCompareMeta(dir);
   const loaded: LoadedRun[] = listRunDirs(dir).map((rd) => {
     const log = readRunLog(rd.path);
-    return { stats: runStats(rd.method, rd.seed, log), log, config: readJsonFile(join(rd.path, 'config.json')) };
+    return { stats: runStats(rd.method, rd.seed, log), log, config: readJsonOrUndefined(join(rd.path, 'config.json')) as Record<string, unknown> | undefined };
   });
   const found = sortMethods(loaded.map((r) => r.stats.method));
   const order = meta ? [...meta.methods, ...found.filter((m) => !meta.methods.includes(m))] : found;

@@ -26,15 +26,6 @@ export function hashParts(parts: (string | number)[]): string {
   return h.digest('hex');
 }
 
-/** The parsed JSON at path, or undefined if the file is missing or not JSON. */
-export function readJsonOrUndefined(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 export function encodeTokenFile(train: Int32Array, val: Int32Array, vocabSize: number): Uint8Array {
   const bytesPerToken = vocabSize <= 65536 ? 2 : 4;
   const n = train.length + val.length;

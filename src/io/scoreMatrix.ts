@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { formatShape, NpyError, parseNpy } from './npy.ts';
+import { firstNonFinite } from '../routing/validate.ts';
 
 export interface ScoreMatrix {
   /** Tokens. */
@@ -56,9 +57,8 @@ function fromNpy(bytes: Uint8Array, fail: (why: string) => never): ScoreMatrix {
   const [n, m] = arr.shape;
   if (n === 0 || m === 0) fail(`empty matrix of shape ${formatShape(arr.shape)}`);
   const src = arr.data as Float32Array | Float64Array;
-  for (let x = 0; x < src.length; x++) {
-    if (!Number.isFinite(src[x])) fail(`${src[x]} at row ${Math.floor(x / m)} col ${x % m}`);
-  }
+  const bad = firstNonFinite(src);
+  if (bad >= 0) fail(`${src[bad]} at row ${Math.floor(bad / m)} col ${bad % m}`);
   const data = src instanceof Float32Array ? src : Float32Array.from(src);
   checkFloat32Range(src, data, m, fail);
   return { n, m, data };
@@ -95,9 +95,8 @@ function fromJson(bytes: Buffer, fail: (why: string) => never): ScoreMatrix {
 }
 
 function checkFloat32Range(src: ArrayLike<number>, data: Float32Array, m: number, fail: (why: string) => never): void {
-  for (let x = 0; x < data.length; x++) {
-    if (!Number.isFinite(data[x])) fail(`${src[x]} at row ${Math.floor(x / m)} col ${x % m} overflows float32`);
-  }
+  const x = firstNonFinite(data);
+  if (x >= 0) fail(`${src[x]} at row ${Math.floor(x / m)} col ${x % m} overflows float32`);
 }
 
 /**

@@ -19,6 +19,15 @@ export function validateRouteInput(scores: unknown, n: number, m: number, k: num
   }
 }
 
+/** Index of the first NaN or ±Infinity in values, or -1: the one scan for the readers of score files. */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let x = 0; x < values.length; x++) {
+    const v = values[x];
+    if (v - v !== 0) return x; // NaN exactly for NaN and ±Infinity
+  }
+  return -1;
+}
+
 /** The error for a refused score v at flat index x (also raised by the wasm kernels' check, c/kernels.c). */
 export function badScoreMessage(v: number, x: number, m: number): string {
   const i = Math.floor(x / m);

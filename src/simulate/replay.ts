@@ -11,6 +11,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readNpy as readNpyRaw, NpyError, type NpyArray } from '../io/npy.ts';
 import { InputError } from '../routing/errors.ts';
+import { firstNonFinite } from '../routing/validate.ts';
 import { applyGate, type Gate } from './gate.ts';
 import type { ScoreStream } from './streams.ts';
 
@@ -117,9 +118,8 @@ function toFloat32(arr: NpyArray, where: string): Float32Array {
 }
 
 function checked(scores: Float32Array, where: string): Float32Array {
-  for (let x = 0; x < scores.length; x++) {
-    if (!Number.isFinite(scores[x])) throw new InputError(`replay: ${where} has a non-finite value (${scores[x]}) at index ${x}`);
-  }
+  const x = firstNonFinite(scores);
+  if (x >= 0) throw new InputError(`replay: ${where} has a non-finite value (${scores[x]}) at index ${x}`);
   return scores;
 }
 

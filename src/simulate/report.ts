@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { InputError } from '../routing/errors.ts';
 import { chartCard, chartGrid, escapeHtml, htmlTable, renderPage } from '../report/html.ts';
+import { mean } from '../report/format.ts';
 import { lineChart, type Series } from '../report/svg.ts';
 import { parseLog, type StepRecord } from './record.ts';
 import { summarize, summaryCells, type MethodSummary } from './summary.ts';
@@ -50,10 +51,6 @@ function perStep(records: readonly StepRecord[], value: (r: StepRecord) => numbe
     const steps = [...byStep.keys()].sort((a, b) => a - b);
     return { name, x: steps, y: steps.map((s) => mean(byStep.get(s) as number[])) };
   });
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 function summaryHtml(rows: MethodSummary[], threshold: number): string {

@@ -13,7 +13,7 @@
  *   expert; perToken: mean share of tokens with 0..m experts; groupAvgMaxVio / groupSupMaxVio: mean / max
  *   of the group MaxVio. Each null when the method's records do not carry it.
  */
-import { MISSING } from '../report/format.ts';
+import { MISSING, mean } from '../report/format.ts';
 import { markdownTable } from '../report/markdown.ts';
 import type { StepRecord } from './record.ts';
 
@@ -82,10 +82,6 @@ export function summarize(records: readonly StepRecord[], threshold = 0.1): Meth
     });
   }
   return out;
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 /** Mean of an optional field, null unless every record has it. */
