@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { METHODS, parseMethodList, parseMethodSpec, resolveOptions, type MethodEntry } from '../src/routing/registry.ts';
+import { isValidOption, type OptionDecl } from '../src/routing/options.ts';
 import { DEFAULT_METHODS } from '../src/simulate/run.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'moe-registry-'));
@@ -58,11 +59,25 @@ test('method lists: spaces, semicolons or commas; key=value after a comma contin
   assert.throws(() => parseMethodList('iters=2,bip'), /unknown method 'iters=2'/);
 });
 
-/** One option set per (method, option, value): every value of a choice, else the default (or the example). */
+/**
+ * A valid value other than the default, so that a command that dropped the option (and so used the
+ * default) fails the walk below: the example, else the default moved within its range.
+ */
+function otherValue(d: OptionDecl): unknown {
+  const candidates: unknown[] = [d.example];
+  if (d.type === 'int' && d.default !== undefined) candidates.push(d.default + 1, d.default - 1);
+  if (d.type === 'number' && d.default !== undefined) candidates.push(d.default * 2, d.default / 2, d.default + 1);
+  if (d.type === 'pair') candidates.push([d.default[0] - 1, d.default[1] + 1]);
+  const v = candidates.find((c) => c !== undefined && c !== d.default && isValidOption(d, c));
+  assert.ok(v !== undefined, `no value other than the default for ${JSON.stringify(d)}`);
+  return v;
+}
+
+/** One option set per (method, option, value): every value of a choice, else a value other than the default. */
 function optionCases(e: MethodEntry): { option: string; options: Record<string, unknown> }[] {
   const out: { option: string; options: Record<string, unknown> }[] = [];
   for (const [option, d] of Object.entries(e.options)) {
-    const values = d.type === 'choice' ? [...d.values] : [d.default ?? d.example];
+    const values = d.type === 'choice' ? [...d.values] : [otherValue(d)];
     for (const v of values) {
       const options: Record<string, unknown> = { [option]: v };
       if (d.needs) options[d.needs.option] = d.needs.example;

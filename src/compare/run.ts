@@ -1,6 +1,6 @@
 /**
  * The compare orchestrator: trains one model per method and seed by running `moe-balance train` as
- * child processes (at most `jobs` at once), then writes DIR/compare.json and the report.
+ * child processes (at most `jobs` at once; the process pool is pool.ts), then writes DIR/compare.json and the report.
  *
  *   await runCompare({ config: 'configs/moe16.json', methods: ['auxloss', 'bip'], seeds: [1], steps: 200, out: 'runs/c', jobs: 2, set: [] });
  *
@@ -12,20 +12,20 @@
  * `--set method:key=value` only to the runs of that method (e.g. `bip:bipOrder=route-then-update`),
  * since the trainer rejects one method's options on another method.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readRunLog, runName } from './logs.ts';
 import { machineInfo, packageVersions, readCompareMeta, type CompareMeta, type RunRecord } from './meta.ts';
+import { runPool, startChild, stopSignals } from './pool.ts';
 import { buildCompareReport, type CompareReport } from './report.ts';
 import { fmtDuration } from '../report/format.ts';
 import { formatOptionValue } from '../routing/options.ts';
 import { parseMethodList } from '../routing/registry.ts';
 import { hasCheckpoint } from '../train/checkpoint.ts';
 import { methodSpecConfig } from '../train/config.ts';
-import { STOP_ON_STDIN_END } from '../train/stop.ts';
 
 /** The package root (where package.json and bin/ are). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -205,19 +205,13 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
 
   const running = new Map<string, { child: ChildProcess; start: number; job: Job }>();
   let interrupted = false;
-  // The children run in their own process groups (detached), so a Ctrl-C at the terminal reaches only
-  // this process, which passes on exactly one SIGINT: each run finishes its step, writes its checkpoint
-  // and exits (a second SIGINT would make it quit at once, without one). A second Ctrl-C here is passed
-  // on too, for when quitting at once is wanted.
-  const onSignal = (sig: NodeJS.Signals): void => {
-    interrupted = true;
-    log(`${sig}: stopping ${running.size} run(s) after their current step; run the same command again to resume`);
-    for (const r of running.values()) r.child.kill('SIGINT');
-  };
-  const sigint = (): void => onSignal('SIGINT');
-  const sigterm = (): void => onSignal('SIGTERM');
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
+  const stopWatching = stopSignals(
+    () => [...running.values()].map((r) => r.child),
+    (sig) => {
+      interrupted = true;
+      log(`${sig}: stopping ${running.size} run(s) after their current step; run the same command again to resume`);
+    },
+  );
 
   const t0 = Date.now();
   const statusEvery = o.statusEveryMs ?? 30_000;
@@ -234,74 +228,43 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const total = pending.length;
   const concurrent = new Map<string, number>();
   let started = 0;
-  const runOne = (job: Job): Promise<void> =>
-    new Promise((done) => {
-      mkdirSync(job.dir, { recursive: true });
-      const resume = hasCheckpoint(job.dir);
-      const args = [...trainCommand.slice(1), ...trainArgs(o, job, resume)];
-      const outFd = openSync(join(job.dir, 'train.out'), 'a');
-      const start = Date.now();
-      started++;
-      log(`[${started}/${total}] ${job.name}: ${resume ? 'resuming from its checkpoint' : 'training'}`);
-      // stdin is a pipe that this process never writes: when it dies, even by SIGKILL, the child reads
-      // end-of-file and stops as on Ctrl-C (STOP_ON_STDIN_END), instead of training on unattended.
-      const child = spawn(trainCommand[0], args, {
-        stdio: ['pipe', outFd, outFd],
-        cwd: process.cwd(),
-        detached: true,
-        env: { ...process.env, [STOP_ON_STDIN_END]: '1' },
-      });
-      running.set(job.name, { child, start, job });
-      for (const r of running.keys()) concurrent.set(r, Math.max(concurrent.get(r) ?? 0, running.size));
-      const finish = (code: number | null, err?: Error): void => {
-        if (!running.has(job.name)) return;
-        running.delete(job.name);
-        closeSync(outFd);
-        const ms = Date.now() - start;
-        const ok = code === 0 && readRunLog(job.dir).summary !== undefined;
-        // Stopped on our request with its checkpoint written (the trainer's exit status 130): it resumes next time.
-        const stopped = !ok && interrupted && code === 130;
-        const status: RunRecord['status'] = ok ? (resume ? 'resumed' : 'done') : stopped ? 'pending' : 'failed';
-        records.set(job.name, { name: job.name, status, exitCode: code ?? -1, ms, concurrent: concurrent.get(job.name) });
-        if (ok) log(`${job.name}: done in ${fmtDuration(ms)}`);
-        else if (stopped) log(`${job.name}: stopped at its checkpoint after ${fmtDuration(ms)}`);
-        else {
-          const why = err ? err.message : `exit ${code}${code === 0 ? ', no summary line in log.jsonl' : ''}`;
-          log(`${job.name}: FAILED (${why}): ${lastLine(join(job.dir, 'train.out'))}`);
-          log(`  see ${join(job.dir, 'train.out')}`);
-        }
-        done();
-      };
-      child.on('error', (err) => finish(null, err));
-      child.on('exit', (code, signal) => finish(code ?? (signal ? 128 : -1)));
-    });
+  const runOne = async (job: Job): Promise<void> => {
+    mkdirSync(job.dir, { recursive: true });
+    const resume = hasCheckpoint(job.dir);
+    const start = Date.now();
+    started++;
+    log(`[${started}/${total}] ${job.name}: ${resume ? 'resuming from its checkpoint' : 'training'}`);
+    const { child, exited } = startChild([...trainCommand, ...trainArgs(o, job, resume)], join(job.dir, 'train.out'));
+    running.set(job.name, { child, start, job });
+    for (const r of running.keys()) concurrent.set(r, Math.max(concurrent.get(r) ?? 0, running.size));
+    const { code, err } = await exited;
+    running.delete(job.name);
+    const ms = Date.now() - start;
+    const ok = code === 0 && readRunLog(job.dir).summary !== undefined;
+    // Stopped on our request with its checkpoint written (the trainer's exit status 130): it resumes next time.
+    const stopped = !ok && interrupted && code === 130;
+    const status: RunRecord['status'] = ok ? (resume ? 'resumed' : 'done') : stopped ? 'pending' : 'failed';
+    records.set(job.name, { name: job.name, status, exitCode: code ?? -1, ms, concurrent: concurrent.get(job.name) });
+    if (ok) log(`${job.name}: done in ${fmtDuration(ms)}`);
+    else if (stopped) log(`${job.name}: stopped at its checkpoint after ${fmtDuration(ms)}`);
+    else {
+      const why = err ? err.message : `exit ${code}${code === 0 ? ', no summary line in log.jsonl' : ''}`;
+      log(`${job.name}: FAILED (${why}): ${lastLine(join(job.dir, 'train.out'))}`);
+      log(`  see ${join(job.dir, 'train.out')}`);
+    }
+  };
 
-  // The first run starts alone until it has logged a step (or exited): on a fresh checkout it builds
-  // the tokenizer and token cache, which the other runs then read instead of building it again.
-  let firstDone = false;
-  const firstReady = async (job: Job): Promise<void> => {
+  // The first run is under way once it has logged a step.
+  const underWay = async (job: Job, firstDone: () => boolean): Promise<void> => {
     const logFile = join(job.dir, 'log.jsonl');
     const size0 = existsSync(logFile) ? statSync(logFile).size : 0;
-    while (!firstDone && !interrupted && (existsSync(logFile) ? statSync(logFile).size : 0) <= size0) await new Promise((r) => setTimeout(r, 250));
+    while (!firstDone() && !interrupted && (existsSync(logFile) ? statSync(logFile).size : 0) <= size0) await new Promise((r) => setTimeout(r, 250));
   };
-  let gate: Promise<void> | undefined;
-  const workers = Array.from({ length: Math.min(jobsAtOnce, pending.length) }, async (_, w) => {
-    if (w > 0) await gate;
-    for (let job = pending.shift(); job && !interrupted; job = pending.shift()) {
-      const p = runOne(job);
-      if (w === 0 && gate === undefined) {
-        gate = Promise.race([firstReady(job), p]);
-        void p.then(() => (firstDone = true));
-      }
-      await p;
-    }
-  });
   try {
-    await Promise.all(workers);
+    await runPool(pending, jobsAtOnce, runOne, underWay, () => interrupted);
   } finally {
     if (timer) clearInterval(timer);
-    process.off('SIGINT', sigint);
-    process.off('SIGTERM', sigterm);
+    stopWatching();
   }
 
   meta.runs = jobs.map((j) => records.get(j.name) ?? { name: j.name, status: 'pending' });
