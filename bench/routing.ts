@@ -68,6 +68,10 @@ const METHODS: (BenchMethod & MethodSpec)[] = [
   { name: 'online', spec: 'online', reads: 1, typescriptOnly: true as const },
   // exact: top-k of s − q, eviction and repair over few rows, the certificate; bench/exact.ts has its breakdown.
   { name: 'exact', spec: 'exact', reads: 2, typescriptOnly: true as const },
+  // The field's exact balancers (issue 14): Sinkhorn's default iterations, each a row and a column pass
+  // (bench/sinkhorn.ts compares it with BIP pass for pass); Expert Choice, a top-c per expert column.
+  { name: 'sinkhorn', spec: 'sinkhorn', reads: 2, typescriptOnly: true as const },
+  { name: 'expertchoice', spec: 'expertchoice', reads: 1, typescriptOnly: true as const },
 ].map((b) => ({ ...b, ...parseMethodSpec(b.spec) }));
 
 interface Budget {
