@@ -14,12 +14,11 @@
  *   rate-sweep DIR [cases=glob] [ref=label]  online's rate sweep: per rate, min – max over the case folders
  *                                       of AvgMaxVio and of retention vs the reference method − 1
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { InputError } from '../routing/errors.ts';
-import { parseLog, type StepRecord } from '../simulate/record.ts';
-import type { RunInfo } from '../simulate/report.ts';
+import type { StepRecord } from '../simulate/record.ts';
+import { readSimulateRun, type RunInfo } from '../simulate/report.ts';
 import { summarize, summaryTable, type MethodSummary } from '../simulate/summary.ts';
 import { markdownTable, type Align } from '../report/markdown.ts';
 import { MISSING, fmtPercent } from '../report/format.ts';
@@ -34,16 +33,7 @@ export interface SimulateFolder {
 
 /** Read DIR/run.json and DIR/log.jsonl (or .gz) and summarise it as the simulate command did. */
 export function readSimulateFolder(dir: string): SimulateFolder {
-  const infoFile = join(dir, 'run.json');
-  if (!existsSync(infoFile)) throw new InputError(`${infoFile} is missing (not a committed simulate folder)`);
-  const info = JSON.parse(readFileSync(infoFile, 'utf8')) as RunInfo;
-  const plain = join(dir, 'log.jsonl');
-  const gz = `${plain}.gz`;
-  let text: string;
-  if (existsSync(plain)) text = readFileSync(plain, 'utf8');
-  else if (existsSync(gz)) text = gunzipSync(readFileSync(gz)).toString('utf8');
-  else throw new InputError(`${plain} is missing (no log behind this table)`);
-  const records = parseLog(text);
+  const { info, records } = readSimulateRun(dir);
   return { name: basename(dir), info, summary: summarize(records, info.threshold ?? 0.1), records };
 }
 

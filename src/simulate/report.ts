@@ -4,7 +4,8 @@
  * scale) and score retention per step, one line per method, averaged over layers; with several
  * layers, one MaxVio panel per layer too. Self-contained HTML (inline SVG, no scripts, no network).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { InputError } from '../routing/errors.ts';
@@ -107,8 +108,11 @@ export function simulateReportHtml(info: RunInfo, records: readonly StepRecord[]
   });
 }
 
-/** Reads DIR/run.json and DIR/log.jsonl and writes DIR/report.html (atomically). Returns its path. */
-export function writeSimulateReport(dir: string): string {
+/**
+ * A simulate run folder read back: DIR/run.json and DIR/log.jsonl (or the committed log.jsonl.gz), each
+ * refused by name when missing, torn or not a simulate run. The report and `npm run verify` both read here.
+ */
+export function readSimulateRun(dir: string): { info: RunInfo; records: StepRecord[] } {
   const infoFile = join(dir, 'run.json');
   let info: RunInfo;
   try {
@@ -119,13 +123,22 @@ export function writeSimulateReport(dir: string): string {
   if (typeof info !== 'object' || info === null || !Array.isArray(info.methods) || typeof info.stream !== 'string') {
     throw new InputError(`${infoFile}: not a simulate run description (no 'stream' or 'methods'); rerun the simulation`);
   }
-  const logFile = join(dir, 'log.jsonl');
+  const plain = join(dir, 'log.jsonl');
+  const gz = `${plain}.gz`;
+  const logFile = existsSync(plain) || !existsSync(gz) ? plain : gz;
   let records: StepRecord[];
   try {
-    records = parseLog(readFileSync(logFile, 'utf8'));
+    const bytes = readFileSync(logFile);
+    records = parseLog((logFile === gz ? gunzipSync(bytes) : bytes).toString('utf8'));
   } catch (err) {
     throw new InputError(`${logFile}: ${(err as Error).message} (torn or edited); rerun the simulation`);
   }
+  return { info, records };
+}
+
+/** Reads DIR/run.json and DIR/log.jsonl and writes DIR/report.html (atomically). Returns its path. */
+export function writeSimulateReport(dir: string): string {
+  const { info, records } = readSimulateRun(dir);
   const path = join(dir, 'report.html');
   writeFileAtomic(path, simulateReportHtml(info, records));
   return path;
