@@ -15,7 +15,7 @@
 import { loadavg, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../src/util/args.ts';
 import { writeFileAtomic } from '../src/io/atomicWrite.ts';
 import { ExactBalancer, type ExactRouteResult, type ExactStats } from '../src/routing/exact.ts';
 import { createBalancer } from '../src/routing/factory.ts';
@@ -90,7 +90,7 @@ function measureSize(n: number, m: number, k: number, reps: number, rounds: numb
 }
 
 export async function runExactBench(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, out: { type: 'string' }, clock: { type: 'string' } }, strict: true });
+  const { values } = parseFlags(argv, { quick: { type: 'boolean' }, out: { type: 'string' }, clock: { type: 'string' } });
   const quick = values.quick ?? false;
   if (values.clock !== undefined && values.clock !== 'cpu' && values.clock !== 'wall') throw new Error(`--clock must be cpu or wall, got ${values.clock}`);
   clock = (values.clock as Clock | undefined) ?? 'cpu';

@@ -13,27 +13,25 @@
  *                             per phase of dualRoute T=4 (row pass t, column step t, final routing)
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../src/util/args.ts';
 import { createBalancer } from '../src/routing/factory.ts';
 import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
 import { KernelTuning, RoutingKernels, type KernelExports } from '../src/routing/wasm/kernels.ts';
 import { syntheticScores } from './routing.ts';
 
-const { values } = parseArgs({
-  options: {
-    n: { type: 'string', default: '16384' },
-    m: { type: 'string', default: '64' },
-    k: { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '3' },
-    seed: { type: 'string', default: '2000' },
-    popularity: { type: 'string', default: '1001' },
-    reps: { type: 'string', default: '60' },
-    proto: { type: 'string' },
-    alt: { type: 'string', multiple: true },
-    phases: { type: 'string' },
-    before: { type: 'string' },
-    only: { type: 'string' },
-  },
+const { values } = parseFlags(process.argv.slice(2), {
+  n: { type: 'string', default: '16384' },
+  m: { type: 'string', default: '64' },
+  k: { type: 'string', default: '4' },
+  rounds: { type: 'string', default: '3' },
+  seed: { type: 'string', default: '2000' },
+  popularity: { type: 'string', default: '1001' },
+  reps: { type: 'string', default: '60' },
+  proto: { type: 'string' },
+  alt: { type: 'string', multiple: true },
+  phases: { type: 'string' },
+  before: { type: 'string' },
+  only: { type: 'string' },
 });
 const n = Number(values.n), m = Number(values.m), k = Number(values.k);
 const rounds = Number(values.rounds), reps = Number(values.reps);

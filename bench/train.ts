@@ -14,23 +14,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../src/util/args.ts';
 import { resolveConfig } from '../src/train/config.ts';
 import { train, type TrainData } from '../src/train/trainer.ts';
 import { Rng } from '../src/util/rng.ts';
 
-const { values } = parseArgs({
-  options: {
-    config: { type: 'string', default: 'configs/moe16.json' },
-    method: { type: 'string', default: 'bip' },
-    steps: { type: 'string', default: '10' },
-    'cpu-steps': { type: 'string', default: '2' },
-    warmup: { type: 'string', default: '4' },
-    'cpu-warmup': { type: 'string', default: '1' },
-    backends: { type: 'string', default: 'wasm,cpu' },
-    workers: { type: 'string', default: '1,2' },
-    set: { type: 'string', multiple: true },
-  },
+const { values } = parseFlags(process.argv.slice(2), {
+  config: { type: 'string', default: 'configs/moe16.json' },
+  method: { type: 'string', default: 'bip' },
+  steps: { type: 'string', default: '10' },
+  'cpu-steps': { type: 'string', default: '2' },
+  warmup: { type: 'string', default: '4' },
+  'cpu-warmup': { type: 'string', default: '1' },
+  backends: { type: 'string', default: 'wasm,cpu' },
+  workers: { type: 'string', default: '1,2' },
+  set: { type: 'string', multiple: true },
 });
 
 function randomData(vocabSize: number, n: number, seed: number): TrainData {

@@ -5,18 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../src/util/args.ts';
 import { writeFileAtomic } from '../src/io/atomicWrite.ts';
 import { InputError } from '../src/routing/errors.ts';
 import { verifyText } from '../src/results/verify.ts';
 
 function main(): number {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { write: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseFlags(process.argv.slice(2), { write: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 1);
   if (values.help) {
     console.log('Usage: npm run verify [-- --write] [FILE]   (FILE: default README.md; folders are relative to its directory)');
     return 0;
   }
-  if (positionals.length > 1) throw new InputError('expects at most one file');
   const file = resolve(positionals[0] ?? 'README.md');
   const text = readFileSync(file, 'utf8');
   const { results, differences, updated } = verifyText(text, dirname(file));
