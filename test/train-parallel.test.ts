@@ -13,6 +13,8 @@ import { finalizeConfig, applyOverrides, readConfigFile, DEFAULT_CONFIG, type Tr
 import { readLog, type StepLine } from '../src/train/log.ts';
 import { train, type TrainData } from '../src/train/trainer.ts';
 import { jobsWithinCores, trainArgs } from '../src/compare/run.ts';
+import { createBalancer } from '../src/routing/factory.ts';
+import { shardedLayers } from '../src/train/parallel.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const TINY_FILE = join(import.meta.dirname, '..', 'configs', 'tiny.json');
@@ -120,4 +122,21 @@ test('compare keeps jobs × workers within the cores, says so, and passes --work
   assert.equal(said.length, 2);
   const args = trainArgs({ config: 'c.json', methods: ['bip'], seeds: [1], steps: 5, out: 'o', workers: 2 }, { method: 'bip', seed: 1, name: 'bip-s1', dir: 'o/runs/bip-s1' }, false);
   assert.deepEqual(args.slice(-2), ['--workers', '2']);
+});
+
+test('a rank routes its tokens with their global index, so exact ties go where one process sends them', () => {
+  // B = 5 sequences of T = 3 over W = 2 ranks: rank 1 holds sequences 3..4, i.e. tokens 9..14. With all
+  // scores tied the rule is rotated order (token i's first choice is expert i mod m), so rank 1's first
+  // token must start at expert 9 mod 4 = 1, not at 0 as a rank-local index would give.
+  const cfg = { layers: 1, batchSize: 5, seqLen: 3 };
+  const m = 4;
+  const k = 2;
+  const noCollective = () => {
+    throw new Error('top-k needs no collective');
+  };
+  const [layer] = shardedLayers('topk', {}, cfg, { W: 2, rank: 1, transport: noCollective });
+  const mine = layer.route(new Float32Array(6 * m), 6, m, k).experts;
+  const whole = createBalancer('topk').route(new Float32Array(15 * m), 15, m, k).experts;
+  assert.deepEqual(Array.from(mine), Array.from(whole.subarray(9 * k)));
+  assert.equal(mine[0], 1);
 });

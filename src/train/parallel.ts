@@ -25,15 +25,17 @@ import type { GroupMemory, WorkerGroup } from './workerGroup.ts';
 export class ShardedLayerBalancer implements Balancer {
   readonly method: MethodName;
 
+  /** tokenOffset: the index of this rank's first token in the whole batch, for the tie rule (i mod m). */
   constructor(
     private readonly sharded: ShardedBalancer,
     private readonly transport: Transport,
+    private readonly tokenOffset: number,
   ) {
     this.method = sharded.method;
   }
 
   route(scores: Float32Array, n: number, m: number, k: number, opts?: RouteCallOptions): RouteResult {
-    return runProgram(this.sharded.routeShard(scores, n, m, k, opts), this.transport);
+    return runProgram(this.sharded.routeShard(scores, n, m, k, opts, this.tokenOffset), this.transport);
   }
 
   getState(): BalancerState {
@@ -244,7 +246,17 @@ export function sendShares(helpers: Worker[], step: number, x: Int32Array, y: In
   return { x: x.subarray(0, count * T), y: y.subarray(0, count * T), first: 0, count, B, lr };
 }
 
-/** The sharded balancers of one rank, one per layer, over the group's transport. */
-export function shardedLayers(method: string, options: Record<string, unknown>, layers: number, group: WorkerGroup): Balancer[] {
-  return Array.from({ length: layers }, () => new ShardedLayerBalancer(createShardedBalancer(method, options), group.transport));
+/**
+ * The sharded balancers of one rank, one per layer, over the group's transport. The rank's tokens are
+ * rows [first·T, (first + count)·T) of the batch's [B·T, m] scores (sequence-major), so exact ties are
+ * broken by the same global token index as in one process.
+ */
+export function shardedLayers(
+  method: string,
+  options: Record<string, unknown>,
+  cfg: Pick<TrainConfig, 'layers' | 'batchSize' | 'seqLen'>,
+  group: Pick<WorkerGroup, 'W' | 'rank' | 'transport'>,
+): Balancer[] {
+  const offset = shareOf(cfg.batchSize, group.W, group.rank).first * cfg.seqLen;
+  return Array.from({ length: cfg.layers }, () => new ShardedLayerBalancer(createShardedBalancer(method, options), group.transport, offset));
 }

@@ -107,7 +107,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   checkWorkers(W, cfg);
   const group = W > 1 ? new WorkerGroup(allocGroupMemory(W, specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0), statsSize(cfg)), 0) : null;
   const balancers: Balancer[] = group
-    ? shardedLayers(cfg.method, balancerOptions(cfg), cfg.layers, group)
+    ? shardedLayers(cfg.method, balancerOptions(cfg), cfg, group)
     : Array.from({ length: cfg.layers }, () => createBalancer(cfg.method, balancerOptions(cfg)));
   const sampler = new BatchSampler(data.train, cfg.batchSize, cfg.seqLen, cfg.seed);
   const valBatches = evalBatches(data.val, cfg.batchSize, cfg.seqLen, cfg.evalBatches > 0 ? cfg.evalBatches : Infinity);

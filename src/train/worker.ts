@@ -19,7 +19,7 @@ const { cfg, rank, mem } = workerData as HelperData;
 const group = new WorkerGroup(mem, rank);
 await setBackend(cfg.backend);
 const model = new MoeTransformer(cfg, initParams(cfg, cfg.seed));
-const balancers = shardedLayers(cfg.method, balancerOptions(cfg), cfg.layers, group);
+const balancers = shardedLayers(cfg.method, balancerOptions(cfg), cfg, group);
 const decay = new Map(paramSpecs(cfg).map((s) => [s.name, s.decay]));
 let adam = initAdamWState(model.params);
 const summed = new Float32Array(mem.gradSize);
