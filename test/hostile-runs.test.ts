@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +73,7 @@ test('a checkpoint manifest that is edited or bit-flipped is refused, naming the
     adamStep: 12,
     balancers: [{ q: [0.125, -0.25] }],
     sampler: { rng: 12345, step: 12 },
-    metrics: { tokens: 1536, wallMs: 1000.5, sumMaxVio: 3.25, countMaxVio: 24, supMaxVio: 0.75 },
+    metrics: { tokens: 1536, wallMs: 1000.5, balance: { count: 24, sum: 3.25, sup: 0.75, layerCount: [12, 12], layerSum: [2, 1.25], layerSup: [0.75, 0.5], maxLoadSum: 40, meanLoadSum: 32 } },
   };
   saveCheckpoint(dir, data);
   const manifest = join(dir, 'checkpoint.json');
@@ -92,10 +93,19 @@ test('a checkpoint manifest that is edited or bit-flipped is refused, naming the
   // A flipped bit in a key name.
   writeFileSync(manifest, good.replace('"adamStep"', '"adamStdp"'));
   assert.throws(() => loadCheckpoint(dir), /does not match its checksum/);
-  writeFileSync(manifest, good.replace(/,\n "manifestSha256": "[0-9a-f]+"/, '').replace('moe-balance-checkpoint/2', 'moe-balance-checkpoint/1'));
+  writeFileSync(manifest, good.replace(/,\n "manifestSha256": "[0-9a-f]+"/, '').replace('moe-balance-checkpoint/3', 'moe-balance-checkpoint/1'));
   assert.throws(() => loadCheckpoint(dir), /older moe-balance without a manifest checksum/);
   writeFileSync(manifest, good.replace(/\n \}\n$/, '\n }\n').replace(/\n/g, '\n  ')); // whitespace only: the same content
   assert.equal(loadCheckpoint(dir).step, 12);
+  // Format 2 (three flat MaxVio sums) is still read: its sums carry on, per-layer sums start empty.
+  const { manifestSha256: _, ...fields } = JSON.parse(good) as Record<string, unknown>;
+  const v2 = { ...fields, format: 'moe-balance-checkpoint/2', metrics: { tokens: 1536, wallMs: 1000.5, sumMaxVio: 3.25, countMaxVio: 24, supMaxVio: 0.75 } };
+  writeFileSync(manifest, JSON.stringify({ ...v2, manifestSha256: createHash('sha256').update(JSON.stringify(v2)).digest('hex') }));
+  assert.deepEqual(loadCheckpoint(dir).metrics, {
+    tokens: 1536,
+    wallMs: 1000.5,
+    balance: { count: 24, sum: 3.25, sup: 0.75, layerCount: [], layerSum: [], layerSup: [], maxLoadSum: 0, meanLoadSum: 0 },
+  });
 });
 
 test('simulate: a run that fails leaves no run.json or partial log, and an earlier run in the folder stays whole', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { maxVio, minVio, avgMaxVio, supMaxVio, retention, scoreSum, epStepTime, droppedTokens, expertLoads } from '../src/routing/metrics.ts';
+import { BalanceAccumulator, maxVio, minVio, avgMaxVio, supMaxVio, retention, scoreSum, epStepTime, droppedTokens, expertLoads } from '../src/routing/metrics.ts';
 import { topk } from '../src/routing/topk.ts';
 import { createBalancer, SYNC_METHODS } from '../src/routing/factory.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -18,6 +18,38 @@ test('MaxVio and MinVio by hand, with a fractional mean load', () => {
 test('AvgMaxVio and SupMaxVio over a series', () => {
   assert.equal(avgMaxVio([0.5, 0.1, 0.3]), 0.3);
   assert.equal(supMaxVio([0.5, 0.1, 0.3]), 0.5);
+});
+
+test('BalanceAccumulator by hand: overall and per-layer AvgMaxVio / SupMaxVio, EP step time, carried through its totals', () => {
+  // Two steps × two layers. Layer 0: MaxVio 0.5 then 0.1; layer 1: 0.2 then 0.
+  // Loads (m = 2): layer 0 [3, 1] and [2, 2]; layer 1 [4, 0] and none given (left out of the step time).
+  // Half-way the totals go through JSON (a checkpoint) into a second accumulator: both must agree.
+  const acc = new BalanceAccumulator();
+  assert.ok(Number.isNaN(acc.avgMaxVio) && Number.isNaN(acc.supMaxVio) && Number.isNaN(acc.epStepTime), 'empty is NaN');
+  acc.add(0, 0.5, [3, 1]);
+  acc.add(1, 0.2, [4, 0]);
+  const half = new BalanceAccumulator(JSON.parse(JSON.stringify(acc.totals())));
+  for (const a of [acc, half]) {
+    a.add(0, 0.1, [2, 2]);
+    a.add(1, 0);
+  }
+  for (const a of [acc, half]) {
+    assert.equal(a.count, 4);
+    assert.ok(Math.abs(a.avgMaxVio - 0.2) < 1e-12); // (0.5 + 0.2 + 0.1 + 0) / 4
+    assert.equal(a.supMaxVio, 0.5);
+    assert.deepEqual(a.layerAvgMaxVio.map((x) => Math.round(x * 1e12) / 1e12), [0.3, 0.1]);
+    assert.deepEqual(a.layerSupMaxVio, [0.5, 0.2]);
+    // Σ max load / Σ mean load over the routings with loads: (3 + 4 + 2) / (2 + 2 + 2) = 1.5.
+    assert.equal(a.epStepTime, 1.5);
+  }
+  // Maxima start at the first value, so a series of negatives has a negative sup (MinVio-like series).
+  const neg = new BalanceAccumulator();
+  neg.add(2, -0.5);
+  neg.add(2, -0.25);
+  assert.equal(neg.supMaxVio, -0.25);
+  assert.deepEqual(neg.layerSupMaxVio.slice(0, 2).map(Number.isNaN), [true, true], 'layers never added are NaN');
+  assert.equal(neg.layerSupMaxVio[2], -0.25);
+  assert.throws(() => neg.add(-1, 0), /layer must be an integer >= 0/);
 });
 
 test('retention: plain top-k keeps 1; a worse routing keeps less; against an LP objective', () => {

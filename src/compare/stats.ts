@@ -10,6 +10,7 @@
  */
 import type { RunLog, LayerLine } from './logs.ts';
 import { mean, sd } from '../report/format.ts';
+import { BalanceAccumulator } from '../routing/metrics.ts';
 
 export interface RunStats {
   method: string;
@@ -57,29 +58,8 @@ export function layerMaxVio(l: LayerLine): number {
 /** The statistics of one run. */
 export function runStats(method: string, seed: number, log: RunLog): RunStats {
   const nLayers = Math.max(0, ...log.steps.map((s) => s.layers.length));
-  const layerSum = new Array<number>(nLayers).fill(0);
-  const layerCount = new Array<number>(nLayers).fill(0);
-  const layerSup = new Array<number>(nLayers).fill(-Infinity);
-  let sum = 0;
-  let count = 0;
-  let sup = -Infinity;
-  let maxLoadSum = 0;
-  let meanLoadSum = 0;
-  for (const s of log.steps) {
-    s.layers.forEach((l, i) => {
-      const v = layerMaxVio(l);
-      sum += v;
-      count++;
-      if (v > sup) sup = v;
-      layerSum[i] += v;
-      layerCount[i]++;
-      if (v > layerSup[i]) layerSup[i] = v;
-      if (l.loads.length > 0) {
-        maxLoadSum += Math.max(...l.loads);
-        meanLoadSum += l.loads.reduce((a, b) => a + b, 0) / l.loads.length;
-      }
-    });
-  }
+  const balance = new BalanceAccumulator();
+  for (const s of log.steps) s.layers.forEach((l, i) => balance.add(i, layerMaxVio(l), l.loads));
   const lastEval = log.evals.at(-1);
   const lastStep = log.steps.at(-1);
   const fin = (x: number | undefined): number => (typeof x === 'number' && Number.isFinite(x) ? x : NaN);
@@ -90,11 +70,11 @@ export function runStats(method: string, seed: number, log: RunLog): RunStats {
     lastStep: lastStep?.step ?? 0,
     finished: log.summary !== undefined,
     layers: nLayers,
-    avgMaxVio: count > 0 ? sum / count : NaN,
-    supMaxVio: count > 0 ? sup : NaN,
-    layerAvgMaxVio: layerSum.map((v, i) => (layerCount[i] > 0 ? v / layerCount[i] : NaN)),
-    layerSupMaxVio: layerSup.map((v) => (Number.isFinite(v) ? v : NaN)),
-    epStepTime: meanLoadSum > 0 ? maxLoadSum / meanLoadSum : NaN,
+    avgMaxVio: balance.avgMaxVio,
+    supMaxVio: balance.supMaxVio,
+    layerAvgMaxVio: balance.layerAvgMaxVio,
+    layerSupMaxVio: balance.layerSupMaxVio,
+    epStepTime: balance.epStepTime,
     valLoss: fin(lastEval?.valLoss ?? log.summary?.valLoss),
     perplexity: fin(lastEval?.perplexity ?? log.summary?.perplexity),
     maxVioGlobal: lastEval?.maxVioGlobal ?? [],
@@ -113,12 +93,13 @@ function fieldStats(log: RunLog): Pick<RunStats, 'dropped' | 'unrouted' | 'group
   const layers = log.steps.flatMap((s) => s.layers);
   const values = (f: (l: LayerLine) => number | undefined) => layers.map(f).filter((x): x is number => typeof x === 'number');
   const dropped = values((l) => (l.dropped === undefined ? undefined : l.dropped / (l.dropped + l.loads.reduce((a, b) => a + b, 0))));
-  const group = values((l) => l.groupMaxVio);
+  const group = new BalanceAccumulator();
+  for (const s of log.steps) s.layers.forEach((l, i) => l.groupMaxVio !== undefined && group.add(i, l.groupMaxVio));
   return {
     dropped: dropped.length > 0 ? mean(dropped) : NaN,
     unrouted: mean(values((l) => l.unrouted)),
-    groupAvgMaxVio: mean(group),
-    groupSupMaxVio: group.length > 0 ? Math.max(...group) : NaN,
+    groupAvgMaxVio: group.avgMaxVio,
+    groupSupMaxVio: group.supMaxVio,
   };
 }
 

@@ -47,20 +47,22 @@ export function minVio(loads: Int32Array, n: number, k: number): number {
   return (min - mean) / mean;
 }
 
-/** Mean of MaxVio values (over steps and layers). */
+/** Mean of MaxVio values (over steps and layers): a BalanceAccumulator's AvgMaxVio over one series. */
 export function avgMaxVio(values: ArrayLike<number>): number {
   if (values.length === 0) throw new InputError('avgMaxVio of an empty series');
-  let s = 0;
-  for (let x = 0; x < values.length; x++) s += values[x];
-  return s / values.length;
+  return accumulate(values).avgMaxVio;
 }
 
-/** Maximum of MaxVio values (over steps and layers). */
+/** Maximum of MaxVio values (over steps and layers): a BalanceAccumulator's SupMaxVio over one series. */
 export function supMaxVio(values: ArrayLike<number>): number {
   if (values.length === 0) throw new InputError('supMaxVio of an empty series');
-  let s = -Infinity;
-  for (let x = 0; x < values.length; x++) if (values[x] > s) s = values[x];
-  return s;
+  return accumulate(values).supMaxVio;
+}
+
+function accumulate(values: ArrayLike<number>): BalanceAccumulator {
+  const acc = new BalanceAccumulator();
+  for (let x = 0; x < values.length; x++) acc.add(0, values[x]);
+  return acc;
 }
 
 /** Σ s_ij over the chosen (token, expert) pairs. */
@@ -123,4 +125,97 @@ export function groupLoads(loads: Int32Array, groups: number): Int32Array {
 /** MaxVio over groups: (max group load − k·n/G) / (k·n/G); what an expert-parallel step waits for. */
 export function groupMaxVio(loads: Int32Array, groups: number, n: number, k: number): number {
   return maxVio(groupLoads(loads, groups), n, k);
+}
+
+/** The running sums behind BalanceAccumulator: plain numbers, so a checkpoint can carry them. */
+export interface BalanceTotals {
+  /** MaxVio values added, their sum and maximum, over all steps and layers. */
+  count: number;
+  sum: number;
+  sup: number;
+  /** The same per layer. */
+  layerCount: number[];
+  layerSum: number[];
+  layerSup: number[];
+  /** Σ max_j load_j and Σ mean_j load_j over the (step, layer) routings whose loads were given. */
+  maxLoadSum: number;
+  meanLoadSum: number;
+}
+
+/**
+ * Balance statistics over steps × layers, accumulated one (step, layer) routing at a time: AvgMaxVio and
+ * SupMaxVio (overall and per layer) and the expert-parallel step time Σ max_j load_j / Σ mean_j load_j.
+ * The trainer, the simulator's summary and compare's statistics all count through this one class.
+ * Empty statistics are NaN (nothing was measured), never 0.
+ */
+export class BalanceAccumulator {
+  private readonly t: BalanceTotals;
+
+  constructor(totals?: BalanceTotals) {
+    this.t = totals
+      ? { ...totals, layerCount: [...totals.layerCount], layerSum: [...totals.layerSum], layerSup: [...totals.layerSup] }
+      : { count: 0, sum: 0, sup: 0, layerCount: [], layerSum: [], layerSup: [], maxLoadSum: 0, meanLoadSum: 0 };
+  }
+
+  /** One layer's routing at one step: its MaxVio, and its loads when known (for the step time). */
+  add(layer: number, maxVio: number, loads?: ArrayLike<number>): void {
+    if (!Number.isInteger(layer) || layer < 0) throw new InputError(`layer must be an integer >= 0, got ${layer}`);
+    const t = this.t;
+    // Maxima start at the first value added (not at −Infinity, which JSON cannot carry into a checkpoint).
+    if (t.count === 0 || maxVio > t.sup) t.sup = maxVio;
+    t.count++;
+    t.sum += maxVio;
+    while (t.layerCount.length <= layer) {
+      t.layerCount.push(0);
+      t.layerSum.push(0);
+      t.layerSup.push(0);
+    }
+    if (t.layerCount[layer] === 0 || maxVio > t.layerSup[layer]) t.layerSup[layer] = maxVio;
+    t.layerCount[layer]++;
+    t.layerSum[layer] += maxVio;
+    if (loads !== undefined && loads.length > 0) {
+      let max = -Infinity;
+      let total = 0;
+      for (let j = 0; j < loads.length; j++) {
+        total += loads[j];
+        if (loads[j] > max) max = loads[j];
+      }
+      t.maxLoadSum += max;
+      t.meanLoadSum += total / loads.length;
+    }
+  }
+
+  get count(): number {
+    return this.t.count;
+  }
+
+  /** Mean MaxVio over everything added (NaN when empty). */
+  get avgMaxVio(): number {
+    return this.t.count > 0 ? this.t.sum / this.t.count : NaN;
+  }
+
+  /** Largest MaxVio added (NaN when empty). */
+  get supMaxVio(): number {
+    return this.t.count > 0 ? this.t.sup : NaN;
+  }
+
+  /** AvgMaxVio of each layer 0..L−1 (NaN for a layer never added). */
+  get layerAvgMaxVio(): number[] {
+    return this.t.layerCount.map((c, l) => (c > 0 ? this.t.layerSum[l] / c : NaN));
+  }
+
+  /** SupMaxVio of each layer (NaN for a layer never added). */
+  get layerSupMaxVio(): number[] {
+    return this.t.layerCount.map((c, l) => (c > 0 ? this.t.layerSup[l] : NaN));
+  }
+
+  /** Expert-parallel step time over the routings added with loads (NaN when none). */
+  get epStepTime(): number {
+    return this.t.meanLoadSum > 0 ? this.t.maxLoadSum / this.t.meanLoadSum : NaN;
+  }
+
+  /** A copy of the running sums, for a checkpoint. */
+  totals(): BalanceTotals {
+    return { ...this.t, layerCount: [...this.t.layerCount], layerSum: [...this.t.layerSum], layerSup: [...this.t.layerSup] };
+  }
 }

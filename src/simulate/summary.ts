@@ -15,6 +15,7 @@
  */
 import { MISSING, mean } from '../report/format.ts';
 import { markdownTable } from '../report/markdown.ts';
+import { BalanceAccumulator } from '../routing/metrics.ts';
 import type { StepRecord } from './record.ts';
 
 export interface MethodSummary {
@@ -62,10 +63,14 @@ export function summarize(records: readonly StepRecord[], threshold = 0.1): Meth
     const steps = new Set(rs.map((r) => r.step)).size;
     const final = rs.filter((r) => r.step === lastStep);
     const sharded = rs.every((r) => r.shardBytes !== undefined);
+    const balance = new BalanceAccumulator();
+    for (const r of rs) balance.add(r.layer, r.maxVio);
+    const group = rs.every((r) => r.groupMaxVio !== undefined) ? new BalanceAccumulator() : null;
+    for (const r of rs) group?.add(r.layer, r.groupMaxVio as number);
     out.push({
       method,
-      avgMaxVio: mean(rs.map((r) => r.maxVio)),
-      supMaxVio: Math.max(...rs.map((r) => r.maxVio)),
+      avgMaxVio: balance.avgMaxVio,
+      supMaxVio: balance.supMaxVio,
       finalMaxVio: mean(final.map((r) => r.maxVio)),
       meanMinVio: mean(rs.map((r) => r.minVio)),
       settledStep: settled,
@@ -77,8 +82,8 @@ export function summarize(records: readonly StepRecord[], threshold = 0.1): Meth
       dropped: meanOf(rs, (r) => r.droppedShare),
       unrouted: meanOf(rs, (r) => r.unrouted),
       perToken: meanHistogram(rs),
-      groupAvgMaxVio: meanOf(rs, (r) => r.groupMaxVio),
-      groupSupMaxVio: rs.every((r) => r.groupMaxVio !== undefined) ? Math.max(...rs.map((r) => r.groupMaxVio as number)) : null,
+      groupAvgMaxVio: group ? group.avgMaxVio : null,
+      groupSupMaxVio: group ? group.supMaxVio : null,
     });
   }
   return out;

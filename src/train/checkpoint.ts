@@ -15,13 +15,24 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { ATOMIC_TEMP, writeFileAtomic } from '../io/atomicWrite.ts';
 import { join } from 'node:path';
+import type { BalanceTotals } from '../routing/metrics.ts';
 import type { BalancerState } from '../routing/types.ts';
 
 export const MANIFEST = 'checkpoint.json';
-const FORMAT = 'moe-balance-checkpoint/2';
+const FORMAT = 'moe-balance-checkpoint/3';
+/** Format 2 differs only in its running metrics (three flat MaxVio sums); it is read and converted. */
+const FORMAT_2 = 'moe-balance-checkpoint/2';
 
 /** Running sums the summary needs, carried across a resume. */
 export interface RunningMetrics {
+  tokens: number;
+  wallMs: number;
+  /** The run's BalanceAccumulator (routing/metrics.ts). */
+  balance: BalanceTotals;
+}
+
+/** Format 2's running metrics. */
+interface RunningMetrics2 {
   tokens: number;
   wallMs: number;
   sumMaxVio: number;
@@ -128,7 +139,7 @@ export function loadCheckpoint(outDir: string): CheckpointData {
   if (man.format === 'moe-balance-checkpoint/1') {
     throw new CheckpointError(`${path}: written by an older moe-balance without a manifest checksum; start the run afresh (--force)`);
   }
-  if (man.format !== FORMAT) throw new CheckpointError(`${path}: unknown checkpoint format '${String(man.format)}'`);
+  if (man.format !== FORMAT && man.format !== FORMAT_2) throw new CheckpointError(`${path}: unknown checkpoint format '${String(man.format)}'`);
   const { manifestSha256, ...fields } = man;
   if (manifestSha256 !== sha256(JSON.stringify(fields))) {
     throw new CheckpointError(`${path}: the manifest does not match its checksum (edited or corrupt); refusing to resume from it`);
@@ -158,6 +169,15 @@ export function loadCheckpoint(outDir: string): CheckpointData {
     adamStep: man.adamStep,
     balancers: man.balancers,
     sampler: man.sampler,
-    metrics: man.metrics,
+    metrics: man.format === FORMAT_2 ? fromFormat2(man.metrics as unknown as RunningMetrics2) : man.metrics,
+  };
+}
+
+/** Format 2's sums as BalanceTotals: the overall AvgMaxVio and SupMaxVio carry on; per-layer sums start empty. */
+function fromFormat2(m: RunningMetrics2): RunningMetrics {
+  return {
+    tokens: m.tokens,
+    wallMs: m.wallMs,
+    balance: { count: m.countMaxVio, sum: m.sumMaxVio, sup: m.supMaxVio, layerCount: [], layerSum: [], layerSup: [], maxLoadSum: 0, meanLoadSum: 0 },
   };
 }

@@ -22,7 +22,7 @@ import { createBalancer } from '../routing/factory.ts';
 import { createShardedBalancer } from '../routing/sharded.ts';
 import { resolveOptions } from '../routing/registry.ts';
 import type { AuxLossForm } from '../routing/auxLoss.ts';
-import { groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
+import { BalanceAccumulator, groupMaxVio, maxVio, minVio } from '../routing/metrics.ts';
 import { expertsPerToken } from '../routing/ragged.ts';
 import type { Balancer, RouteResult } from '../routing/types.ts';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
@@ -124,7 +124,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       removeCheckpoint(outDir);
       writeFileSync(logPath, '');
       adam = initAdamWState(model.params);
-      metrics = { tokens: 0, wallMs: 0, sumMaxVio: 0, countMaxVio: 0, supMaxVio: 0 };
+      metrics = { tokens: 0, wallMs: 0, balance: new BalanceAccumulator().totals() };
       startStep = 0;
     }
   } catch (e) {
@@ -133,6 +133,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     throw e;
   }
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const balance = new BalanceAccumulator(metrics.balance);
   const helpers = group ? await startHelpers(cfg, group, adam, balancers) : [];
   const summed = group ? new Float32Array(group.mem.gradSize) : null;
 
@@ -151,7 +152,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       adamStep: adam.t,
       balancers: balancers.map((b) => b.getState()),
       sampler: sampler.getState(),
-      metrics,
+      metrics: { ...metrics, balance: balance.totals() },
     });
 
   const lastStep = Math.min(cfg.steps, opts.stopAfterStep ?? Infinity);
@@ -195,11 +196,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         layers,
       };
       appendLogLine(logPath, line);
-      for (const l of layers) {
-        metrics.sumMaxVio += l.maxVio;
-        metrics.countMaxVio += 1;
-        metrics.supMaxVio = Math.max(metrics.supMaxVio, l.maxVio);
-      }
+      layers.forEach((l, i) => balance.add(i, l.maxVio, l.loads));
       metrics.tokens += n;
       opts.hooks?.afterStep?.(line);
       progress.update({ step, loss, tokensPerSec: line.tokensPerSec, maxVio: Math.max(...layers.map((l) => l.maxVio)), lr });
@@ -239,8 +236,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     tokens: metrics.tokens,
     perplexity: lastEval.perplexity,
     valLoss: lastEval.valLoss,
-    avgMaxVio: metrics.countMaxVio > 0 ? metrics.sumMaxVio / metrics.countMaxVio : 0,
-    supMaxVio: metrics.supMaxVio,
+    avgMaxVio: balance.avgMaxVio,
+    supMaxVio: balance.supMaxVio,
     wallMs: metrics.wallMs,
     method: cfg.method,
   };
