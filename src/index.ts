@@ -63,7 +63,10 @@ export {
   droppedTokens,
   groupLoads,
   groupMaxVio,
+  BalanceAccumulator,
+  type BalanceTotals,
 } from './routing/metrics.ts';
+export { applyGate, GATES, type Gate } from './routing/gate.ts';
 export { Rng } from './util/rng.ts';
 export { createShardedBalancer, routeSharded, evenShardSizes, SHARDED_METHODS, type ShardedBalancer } from './routing/sharded.ts';
 export { shardedKthLargest, type ShardedSelectOptions } from './routing/shardedSelect.ts';

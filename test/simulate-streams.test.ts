@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { syntheticStream, STREAM_KINDS, type SyntheticStreamOptions } from '../src/simulate/streams.ts';
-import { applyGate } from '../src/simulate/gate.ts';
+import { applyGate } from '../src/routing/gate.ts';
 import { dirichlet } from '../src/simulate/router.ts';
 import { Rng } from '../src/util/rng.ts';
 

@@ -17,7 +17,7 @@ import { expertsPerToken, pairEnd, pairStart } from '../routing/ragged.ts';
 import type { AuxLossResult, BalancerState, RouteResult } from '../routing/types.ts';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { checkReplaceable, sameFile } from '../io/outputPaths.ts';
-import { applyGate as applyGateInPlace } from '../simulate/gate.ts';
+import { applyGate as applyGateInPlace } from '../routing/gate.ts';
 import { float32Text } from '../io/floatText.ts';
 import { readScoreMatrix, ScoreInputError } from '../io/scoreMatrix.ts';
 import { CliError } from './errors.ts';
@@ -204,7 +204,7 @@ function writeOrFail(path: string, text: string, what: string): void {
   }
 }
 
-/** Scores from logits (a new array; the logits are left as they are): the shared gate of src/simulate/gate.ts. */
+/** Scores from logits (a new array; the logits are left as they are): the shared gate of src/routing/gate.ts. */
 export function applyGate(logits: Float32Array, n: number, m: number, gate: string): Float32Array {
   return applyGateInPlace(logits.slice(), n, m, gate === 'sigmoid' ? 'sigmoid' : 'softmax');
 }

@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { readNpy as readNpyRaw, NpyError, type NpyArray } from '../io/npy.ts';
 import { InputError } from '../routing/errors.ts';
 import { firstNonFinite } from '../routing/validate.ts';
-import { applyGate, type Gate } from './gate.ts';
+import { applyGate, type Gate } from '../routing/gate.ts';
 import type { ScoreStream } from './streams.ts';
 
 export interface ReplayOptions {

@@ -18,7 +18,7 @@
  */
 import { Rng } from '../util/rng.ts';
 import { InputError } from '../routing/errors.ts';
-import { applyGate, type Gate } from './gate.ts';
+import { applyGate, type Gate } from '../routing/gate.ts';
 import { LinearRouter, dirichlet, gaussianFeatures, zipfBias } from './router.ts';
 
 export type StreamKind = 'skewed' | 'drift' | 'collapse' | 'clustered';
