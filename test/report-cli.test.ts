@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticRun } from './fixtures/compareLogs.ts';
-import { isSimulateDir } from '../src/report/simulate.ts';
+import { isSimulateDir } from '../src/simulate/report.ts';
 
 const BIN = fileURLToPath(new URL('../bin/moe-balance.js', import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });

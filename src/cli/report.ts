@@ -12,7 +12,7 @@ import { parseFlags } from '../util/args.ts';
 import { checkOutDir } from '../io/outputPaths.ts';
 import { buildCompareReport } from '../compare/report.ts';
 import { listRunDirs } from '../compare/logs.ts';
-import { buildSimulateReport, isSimulateDir } from '../report/simulate.ts';
+import { isSimulateDir, writeSimulateReport } from '../simulate/report.ts';
 
 const HELP = `Usage: moe-balance report DIR
 
@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (isSimulateDir(dir)) {
     if (!existsSync(join(dir, 'run.json'))) throw new CliError(`${join(dir, 'run.json')} is missing (written by moe-balance simulate)`);
-    const { htmlPath } = buildSimulateReport(dir);
+    const htmlPath = writeSimulateReport(dir);
     console.log(`Report: ${rel(htmlPath)}`);
     built = true;
   }

@@ -9,20 +9,17 @@
  * Writes DIR/log.jsonl (one line per step, layer and method), DIR/summary.md, DIR/summary.json,
  * DIR/run.json (the command and full configuration) and DIR/report.html; prints the summary table.
  */
-import { mkdirSync, openSync, writeSync, closeSync, renameSync, rmSync } from 'node:fs';
-import { checkOutDir } from '../io/outputPaths.ts';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { checkOutDir } from '../io/outputPaths.ts';
 import { OPTIMAL_MAX_VARIABLES } from '../routing/optimal.ts';
-import { GATES, type Gate } from '../simulate/gate.ts';
+import { GATES, type Gate } from '../routing/gate.ts';
 import { methodsHelp, optionValueName, parseMethodList, type MethodSpec } from '../routing/registry.ts';
-import { recordLine, type StepRecord } from '../simulate/record.ts';
+import { simulateIntoFolder } from '../simulate/folder.ts';
 import { replayStream } from '../simulate/replay.ts';
-import { writeSimulateReport } from '../simulate/report.ts';
-import { DEFAULT_METHODS, OPTIMAL_AUTO_LIMIT, createMethodBalancers, simulate, usesOptimal } from '../simulate/run.ts';
+import type { RunInfo } from '../simulate/report.ts';
+import { DEFAULT_METHODS, OPTIMAL_AUTO_LIMIT, createMethodBalancers, usesOptimal } from '../simulate/run.ts';
 import { STREAM_DEFAULTS, STREAM_DOCS, STREAM_KINDS, syntheticStream, type ScoreStream, type StreamParams } from '../simulate/streams.ts';
-import { summarize, summaryTable } from '../simulate/summary.ts';
 import { CliError } from './errors.ts';
 import { choiceFlag, intFlag, numberFlag, parseFlags } from '../util/args.ts';
 
@@ -242,7 +239,7 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
   await createMethodBalancers(methods, 1);
   const lp = usesOptimal(stream, cfg.optimal);
 
-  const runInfo = {
+  const runInfo: RunInfo = {
     command: commandLine(argv),
     stream: stream.name,
     seed: cfg.seed,
@@ -268,14 +265,6 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
       `${cfg.seed === null ? '' : ` seed=${cfg.seed}`} LP=${lp ? 'on' : 'off'}${cfg.shards > 1 ? ` shards=${cfg.shards}` : ''} methods=${methods.map((s) => s.label).join(',')} -> ${cfg.out}`,
   );
 
-  mkdirSync(cfg.out, { recursive: true });
-  // The log is streamed to a partial file and renamed when complete: log.jsonl only ever holds whole runs.
-  // Nothing else is written before that, so a failed run leaves an earlier run in the folder as it was
-  // (run.json, log, summary and report all of the earlier run) and no partial file.
-  const logPath = join(cfg.out, 'log.jsonl');
-  const partial = `${logPath}.partial`;
-  const fd = openSync(partial, 'w');
-  const records: StepRecord[] = [];
   const bar = cfg.quiet
     ? null
     : new cliProgress.SingleBar(
@@ -283,41 +272,23 @@ export async function run(argv: string[], write: (text: string) => void = (t) =>
         cliProgress.Presets.shades_classic,
       );
   bar?.start(stream.steps, 0);
+  let table: string;
   try {
-    let pending: string[] = [];
-    await simulate(stream, {
+    ({ table } = await simulateIntoFolder(stream, {
       k,
       methods,
       optimal: lp ? 'on' : 'off',
       timing: cfg.timing,
       shards: cfg.shards,
       groups: cfg.groups,
-      onRecord: (r) => {
-        records.push(r);
-        pending.push(recordLine(r));
-      },
-      onStep: (done) => {
-        writeSync(fd, `${pending.join('\n')}\n`);
-        pending = [];
-        bar?.update(done);
-      },
-    });
-  } catch (err) {
-    closeSync(fd);
-    rmSync(partial, { force: true });
-    throw err;
+      out: cfg.out,
+      info: runInfo,
+      threshold: cfg.threshold,
+      onStep: (done) => bar?.update(done),
+    }));
   } finally {
     bar?.stop();
   }
-  closeSync(fd);
-  renameSync(partial, logPath);
-  writeFileAtomic(join(cfg.out, 'run.json'), `${JSON.stringify(runInfo, null, 2)}\n`);
-
-  const summary = summarize(records, cfg.threshold);
-  const table = summaryTable(summary, cfg.threshold);
-  writeFileAtomic(join(cfg.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  writeFileAtomic(join(cfg.out, 'summary.md'), `${table}\n`);
-  writeSimulateReport(cfg.out);
   write(`${table}\n`);
   log(`wrote ${join(cfg.out, 'log.jsonl')}, summary.md, summary.json, run.json, report.html`);
   return 0;

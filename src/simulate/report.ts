@@ -13,7 +13,21 @@ import { chartCard, chartGrid, escapeHtml, htmlTable, renderPage } from '../repo
 import { mean } from '../report/format.ts';
 import { lineChart, type Series } from '../report/svg.ts';
 import { parseLog, type StepRecord } from './record.ts';
+import type { StreamParams } from './streams.ts';
 import { summarize, summaryCells, type MethodSummary } from './summary.ts';
+
+/** True when DIR/log.jsonl starts with a simulate line (step, layer, method, maxVio): `moe-balance report` asks. */
+export function isSimulateDir(dir: string): boolean {
+  const file = join(dir, 'log.jsonl');
+  if (!existsSync(file)) return false;
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0];
+  try {
+    const o = JSON.parse(first) as Record<string, unknown>;
+    return typeof o.step === 'number' && typeof o.layer === 'number' && typeof o.method === 'string' && typeof o.maxVio === 'number';
+  } catch {
+    return false;
+  }
+}
 
 /** What run.json holds (written by the simulate command). */
 export interface RunInfo {
@@ -26,13 +40,16 @@ export interface RunInfo {
   steps: number;
   layers: number;
   gate: string;
-  params: Record<string, number> | null;
+  /** The synthetic stream's parameters (null for a replay). */
+  params: StreamParams | null;
   methods: { label: string; method: string; options: Record<string, unknown> }[];
   optimal: boolean;
   threshold: number;
   /** --groups G, when given. */
   groups?: number;
   timing: boolean;
+  /** --shards W (1: not sharded); absent in folders written before it was recorded. */
+  shards?: number;
 }
 
 /** Per method, the mean over layers of `value` at each step. */
