@@ -9,6 +9,7 @@
  *     const { y, route } = moe.apply(x);    // x [N, 64] -> y [N, 64]; route.loads: tokens per expert
  */
 export { BalancedMoe, type ApplyOptions, type BalancedMoeOptions } from './model/balancedMoe.ts';
-export { moeForward, combineExperts, type AuxSpec, type MoeOptions, type MoeOutput, type MoeWeights } from './model/moe.ts';
-export { setBackend, installKernels, BackendError, BACKEND_NAMES, type BackendName } from './model/backend.ts';
+export { moeForward, combineExperts, type AuxSpec, type MoeOptions, type MoeOutput, type MoeParams, type ExpertParams } from './model/moe.ts';
+export { setBackend, BackendError, BACKEND_NAMES, type BackendName } from './model/backend.ts';
+export { installKernels } from './model/kernels.ts';
 export type { Balancer, BalancerState, RouteResult } from './routing/types.ts';

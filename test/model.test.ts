@@ -6,12 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { gatherRows, matMul2d, scatterAddRows, setBackend } from '../src/model/backend.ts';
+import { setBackend } from '../src/model/backend.ts';
+import { gatherRows, matMul2d, scatterAddRows } from '../src/model/ops.ts';
 import { makeAttnConsts, swiglu } from '../src/model/layers.ts';
 import { attentionCore } from '../src/model/attention.ts';
 import { swigluActivation } from '../src/model/swiglu.ts';
 import { crossEntropy, tiedHeadLoss } from '../src/model/loss.ts';
-import { moeForward, type MoeWeights } from '../src/model/moe.ts';
+import { moeForward, type MoeParams } from '../src/model/moe.ts';
 import { initParams } from '../src/model/params.ts';
 import { MoeTransformer, emptyStats } from '../src/model/transformer.ts';
 import type { ModelConfig } from '../src/model/config.ts';
@@ -216,8 +217,8 @@ test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same outpu
     const dy = randn([N, d], rng);
     // The dense reference keeps w1 and w3 apart; the layer stores them as one weight [w1 | w3].
     const moe = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
-      const weights: MoeWeights = { router, experts: [{ w13: tf.concat([a, b], 1), w2: c }], shared: [] };
-      const out = moeForward(xx as tf.Tensor2D, weights, {
+      const params: MoeParams = { router, routed: [{ w13: tf.concat([a, b], 1), w2: c }], shared: [] };
+      const out = moeForward(xx as tf.Tensor2D, params, {
         k: 1,
         gate: 'softmax',
         route: () => {
@@ -231,7 +232,7 @@ test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same outpu
       return tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), tf.matMul(xx, b)), c);
     };
     const dense = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(denseFfn(xx, a, b, c), dy));
-    const yMoe = moeForward(x, { router, experts: [{ w13: tf.concat([w1, w3], 1), w2 }], shared: [] }, { k: 1, gate: 'softmax', route: () => assert.fail() }).y;
+    const yMoe = moeForward(x, { router, routed: [{ w13: tf.concat([w1, w3], 1), w2 }], shared: [] }, { k: 1, gate: 'softmax', route: () => assert.fail() }).y;
     assertClose(yMoe.dataSync(), denseFfn(x, w1, w3, w2).dataSync(), 1e-5, 'output');
     assertClose(swiglu(x, tf.concat([w1, w3], 1), w2).dataSync(), denseFfn(x, w1, w3, w2).dataSync(), 1e-5, 'swiglu');
     const gm = tf.grads(moe)([x, w1, w3, w2]);
@@ -282,7 +283,7 @@ test('the auxiliary loss sends gradient to the router, equal to the routing core
       let coreResult: AuxLossResult | null = null;
       let scores: Float32Array | null = null;
       const auxOf = (r: tf.Tensor) => {
-        const out = moeForward(x, { router: r, experts, shared: [] }, {
+        const out = moeForward(x, { router: r, routed: experts, shared: [] }, {
           k,
           gate: 'softmax',
           route: (s, n, mm, kk) => {

@@ -42,7 +42,7 @@ test('z-loss in the graph: value and gradient equal the reference; the router re
     const x = randn([N, d], rng) as tf.Tensor2D;
     const experts = Array.from({ length: m }, () => ({ w13: randn([d, 8], rng), w2: randn([4, d], rng) }));
     const topk = createBalancer('topk');
-    const zOf = (r: tf.Tensor) => moeForward(x, { router: r, experts, shared: [] }, { k: 2, gate: 'softmax', route: (s, n, mm, kk) => topk.route(s, n, mm, kk), zLoss: coef }).z!;
+    const zOf = (r: tf.Tensor) => moeForward(x, { router: r, routed: experts, shared: [] }, { k: 2, gate: 'softmax', route: (s, n, mm, kk) => topk.route(s, n, mm, kk), zLoss: coef }).z!;
     const router = randn([d, m], rng);
     const gr = tf.grad(zOf)(router).dataSync();
     const lg = routerZLoss(tf.matMul(x, router).dataSync() as Float32Array, N, m, coef).zGrad;
@@ -63,7 +63,7 @@ test('ragged routings in the layer: a token with no expert gets 0 (residual only
     tf.tidy(() => {
       const x = randn([N, d], rng) as tf.Tensor2D;
       const scores = tf.softmax(randn([N, m], rng, 2)) as tf.Tensor2D;
-      const w = { router: tf.zeros([d, m]), experts: Array.from({ length: m }, () => ({ w13: randn([d, 2 * h], rng, 0.5), w2: randn([h, d], rng, 0.5) })), shared: [] };
+      const w = { router: tf.zeros([d, m]), routed: Array.from({ length: m }, () => ({ w13: randn([d, 2 * h], rng, 0.5), w2: randn([h, d], rng, 0.5) })), shared: [] };
       const route = createBalancer(method, options).route(scores.dataSync() as Float32Array, N, m, k);
       const y = combineExperts(x, scores, route.experts, k, w, route).arraySync() as number[][];
       const what = `${method} ${JSON.stringify(options)} k=${k}`;
@@ -72,7 +72,7 @@ test('ragged routings in the layer: a token with no expert gets 0 (residual only
         // Reference: Σ over the token's pairs of weight · SwiGLU_e(x_i), with the balancer's own weights.
         const ref = new Float64Array(d);
         for (let a = pairStart(route, i); a < pairEnd(route, i); a++) {
-          const e = w.experts[route.experts[a]];
+          const e = w.routed[route.experts[a]];
           const out = swiglu(tf.slice(x, [i, 0], [1, d]) as tf.Tensor2D, e.w13, e.w2).dataSync();
           for (let c = 0; c < d; c++) ref[c] += route.weights[a] * out[c];
         }

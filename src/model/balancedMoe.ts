@@ -1,6 +1,6 @@
 /**
  * A balanced MoE feed-forward layer for TensorFlow.js models: router + gate + balancer + SwiGLU experts
- * (+ optional shared experts) as one object that owns its weights (tf.Variables) and its balancer's state.
+ * (+ optional shared experts) as one object that owns its parameters (tf.Variables) and its balancer's state.
  * The forward pass is moeForward (moe.ts):
  *
  *   scores  = softmax(x · Wr) | sigmoid(x · Wr)                 [N, m]
@@ -24,8 +24,8 @@ import { createBalancer } from '../routing/factory.ts';
 import { InputError } from '../routing/errors.ts';
 import type { Balancer, BalancerState } from '../routing/types.ts';
 import { Rng } from '../util/rng.ts';
-import { installKernels } from './backend.ts';
-import { moeForward, type MoeOutput, type MoeWeights } from './moe.ts';
+import { installKernels } from './kernels.ts';
+import { moeForward, type MoeOutput, type MoeParams } from './moe.ts';
 
 export interface BalancedMoeOptions {
   /** Model width d: the layer maps [N, d] to [N, d]. */
@@ -63,7 +63,8 @@ export interface ApplyOptions {
 
 /** One MoE feed-forward layer with its own router, experts and balancer. Call dispose() when done. */
 export class BalancedMoe {
-  readonly weights: MoeWeights;
+  /** The layer's parameters (tf.Variables): router, routed experts, shared experts. */
+  readonly params: MoeParams;
   readonly balancer: Balancer;
   readonly k: number;
   readonly gate: 'softmax' | 'sigmoid';
@@ -93,17 +94,17 @@ export class BalancedMoe {
       return tf.tidy(() => tf.variable(tf.tensor2d(v, shape), true, `${prefix}.${name}`));
     };
     const ffn = (name: string) => ({ w13: variable(`${name}.w13`, [d, 2 * h]), w2: variable(`${name}.w2`, [h, d]) });
-    this.weights = {
+    this.params = {
       router: variable('router', [d, m]),
-      experts: Array.from({ length: m }, (_, j) => ffn(`e${j}`)),
+      routed: Array.from({ length: m }, (_, j) => ffn(`e${j}`)),
       shared: Array.from({ length: shared }, (_, j) => ffn(`s${j}`)),
     };
   }
 
   /** Every trainable variable of the layer (router, experts, shared experts), for an optimizer's varList. */
   get variables(): tf.Variable[] {
-    const w = this.weights;
-    return [w.router, ...[...w.experts, ...w.shared].flatMap((e) => [e.w13, e.w2])] as tf.Variable[];
+    const w = this.params;
+    return [w.router, ...[...w.routed, ...w.shared].flatMap((e) => [e.w13, e.w2])] as tf.Variable[];
   }
 
   /**
@@ -111,7 +112,7 @@ export class BalancedMoe {
    * routing (experts, weights, loads), the scores the balancer saw and the routing time in ms.
    */
   apply(x: tf.Tensor2D, opts: ApplyOptions = {}): MoeOutput {
-    const d = this.weights.router.shape[0];
+    const d = this.params.router.shape[0];
     if (x.rank !== 2 || x.shape[1] !== d) throw new InputError(`BalancedMoe: expected x of shape [N, ${d}], got [${x.shape.join(', ')}]`);
     // The replacement kernels (row scatter-add on wasm, fused SwiGLU) for whichever backend is active.
     installKernels(tf.getBackend());
@@ -123,7 +124,7 @@ export class BalancedMoe {
       if (N % T !== 0) throw new InputError(`BalancedMoe: ${N} tokens are not a whole number of sequences of ${T}`);
       aux = { alpha: this.aux.alpha, form: this.aux.form, B: N / T, T };
     }
-    return moeForward(x, this.weights, {
+    return moeForward(x, this.params, {
       k: this.k,
       gate: this.gate,
       route: (s, n, m, k) => this.balancer.route(s, n, m, k, { update }),

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { attentionCore } from './attention.ts';
-import { matMul2d, matMulConst } from './backend.ts';
+import { matMul2d, matMulConst } from './ops.ts';
 import { swigluActivation } from './swiglu.ts';
 
 /** x [N, d] * rsqrt(mean(x², -1) + eps) * w. */

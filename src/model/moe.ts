@@ -24,15 +24,23 @@
 import * as tf from '@tensorflow/tfjs';
 import { pairTokens } from '../routing/ragged.ts';
 import type { RouteResult } from '../routing/types.ts';
-import { gatherRows, matMul2d, scatterAddRows } from './backend.ts';
+import { gatherRows, matMul2d, scatterAddRows } from './ops.ts';
 import { swiglu } from './layers.ts';
 
-/** The weights of one MoE feed-forward. */
-export interface MoeWeights {
+/** The parameters of one expert (a SwiGLU feed-forward): w13 = [w1 | w3] [d, 2h] (gate | up), w2 [h, d] (down). */
+export interface ExpertParams {
+  w13: tf.Tensor;
+  w2: tf.Tensor;
+}
+
+/**
+ * The parameters of one MoE feed-forward: the router [d, m], the m routed experts and the shared ones.
+ * ("weights" is kept for the combine weights of a routing; "experts" for expert ids.)
+ */
+export interface MoeParams {
   router: tf.Tensor;
-  /** Routed experts: w13 = [w1 | w3] [d, 2h] (gate | up), w2 [h, d] (down). */
-  experts: { w13: tf.Tensor; w2: tf.Tensor }[];
-  shared: { w13: tf.Tensor; w2: tf.Tensor }[];
+  routed: ExpertParams[];
+  shared: ExpertParams[];
 }
 
 /** Auxiliary-loss settings (only for method auxloss). */
@@ -100,7 +108,7 @@ export function dispatchPlan(experts: Int32Array, tokenOf: number | Int32Array, 
  * `scores` [N, m] is the gate output in the graph; `experts` (N*k ids) is fixed. A ragged routing is
  * passed as `route` (its pairs, offsets and pre-drop ids).
  */
-export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int32Array, k: number, w: MoeWeights, route?: RouteResult): tf.Tensor2D {
+export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int32Array, k: number, w: MoeParams, route?: RouteResult): tf.Tensor2D {
   const [N, d] = x.shape;
   const m = scores.shape[1];
   const ragged = route?.offsets !== undefined;
@@ -139,7 +147,7 @@ export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int
   }
   const blocks = used.length === 1 ? [xs] : tf.split(xs, sizes, 0);
   const outs = blocks.map((b, u) => {
-    const e = w.experts[used[u]];
+    const e = w.routed[used[u]];
     return swiglu(b as tf.Tensor2D, e.w13, e.w2);
   });
   const ys = outs.length === 1 ? outs[0] : tf.concat(outs, 0); // [P, d]
@@ -153,7 +161,7 @@ export function zLossTerm(logits: tf.Tensor2D, coef: number): tf.Scalar {
 }
 
 /** The whole MoE feed-forward: router, gate, routing, experts, shared experts, auxiliary loss. */
-export function moeForward(x: tf.Tensor2D, w: MoeWeights, opts: MoeOptions): MoeOutput {
+export function moeForward(x: tf.Tensor2D, w: MoeParams, opts: MoeOptions): MoeOutput {
   const N = x.shape[0];
   const m = w.router.shape[1]!;
   const { k } = opts;

@@ -13,11 +13,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RouteResult } from '../routing/types.ts';
-import { gatherRows } from './backend.ts';
+import { gatherRows } from './ops.ts';
 import type { ModelConfig } from './config.ts';
 import { tiedHeadLoss } from './loss.ts';
 import { attention, disposeAttnConsts, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
-import { moeForward, type AuxSpec, type MoeWeights } from './moe.ts';
+import { moeForward, type AuxSpec, type MoeParams } from './moe.ts';
 import type { Params } from './params.ts';
 
 /** Routing for one forward pass: one function per layer, the balancer's route bound to its state. */
@@ -60,11 +60,11 @@ export class MoeTransformer {
     return v;
   }
 
-  moeWeights(i: number): MoeWeights {
+  moeParams(i: number): MoeParams {
     const f = (pre: string) => ({ w13: this.p(`${pre}.w13`), w2: this.p(`${pre}.w2`) });
     return {
       router: this.p(`b${i}.router`),
-      experts: Array.from({ length: this.cfg.experts }, (_, j) => f(`b${i}.e${j}`)),
+      routed: Array.from({ length: this.cfg.experts }, (_, j) => f(`b${i}.e${j}`)),
       shared: Array.from({ length: this.cfg.sharedExperts }, (_, j) => f(`b${i}.s${j}`)),
     };
   }
@@ -93,7 +93,7 @@ export class MoeTransformer {
         this.consts,
       );
       h = tf.add(h, a);
-      const out = moeForward(rmsNorm(h, this.p(`${b}.ffnNorm`), cfg.normEps), this.moeWeights(i), {
+      const out = moeForward(rmsNorm(h, this.p(`${b}.ffnNorm`), cfg.normEps), this.moeParams(i), {
         k: cfg.topK,
         gate: cfg.gate,
         route: opts.routers[i],

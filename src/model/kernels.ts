@@ -1,0 +1,321 @@
+/**
+ * The replacement kernels that make training on TensorFlow.js's wasm backend fast and possible
+ * (measured facts in docs/tfjs-wasm-notes.md), registered by `installKernels` (model/backend.ts calls it):
+ * - `UnsortedSegmentSum` is missing on wasm (so the gradient of `gather` fails) and unusably slow on cpu:
+ *   both get a row scatter-add written over typed arrays.
+ * - wasm `GatherV2`, `Slice` and `SplitV` copy their whole input out of the heap on every call: replaced,
+ *   for the shapes the model uses (row gather on axis 0, rank <= 4), by kernels that read heap views.
+ * - wasm `Identity` (tfjs's clone, used by every customGrad save) copies: replaced by a shared reference.
+ * - The fused softmax cross-entropy of loss.ts and the SwiGLU activation of swiglu.ts are registered as
+ *   kernels on wasm and cpu.
+ * Every replacement is checked against a plain-JS or tfjs reference in test/model.test.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
+import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, swigluGradInto, swigluInto } from './swiglu.ts';
+
+type TypedArray = Float32Array | Int32Array | Uint8Array;
+type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs?: Record<string, unknown>; backend: unknown };
+type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+/** A tensor's elements as (array, base index): on wasm the whole heap, so copies are one memmove. */
+interface Mem {
+  arr: TypedArray;
+  base: number;
+}
+
+/** What a kernel needs from a backend: views of inputs and a fresh output with a writable view. */
+interface Io {
+  /** Allocate first, then take input views: a wasm allocation may grow (and detach) the heap. */
+  alloc(shape: number[], dtype: tf.DataType): { info: tf.TensorInfo; view: TypedArray };
+  view(t: tf.TensorInfo): TypedArray;
+  /** The tensor's storage for copy() (take it after the last allocation). */
+  mem(t: tf.TensorInfo): Mem;
+}
+
+/** Copies len elements src[s0..] -> dst[d0..]: copyWithin inside one heap (no allocation), else set(). */
+function copy(dst: Mem, d0: number, src: Mem, s0: number, len: number): void {
+  const a = src.base + s0;
+  const d = dst.base + d0;
+  if (len < 16) {
+    // Short runs (gate weights are rows of one element): a loop beats a native call.
+    const da = dst.arr;
+    const sa = src.arr;
+    for (let c = 0; c < len; c++) da[d + c] = sa[a + c];
+  } else if (dst.arr === src.arr) dst.arr.copyWithin(d, a, a + len);
+  else dst.arr.set(src.arr.subarray(a, a + len), d);
+}
+
+export interface WasmLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): TypedArray;
+  dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
+  wasm: { HEAP32: Int32Array };
+}
+export interface CpuLike {
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: TypedArray): tf.TensorInfo;
+  readSync(dataId: unknown): TypedArray;
+}
+
+function ioFor(backendName: string, backend: unknown): Io {
+  if (backendName === 'wasm') {
+    const b = backend as WasmLike;
+    return {
+      alloc(shape, dtype) {
+        const info = b.makeOutput(shape, dtype);
+        return { info, view: b.typedArrayFromHeap(info) };
+      },
+      view: (t) => b.typedArrayFromHeap(t),
+      mem(t) {
+        // 4-byte elements: one Int32Array over the heap copies float32 and int32 bits alike.
+        if (t.dtype === 'bool') return { arr: b.typedArrayFromHeap(t), base: 0 };
+        return { arr: b.wasm.HEAP32, base: b.dataIdMap.get(t.dataId).memoryOffset / 4 };
+      },
+    };
+  }
+  const b = backend as CpuLike;
+  return {
+    alloc(shape, dtype) {
+      const size = shape.reduce((a, c) => a * c, 1);
+      const view = dtype === 'int32' ? new Int32Array(size) : dtype === 'bool' ? new Uint8Array(size) : new Float32Array(size);
+      return { info: b.makeTensorInfo(shape, dtype, view), view };
+    },
+    view: (t) => b.readSync(t.dataId),
+    mem: (t) => ({ arr: b.readSync(t.dataId), base: 0 }),
+  };
+}
+
+const size = (shape: number[]): number => shape.reduce((a, c) => a * c, 1);
+
+/** out[ids[r]] += x[r] over rows: the gradient of a row gather. */
+function segmentSumKernel(backendName: string): KernelFn {
+  return ({ inputs, attrs, backend }) => {
+    const { x, segmentIds } = inputs;
+    const numSegments = attrs!.numSegments as number;
+    const nIds = size(segmentIds.shape);
+    const inner = size(x.shape) / Math.max(nIds, 1);
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+    out.view.fill(0);
+    const xv = io.view(x);
+    const idv = io.view(segmentIds);
+    const ov = out.view;
+    for (let r = 0; r < nIds; r++) {
+      const s = idv[r];
+      if (s < 0 || s >= numSegments) continue; // TF semantics: out-of-range ids are dropped
+      const src = r * inner;
+      const dst = s * inner;
+      for (let c = 0; c < inner; c++) ov[dst + c] += xv[src + c];
+    }
+    return out.info;
+  };
+}
+
+/** Row gather (axis 0, no batch dims) by typed-array copies; anything else goes to the original kernel. */
+function gatherKernel(backendName: string, original: KernelFn): KernelFn {
+  return (args) => {
+    const { inputs, attrs, backend } = args;
+    const { x, indices } = inputs;
+    const axis = attrs!.axis as number;
+    const batchDims = (attrs!.batchDims as number) ?? 0;
+    if (axis !== 0 || batchDims !== 0 || x.dtype === 'string' || indices.dtype !== 'int32') return original(args);
+    const nIdx = size(indices.shape);
+    const rows = x.shape[0];
+    const inner = rows === 0 ? 0 : size(x.shape) / rows;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    const idv = io.view(indices);
+    const xm = io.mem(x);
+    const om = io.mem(out.info);
+    for (let r = 0; r < nIdx; r++) {
+      const i = idv[r];
+      if (i < 0 || i >= rows) throw new Error(`GatherV2: the index value ${i} is not in [0, ${rows - 1}]`);
+      copy(om, r * inner, xm, i * inner, inner);
+    }
+    return out.info;
+  };
+}
+
+/** Copies x[begin : begin + sz] (rank <= 4) into a new output, in contiguous runs. */
+function sliceOut(io: Io, x: tf.TensorInfo, begin: number[], sz: number[]): tf.TensorInfo {
+  const out = io.alloc(sz, x.dtype);
+  const xm = io.mem(x);
+  const om = io.mem(out.info);
+  // Pad to rank 4, then merge the trailing axes taken whole into one contiguous run.
+  const pad = 4 - x.shape.length;
+  const shp = [...Array(pad).fill(1), ...x.shape];
+  const b = [...Array(pad).fill(0), ...begin];
+  const s = [...Array(pad).fill(1), ...sz];
+  const st2 = shp[3];
+  const st1 = shp[2] * st2;
+  const st0 = shp[1] * st1;
+  if (s[3] === shp[3] && s[2] === shp[2] && s[1] === shp[1]) {
+    copy(om, 0, xm, b[0] * st0, s[0] * st0); // whole rows of axis 0: one run
+    return out.info;
+  }
+  let o = 0;
+  for (let i = b[0]; i < b[0] + s[0]; i++) {
+    for (let j = b[1]; j < b[1] + s[1]; j++) {
+      if (s[3] === shp[3] && s[2] === shp[2]) {
+        copy(om, o, xm, i * st0 + j * st1, st1);
+        o += st1;
+        continue;
+      }
+      for (let k = b[2]; k < b[2] + s[2]; k++) {
+        copy(om, o, xm, i * st0 + j * st1 + k * st2 + b[3], s[3]);
+        o += s[3];
+      }
+    }
+  }
+  return out.info;
+}
+
+/** Slice without copying the input out of the heap (wasm's own kernel does that on every call). */
+function sliceKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const { inputs, attrs, backend } = args;
+    const { x } = inputs;
+    if (x.dtype === 'string' || x.shape.length > 4 || x.shape.length === 0) return original(args);
+    const [begin, sz] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs!.begin as number[], attrs!.size as number[]);
+    return sliceOut(ioFor('wasm', backend), x, begin, sz);
+  };
+}
+
+/** SplitV by the slice above (wasm's SplitV calls its own copying Slice directly, not the registry). */
+function splitKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const { inputs, attrs, backend } = args;
+    const { x } = inputs;
+    const axis = tf.util.parseAxisParam(attrs!.axis as number, x.shape)[0];
+    const spec = attrs!.numOrSizeSplits as number[] | number;
+    const sizes = Array.isArray(spec) ? spec : new Array<number>(spec).fill(x.shape[axis] / spec);
+    if (sizes.includes(-1) || x.dtype === 'string' || x.shape.length > 4) return original(args);
+    const io = ioFor('wasm', backend);
+    const begin = new Array(x.shape.length).fill(0);
+    return sizes.map((s) => {
+      const sz = [...x.shape];
+      sz[axis] = s;
+      const out = sliceOut(io, x, [...begin], sz);
+      begin[axis] += s;
+      return out;
+    });
+  };
+}
+
+/** Concat as contiguous runs (wasm's own concat copies through a new subarray per run). */
+function concatKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const xs = Object.values(args.inputs);
+    const x0 = xs[0];
+    if (!x0 || x0.dtype === 'string' || x0.dtype === 'bool' || xs.some((t) => t.dtype !== x0.dtype)) return original(args);
+    const axis = tf.util.parseAxisParam(args.attrs!.axis as number, x0.shape)[0];
+    const outShape = [...x0.shape];
+    outShape[axis] = xs.reduce((a, t) => a + t.shape[axis], 0);
+    const io = ioFor('wasm', args.backend);
+    const out = io.alloc(outShape, x0.dtype);
+    const om = io.mem(out.info);
+    const outer = size(x0.shape.slice(0, axis));
+    const inners = xs.map((t) => size(t.shape.slice(axis)));
+    const rowLen = inners.reduce((a, c) => a + c, 0);
+    const mems = xs.map((t) => io.mem(t));
+    for (let r = 0; r < outer; r++) {
+      let o = r * rowLen;
+      for (let i = 0; i < xs.length; i++) {
+        if (inners[i] > 0) copy(om, o, mems[i], r * inners[i], inners[i]);
+        o += inners[i];
+      }
+    }
+    return out.info;
+  };
+}
+
+/**
+ * Identity without a copy (tfjs's clone, used by every customGrad save(), copies on wasm): share the data
+ * and count the reference, as wasm's own Reshape does. Safe because tensors are immutable.
+ */
+function identityKernel(original: KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    if (x.dtype === 'string') return original(args);
+    (args.backend as { incRef(dataId: unknown): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
+/**
+ * Outputs [loss (mean, shape [1]), gradient G = (softmax - onehot) / N [N, V]], and with attr
+ * `transposed`, also Gᵀ [V, N] (written in cache-friendly blocks of 16 rows).
+ */
+function crossEntropyKernel(backendName: string): KernelFn {
+  return ({ inputs, attrs, backend }) => {
+    const { logits, targets } = inputs;
+    const [N, V] = logits.shape;
+    const io = ioFor(backendName, backend);
+    const grad = io.alloc([N, V], 'float32');
+    const gradT = attrs?.transposed ? io.alloc([V, N], 'float32') : null;
+    const loss = io.alloc([1], 'float32');
+    // Views after the allocations (a wasm allocation may move the heap).
+    const g = io.view(grad.info) as Float32Array;
+    const total = softmaxCrossEntropyInto(io.view(logits) as Float32Array, io.view(targets) as Int32Array, N, V, g);
+    (io.view(loss.info) as Float32Array)[0] = total / N;
+    if (!gradT) return [loss.info, grad.info];
+    const gt = io.view(gradT.info) as Float32Array;
+    const BLOCK = 16;
+    for (let i0 = 0; i0 < N; i0 += BLOCK) {
+      const i1 = Math.min(N, i0 + BLOCK);
+      for (let j = 0; j < V; j++) {
+        const dst = j * N;
+        for (let i = i0; i < i1; i++) gt[dst + i] = g[i * V + j];
+      }
+    }
+    return [loss.info, grad.info, gradT.info];
+  };
+}
+
+function swigluKernel(backendName: string): KernelFn {
+  return ({ inputs, backend }) => {
+    const { gu } = inputs;
+    const [n, h2] = gu.shape;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([n, h2 / 2], 'float32');
+    swigluInto(io.view(gu) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
+    return out.info;
+  };
+}
+
+function swigluGradKernel(backendName: string): KernelFn {
+  return ({ inputs, backend }) => {
+    const { gu, da } = inputs;
+    const [n, h2] = gu.shape;
+    const io = ioFor(backendName, backend);
+    const out = io.alloc([n, h2], 'float32');
+    swigluGradInto(io.view(gu) as Float32Array, io.view(da) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
+    return out.info;
+  };
+}
+
+function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
+  const existing = tf.getKernel(kernelName, backendName);
+  // Idempotent without module state: our kernels carry a marker property.
+  if (existing && (existing.kernelFunc as { moeBalance?: boolean }).moeBalance) return;
+  const fn = make(existing?.kernelFunc as KernelFn | undefined);
+  (fn as { moeBalance?: boolean }).moeBalance = true;
+  if (existing) tf.unregisterKernel(kernelName, backendName);
+  tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
+}
+
+/** Registers the replacement kernels for a backend (safe to call more than once). */
+export function installKernels(backendName: string): void {
+  if (backendName !== 'wasm' && backendName !== 'cpu') return;
+  replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
+  replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
+  replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName));
+  replaceKernel(SWIGLU_KERNEL, backendName, () => swigluKernel(backendName));
+  replaceKernel(SWIGLU_GRAD_KERNEL, backendName, () => swigluGradKernel(backendName));
+  if (backendName === 'wasm') {
+    replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
+    replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));
+    replaceKernel('Identity', backendName, (orig) => identityKernel(orig!));
+    replaceKernel('Concat', backendName, (orig) => concatKernel(orig!));
+  }
+}
