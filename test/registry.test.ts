@@ -40,6 +40,9 @@ test('method specs: names, shorthands, options, canonical labels, errors', () =>
   assert.throws(() => parseMethodSpec('switch'), /unknown method 'switch' \(methods: topk, bip/);
   assert.throws(() => parseMethodSpec('bip:rate=1'), /unknown option 'rate' \(options of bip: iters, truncate, order, kernels, groups, topkGroups, capacityFactor, dropPolicy\)/);
   assert.throws(() => parseMethodSpec('lossfree:rate'), /not key=value/);
+  assert.throws(() => parseMethodSpec('bip:'), /method 'bip:': nothing after ':'/);
+  assert.throws(() => parseMethodList('topk bip: quantile'), /method 'bip:': nothing after ':'/);
+  assert.throws(() => parseMethodSpec('bip:iters=2,'), /option '' is not key=value/);
   assert.throws(() => parseMethodSpec('lossfree:rate=1,rate=2'), /given twice/);
   assert.throws(() => parseMethodSpec('bip-T2:iters=3'), /option 'iters' given twice/);
   assert.throws(() => parseMethodSpec('auxloss:seqLen=4'), /option 'seqLen' of 'auxloss' applies only with form=sequence/);

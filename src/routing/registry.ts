@@ -376,8 +376,10 @@ export function parseMethodSpec(spec: string, { complete = true }: { complete?: 
     else if ('word' in sh) for (const [k, v] of Object.entries(sh.sets)) put(k, v);
     else put(sh.option, parseOptionText(e.options[sh.option], s.slice(sh.prefix.length)));
   }
+  // 'bip:' promises options and gives none: a truncated spec (a lost shell variable), not plain bip.
+  if (colon >= 0 && tail.trim() === '') fail(`nothing after ':' (give key=value options, or leave out the ':')`);
   let label: string | undefined;
-  for (const part of tail === '' ? [] : tail.split(',')) {
+  for (const part of colon < 0 ? [] : tail.split(',')) {
     const eq = part.indexOf('=');
     if (eq <= 0) fail(`option '${part}' is not key=value`);
     const key = part.slice(0, eq).trim();
