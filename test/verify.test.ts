@@ -125,6 +125,25 @@ test('evidence: routing median and share, MaxVio at step 1 and over the first 10
   }
 });
 
+test('time verdict: step times of runs that met different machine loads are not compared', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'moe-verify-'));
+  try {
+    // bip 80 ms with 2 ms routing, auxloss 100 ms with 1 ms routing: without routing 78 vs 99 ms (−21%),
+    // yet the arithmetic is the same, so the machine made the difference, not the method.
+    const runs: FakeRun[] = [];
+    for (const seed of [1, 2, 3]) {
+      runs.push({ method: 'bip', seed, loads: () => [BAL, BAL], ppl: 100, stepMs: 79 + seed, routingMs: () => 2 });
+      runs.push({ method: 'auxloss', seed, loads: () => [ONE, ONE], ppl: 110, stepMs: 99 + seed, routingMs: () => 1 });
+    }
+    writeCompare(dir, runs);
+    const time = verdictLines(dir, ['bip']).split('\n')[2];
+    assert.match(time, /\*\*not measured alike\*\*/);
+    assert.match(time, /a step took 79 ms against 100 ms \(−21\.\d%\): the runs met different machine loads/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('separate: mean ± sd intervals that do not overlap, and never with one seed', () => {
   assert.equal(separate(spread([1, 2]), spread([4, 5])), 'lower'); // 1.5 + 0.71 < 4.5 − 0.71
   assert.equal(separate(spread([4, 5]), spread([1, 2])), 'higher');
@@ -138,9 +157,10 @@ test('verdicts and the compare table on hand-made runs', () => {
     const runs: FakeRun[] = [];
     for (const seed of [1, 2, 3]) {
       // bip balanced on both layers from step 1, lower perplexity than every baseline beyond the spread,
-      // and 20% less step time than auxloss (80 vs 100 ms ± 1).
-      runs.push({ method: 'bip', seed, loads: () => [BAL, seed === 1 ? HALF : BAL], ppl: 100 + seed, stepMs: 78 + seed, routingMs: () => 2 });
-      runs.push({ method: 'auxloss', seed, loads: () => [ONE, ONE], ppl: 110 + seed, stepMs: 98 + seed, routingMs: () => 1 });
+      // and 20% less step time than auxloss (80 vs 100 ms ± 1), all of it auxloss's slower routing: the step
+      // without routing is the same (78 ms vs 100 − 22 = 78 ms), so the runs were measured alike.
+      runs.push({ method: 'bip', seed, loads: () => [BAL, seed === 1 ? HALF : BAL], ppl: 100 + seed, stepMs: 78 + seed, routingMs: () => 2 * ((78 + seed) / 80) });
+      runs.push({ method: 'auxloss', seed, loads: () => [ONE, ONE], ppl: 110 + seed, stepMs: 98 + seed, routingMs: () => 22 * ((98 + seed) / 100) });
       // lossfree: as balanced as bip on layer 1 (overlap), perplexity below bip's beyond the spread.
       runs.push({ method: 'lossfree', seed, loads: () => [ONE, seed === 1 ? HALF : BAL], ppl: 90 + seed, stepMs: 99 + seed, routingMs: () => 1 });
     }
@@ -153,6 +173,7 @@ test('verdicts and the compare table on hand-made runs', () => {
     assert.match(lines[1], /\*\*does not hold\*\*.*102\.00 ± 1\.00 against the lowest other, lossfree 92\.00 ± 1\.00; lower beyond the spread than auxloss; higher beyond the spread than lossfree/);
     // 80 ± 1 ms vs 0.87 × (100 ± 1) = 87 ± 0.87 ms per step, 12 steps: 0.016 vs 0.0174 min.
     assert.match(lines[2], /\*\*holds\*\*.*\(−20\.0%; 13% less would be/);
+    assert.doesNotMatch(lines[2], /different machine loads/);
 
     // Rows in the report's method order (auxloss, lossfree, bip); header and rule first.
     const table = compareTable(dir).split('\n');

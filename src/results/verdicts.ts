@@ -14,7 +14,9 @@
  *    Holds when lower than each beyond the spread; does not hold when one is lower beyond the spread.
  * 3. At least 13% less training time than Loss-Controlled (auxloss, α = 0.1): the mean training step time
  *    (stepMs, without evaluation; the same steps for every run) against 0.87 × auxloss's, both as mean ± sd. The EP step time from the loads
- *    (what the paper's saving comes from on an expert-parallel cluster) is given beside it.
+ *    (what the paper's saving comes from on an expert-parallel cluster) is given beside it. "Not measured
+ *    alike" when the step time without routing (the same arithmetic for both) differs by more than
+ *    SAME_WORK_TOLERANCE: then the runs met different machine loads.
  * Otherwise: cannot be separated from the seed spread.
  */
 import { InputError } from '../routing/errors.ts';
@@ -22,7 +24,15 @@ import { fmtPercent } from '../report/format.ts';
 import type { Spread } from '../compare/stats.ts';
 import { compareEvidence, EARLY_STEPS, type MethodEvidence } from './evidence.ts';
 
-export type Verdict = 'holds' | 'does not hold' | 'cannot be separated from the seed spread';
+export type Verdict = 'holds' | 'does not hold' | 'cannot be separated from the seed spread' | 'not measured alike';
+
+/**
+ * On one process per core every method does the same arithmetic per token but for its balancer, so the
+ * step time without the routing time must agree between two methods run alike. When it differs by more
+ * than this share, the machine's load differed between the runs and their step times say nothing of the
+ * methods.
+ */
+export const SAME_WORK_TOLERANCE = 0.05;
 
 /** 'lower' / 'higher' when a's mean ± sd lies wholly below / above b's, else 'overlap'. */
 export function separate(a: Spread, b: Spread): 'lower' | 'higher' | 'overlap' {
@@ -91,10 +101,15 @@ function timeLine(x: MethodEvidence, all: MethodEvidence[]): string {
   if (!aux) return `**At least 13% less training time than Loss-Controlled** (${x.method}): no auxloss runs to compare with.`;
   const target = scale(aux.stepMs, 0.87);
   const out = separate(x.stepMs, target);
-  const verdict: Verdict = out === 'lower' ? 'holds' : out === 'higher' ? 'does not hold' : 'cannot be separated from the seed spread';
+  const rest = (m: MethodEvidence): number => m.stepMs.mean * (1 - m.routingShare.mean);
+  const alike = Math.abs(rest(x) / rest(aux) - 1) <= SAME_WORK_TOLERANCE;
+  const verdict: Verdict = !alike ? 'not measured alike' : out === 'lower' ? 'holds' : out === 'higher' ? 'does not hold' : 'cannot be separated from the seed spread';
   return (
     `**At least 13% less training time than Loss-Controlled** (${x.method}): **${verdict}**${provisional([x, aux])}. ` +
     `Training step time ${ms(x.stepMs, 0)} ms against auxloss ${ms(aux.stepMs, 0)} ms (${fmtPercent(x.stepMs.mean / aux.stepMs.mean - 1, 1, true)}; 13% less would be ${ms(target, 0)} ms). ` +
+    (alike
+      ? ''
+      : `Without the routing time, the same arithmetic in both, a step took ${rest(x).toFixed(0)} ms against ${rest(aux).toFixed(0)} ms (${fmtPercent(rest(x) / rest(aux) - 1, 1, true)}): the runs met different machine loads, so their step times do not compare the methods. `) +
     `The balancer's own time: ${ms(scale(x.routingShare, 100), 2)}% of a step against ${ms(scale(aux.routingShare, 100), 2)}% (routing share). ` +
     `Expert-parallel step time from the loads: ${ms(x.epStepTime)} against ${ms(aux.epStepTime)} (${fmtPercent(x.epStepTime.mean / aux.epStepTime.mean - 1, 1, true)} for the MoE layers with one expert per device).`
   );
