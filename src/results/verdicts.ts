@@ -16,7 +16,7 @@
  *    (stepMs, without evaluation; the same steps for every run) against 0.87 × auxloss's, both as mean ± sd. The EP step time from the loads
  *    (what the paper's saving comes from on an expert-parallel cluster) is given beside it. "Not measured
  *    alike" when the step time without routing (the same arithmetic for both) differs by more than
- *    SAME_WORK_TOLERANCE: then the runs met different machine loads.
+ *    SAME_WORK_TOLERANCE: then something besides the balancer differed between the runs.
  * Otherwise: cannot be separated from the seed spread.
  */
 import { InputError } from '../routing/errors.ts';
@@ -28,9 +28,9 @@ export type Verdict = 'holds' | 'does not hold' | 'cannot be separated from the 
 
 /**
  * On one process per core every method does the same arithmetic per token but for its balancer, so the
- * step time without the routing time must agree between two methods run alike. When it differs by more
- * than this share, the machine's load differed between the runs and their step times say nothing of the
- * methods.
+ * step time without the routing time should agree between two methods run alike. When it differs by more
+ * than this share, something else differed (most often the machine's load while the runs ran), and the
+ * step times are not taken as the methods' cost.
  */
 export const SAME_WORK_TOLERANCE = 0.05;
 
@@ -109,7 +109,7 @@ function timeLine(x: MethodEvidence, all: MethodEvidence[]): string {
     `Training step time ${ms(x.stepMs, 0)} ms against auxloss ${ms(aux.stepMs, 0)} ms (${fmtPercent(x.stepMs.mean / aux.stepMs.mean - 1, 1, true)}; 13% less would be ${ms(target, 0)} ms). ` +
     (alike
       ? ''
-      : `Without the routing time, the same arithmetic in both, a step took ${rest(x).toFixed(0)} ms against ${rest(aux).toFixed(0)} ms (${fmtPercent(rest(x) / rest(aux) - 1, 1, true)}): the runs met different machine loads, so their step times do not compare the methods. `) +
+      : `Without the routing time, the same arithmetic in both, a step took ${rest(x).toFixed(0)} ms against ${rest(aux).toFixed(0)} ms (${fmtPercent(rest(x) / rest(aux) - 1, 1, true)}): something besides the balancer differed between the runs (the machine's load at the time, or the rest of the step), so these step times do not measure the method's cost. `) +
     `The balancer's own time: ${ms(scale(x.routingShare, 100), 2)}% of a step against ${ms(scale(aux.routingShare, 100), 2)}% (routing share). ` +
     `Expert-parallel step time from the loads: ${ms(x.epStepTime)} against ${ms(aux.epStepTime)} (${fmtPercent(x.epStepTime.mean / aux.epStepTime.mean - 1, 1, true)} for the MoE layers with one expert per device).`
   );
