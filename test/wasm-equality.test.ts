@@ -108,6 +108,18 @@ test('wasm kernels equal the reference on a large batch, long warm-started strea
   compareStream('quantile', {}, batches, n, m, k, 'large');
 });
 
+test('huge finite scores are accepted and routed as the reference does (the fused check only hints, then confirms)', () => {
+  // The first pass checks a row with a running f32 sum: 16 scores of 3e37 per lane overflow it to
+  // +inf, which the check must confirm on the row itself (no bad score) instead of refusing the batch.
+  for (const [n, m, k] of [[300, 64, 4], [300, 16, 2], [300, 8, 1]] as [number, number, number][]) {
+    const s = softmaxScores(n, m, 5 * n + m);
+    for (let i = 0; i < n; i += 3) for (let j = 0; j < m; j++) s[i * m + j] = 3e37 * (1 + ((i + j) % 5));
+    for (const [method, options] of [['topk', {}], ['bip', {}], ['lossfree', {}], ['quantile', {}]] as [string, Record<string, unknown>][]) {
+      compareStream(method, options, [s, s], n, m, k, 'huge');
+    }
+  }
+});
+
 test('kernels option: unknown values are rejected with the option named', () => {
   assert.throws(() => createBalancer('bip', { kernels: 'gpu' }), /option 'kernels' of 'bip' must be one of auto, wasm, typescript/);
 });

@@ -146,7 +146,7 @@ ALWAYS int topk_plain_k(int K, int Mx) {
     if (fused) {
       v128_t bad;
       F = group_floor(row, ZERO32, NVx, A, K, 1, neg, &bad);
-      if (wasm_v128_any_true(bad)) return bad_in_row(i);
+      if (wasm_v128_any_true(bad) && bad_in_row(i) >= 0) return bad_in_row(i);
     } else if (A) {
       F = group_floor(row, ZERO32, NVx, A, K, 0, neg, 0);
     }
@@ -193,7 +193,7 @@ ALWAYS int route_rows_k(int K, int Mx) {
     if (A) {
       v128_t bad;
       float g = group_floor(row, SH32, NVx, A, K + 1, fused, neg, &bad);
-      if (fused && wasm_v128_any_true(bad)) return bad_in_row(i);
+      if (fused && wasm_v128_any_true(bad) && bad_in_row(i) >= 0) return bad_in_row(i);
       F = (double)g - 1e-6 * (1.0 + dabs((double)g) + shmax);
     }
     survivor_mask(row, SH32, NVx, lower32(F, shmax), MASK);
@@ -261,7 +261,7 @@ ALWAYS int row_pass_k(int K, int Mx, int t, double rho, double delta, int truncP
       if (A) {
         v128_t bad;
         float g = group_floor(row, SH32, NVx, A, K + 1, fused, neg, &bad);
-        if (fused && wasm_v128_any_true(bad)) return bad_in_row(i);
+        if (fused && wasm_v128_any_true(bad) && bad_in_row(i) >= 0) return bad_in_row(i);
         f = (double)g - 1e-6 * (1.0 + dabs((double)g) + qscale);
       }
     } else {

@@ -123,26 +123,34 @@ ALWAYS v128_t bad_lanes(v128_t x, v128_t neg) {
  * 4A disjoint lane groups, take each group's maximum, then the rank-th largest of the maxima. Those
  * rank maxima are rank distinct elements of the row, so the rank-th largest of the row is at least the
  * result. One f32x4 max per vector of the row; the network over 4A values is independent of m.
- * check (a constant): also OR the bad lanes of the raw scores into *bad (the input check, fused into
- * the pass that reads the row anyway; only where the row has no padding).
+ * check (a constant): also set *bad to a nonzero vector when the row may hold a bad score (the input
+ * check, fused into the pass that reads the row anyway; only where the row has no padding). It costs
+ * an f32x4 add and a pmin per vector (both single x86 instructions; wasm's NaN-propagating min is not):
+ * the running sum is NaN or +-inf if any score is NaN or +-inf, and the running pmin is negative if any
+ * score is (checked when neg is all ones, k > 1). A sum of huge finite scores can also overflow, so a
+ * hit is only a hint: the caller confirms it with bad_in_row, exactly.
  */
 ALWAYS float group_floor(const float *row, const float *u, int nv, int A, int rank, int check, v128_t neg, v128_t *bad) {
   v128_t acc[4];
-  v128_t b = wasm_i32x4_splat(0);
+  v128_t lo = wasm_f32x4_splat(INFF), sum = wasm_f32x4_splat(0);
   for (int a = 0; a < 4; a++) acc[a] = wasm_f32x4_splat(-INFF);
   int v = 0;
   for (; v + A <= nv; v += A)
     for (int a = 0; a < A; a++) {
       v128_t x = wasm_v128_load(row + 4 * (v + a));
-      if (check) b = wasm_v128_or(b, bad_lanes(x, neg));
+      if (check) { lo = wasm_f32x4_pmin(lo, x); sum = wasm_f32x4_add(sum, x); }
       acc[a] = wasm_f32x4_pmax(acc[a], wasm_f32x4_add(x, wasm_v128_load(u + 4 * (v + a))));
     }
   for (; v < nv; v++) {
     v128_t x = wasm_v128_load(row + 4 * v);
-    if (check) b = wasm_v128_or(b, bad_lanes(x, neg));
+    if (check) { lo = wasm_f32x4_pmin(lo, x); sum = wasm_f32x4_add(sum, x); }
     acc[0] = wasm_f32x4_pmax(acc[0], wasm_f32x4_add(x, wasm_v128_load(u + 4 * v)));
   }
-  if (check) *bad = b;
+  if (check) {
+    /* sum - sum is NaN exactly when sum is NaN or +-inf. */
+    v128_t b = wasm_f32x4_ne(wasm_f32x4_sub(sum, sum), wasm_f32x4_splat(0));
+    *bad = wasm_v128_or(b, wasm_v128_and(neg, wasm_f32x4_lt(lo, wasm_f32x4_splat(0))));
+  }
   const int NB = (rank + 3) / 4;
   v128_t B[4];
   for (int b = 0; b < NB; b++) B[b] = wasm_f32x4_splat(-INFF);
