@@ -361,26 +361,26 @@ ALWAYS void route_pass_k(int K, int Mx, double rho, double delta) {
   }
 
 /* The same with m constant too for common shapes (m in {16, 64, 256}, k in {1, 2, 4, 8}): the loops over
- * a row unroll. Measured at (16384, 64, 4) (bench/profile-routing.ts, one run): plain top-k ~15% faster;
- * the dual passes were not faster (their time is in the survivors, not the row loops), so only top-k
- * is specialised this way, which keeps the module at half the size. */
-#define SHAPE(m, k, fn) \
-  case (m) * 64 + (k): return fn(k, m);
-#define SHAPES_OF(m, fn) SHAPE(m, 1, fn) SHAPE(m, 2, fn) SHAPE(m, 4, fn) SHAPE(m, 8, fn)
-#define SPECIALISE_MK(fn)    \
-  switch (M * 64 + K) {      \
-    SHAPES_OF(16, fn)        \
-    SHAPES_OF(64, fn)        \
-    SHAPES_OF(256, fn)       \
-    default: break;          \
-  }                          \
-  SPECIALISE_K(fn)
+ * a row unroll. Measured at (16384, 64, 4) (bench/profile-routing.ts, phase timers, one run, 1 December
+ * 2026): plain top-k ~15% faster, the later row passes of BIP 8-18% and its final routing 4-8% (an
+ * earlier run at load 12 had seen no gain on the dual passes; the prototype's builds saw ~30%). */
+#define SHAPE(m, k, fn, ...) \
+  case (m) * 64 + (k): return fn(k, m, ##__VA_ARGS__);
+#define SHAPES_OF(m, fn, ...) SHAPE(m, 1, fn, ##__VA_ARGS__) SHAPE(m, 2, fn, ##__VA_ARGS__) SHAPE(m, 4, fn, ##__VA_ARGS__) SHAPE(m, 8, fn, ##__VA_ARGS__)
+#define SPECIALISE_MK(fn, ...)          \
+  switch (M * 64 + K) {                 \
+    SHAPES_OF(16, fn, ##__VA_ARGS__)    \
+    SHAPES_OF(64, fn, ##__VA_ARGS__)    \
+    SHAPES_OF(256, fn, ##__VA_ARGS__)   \
+    default: break;                     \
+  }                                     \
+  SPECIALISE_K(fn, ##__VA_ARGS__)
 
 /* Top-k of the scores per token; returns the input check's result (-1: scores fine, nothing else done otherwise). */
 int topk_plain(void) { SPECIALISE_MK(topk_plain_k) }
 static int route_rows(void) { SPECIALISE_K(route_rows_k) }
-static int row_pass(int t, double rho, double delta, int truncP, int route) { SPECIALISE_K(row_pass_k, t, rho, delta, truncP, route) }
-static void route_pass(double rho, double delta) { SPECIALISE_K(route_pass_k, rho, delta) }
+static int row_pass(int t, double rho, double delta, int truncP, int route) { SPECIALISE_MK(row_pass_k, t, rho, delta, truncP, route) }
+static void route_pass(double rho, double delta) { SPECIALISE_MK(route_pass_k, rho, delta) }
 
 /* ---------------------------------------------------------------- exported drivers */
 
