@@ -18,8 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { dumpDom } from '../src/report/browser.ts';
-import { chromiumOrReason } from './helpers/chromium.ts';
+import { chromiumOrReason, dumpDom } from './helpers/chromium.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

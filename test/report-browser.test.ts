@@ -9,9 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCompareReport } from '../src/compare/report.ts';
-import { dumpDom, screenshot } from '../src/report/browser.ts';
 import { writeSyntheticRun } from './fixtures/compareLogs.ts';
-import { chromiumOrReason } from './helpers/chromium.ts';
+import { chromiumOrReason, dumpDom, screenshot } from './helpers/chromium.ts';
 
 const METHODS = ['auxloss', 'lossfree', 'bip'];
 const LAYERS = 3;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { float32Text } from '../src/io/floatText.ts';
-import { applyGate } from '../src/cli/route.ts';
+import { applyGate } from '../src/routing/gate.ts';
 import { Rng } from '../src/util/rng.ts';
 
 test('float32Text is the shortest decimal that reads back as the same float32', () => {
@@ -31,13 +31,13 @@ test('float32Text is the shortest decimal that reads back as the same float32', 
 test('applyGate: softmax rows are exp(x - max) / sum, sigmoid is 1 / (1 + exp(-x))', () => {
   // Two tokens, five experts: [0, 0, 0, 0, 1000] and [0, -3, 2, 1, 2].
   const logits = Float32Array.from([0, 0, 0, 0, 1000, 0, -3, 2, 1, 2]);
-  const soft = applyGate(logits, 2, 5, 'softmax');
+  const soft = applyGate(logits.slice(), 2, 5, 'softmax');
   // A huge logit does not overflow: all the mass goes to it.
   assert.deepEqual(Array.from(soft.subarray(0, 5)), [0, 0, 0, 0, 1]);
   const e = [0, -3, 2, 1, 2].map((x) => Math.exp(x));
   const sum = e.reduce((a, b) => a + b, 0);
   for (let j = 0; j < 5; j++) assert.ok(Math.abs(soft[5 + j] - e[j] / sum) < 1e-7, `col ${j}`);
-  const sig = applyGate(logits, 2, 5, 'sigmoid');
+  const sig = applyGate(logits.slice(), 2, 5, 'sigmoid');
   for (let x = 0; x < 10; x++) assert.ok(Math.abs(sig[x] - 1 / (1 + Math.exp(-logits[x]))) < 1e-7);
   assert.equal(sig[4], 1);
 });

@@ -17,7 +17,7 @@ import { expertsPerToken, pairEnd, pairStart } from '../routing/ragged.ts';
 import type { AuxLossResult, BalancerState, RouteResult } from '../routing/types.ts';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
 import { checkReplaceable, sameFile } from '../io/outputPaths.ts';
-import { applyGate as applyGateInPlace } from '../routing/gate.ts';
+import { applyGate } from '../routing/gate.ts';
 import { float32Text } from '../io/floatText.ts';
 import { readScoreMatrix, ScoreInputError } from '../io/scoreMatrix.ts';
 import { CliError } from './errors.ts';
@@ -101,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
   })();
   const { n, m } = matrix;
   if (k >= m) throw new CliError(`--k ${k} must be smaller than the number of experts m = ${m} (the input has ${m} columns)`);
-  const scores = inputKind === 'logits' ? applyGate(matrix.data, n, m, gate) : matrix.data;
+  const scores = inputKind === 'logits' ? applyGate(matrix.data, n, m, gate) : matrix.data; // in place: the logits are not needed again
 
   const balancer = await createBalancerAsync(method, balancerOptions);
   if (opt.state !== undefined && existsSync(opt.state)) {
@@ -202,11 +202,6 @@ function writeOrFail(path: string, text: string, what: string): void {
   } catch (err) {
     throw new CliError(`cannot write the ${what} file ${path}: ${(err as Error).message}`);
   }
-}
-
-/** Scores from logits (a new array; the logits are left as they are): the shared gate of src/routing/gate.ts. */
-export function applyGate(logits: Float32Array, n: number, m: number, gate: string): Float32Array {
-  return applyGateInPlace(logits.slice(), n, m, gate === 'sigmoid' ? 'sigmoid' : 'softmax');
 }
 
 /** The result as JSON: small fields first, then one line per token. */

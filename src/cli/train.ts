@@ -55,7 +55,7 @@ ${methodsHelp({ flag: (e, o) => (e.fromTrainConfig?.[o] ? `(${o} = config ${e.fr
 Config keys: ${CONFIG_KEYS.join(', ')}`;
 
 /** --workers: a positive integer or 'auto' (the cores this process may use). */
-export function parseWorkers(v: string | undefined): number {
+function parseWorkers(v: string | undefined): number {
   if (v === undefined) return 1;
   if (v === 'auto') return availableParallelism();
   const n = Number(v);

@@ -16,7 +16,7 @@ export interface LoadedRun {
 }
 
 /** Mean over runs at each x of a per-run series given as (x, y) pairs; x sorted ascending. */
-export function meanSeries(name: string, perRun: [number, number][][]): Series {
+function meanSeries(name: string, perRun: [number, number][][]): Series {
   const acc = new Map<number, { s: number; n: number }>();
   for (const pts of perRun) {
     for (const [x, y] of pts) {

@@ -66,11 +66,6 @@ export function readRunLog(runPath: string): RunLog {
   return existsSync(file) ? parseRunLog(readFileSync(file, 'utf8')) : { steps: [], evals: [] };
 }
 
-/** True when a run's log ends with its summary line, i.e. the run finished. */
-export function runFinished(runPath: string): boolean {
-  return readRunLog(runPath).summary !== undefined;
-}
-
 /** Split a run folder name "<method>-s<seed>" (the method may itself contain dashes, e.g. bip-T2-s3). */
 export function parseRunName(name: string): { method: string; seed: number } | undefined {
   const m = /^(.+)-s(\d+)$/.exec(name);

@@ -22,11 +22,11 @@ export interface SplitText {
   val: string;
 }
 
-export const SOTU_VAL_EVERY = 20;
-export const SOTU_VAL_OFFSET = 10;
+const SOTU_VAL_EVERY = 20;
+const SOTU_VAL_OFFSET = 10;
 export const FILE_VAL_FRACTION = 0.05;
 /** Below this a file cannot give a tokenizer and two useful splits. */
-export const MIN_FILE_CHARS = 1000;
+const MIN_FILE_CHARS = 1000;
 const DOC_SEPARATOR = '\n\n';
 
 interface SotuAddress {

@@ -12,7 +12,7 @@
 /** GPT-2's pre-tokenisation pattern. Every character falls into some alternative, so the pieces tile the text. */
 export const PRETOKENIZE = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
 
-export const TOKENIZER_FORMAT = 'moe-balance-bpe';
+const TOKENIZER_FORMAT = 'moe-balance-bpe';
 export const TOKENIZER_VERSION = 1;
 
 /** The largest vocabulary we support: token ids must fit the Uint16 token cache. */

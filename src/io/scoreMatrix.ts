@@ -104,7 +104,7 @@ function checkFloat32Range(src: ArrayLike<number>, data: Float32Array, m: number
  * whatever the cell holds (a megabyte string, an array nested 100,000 deep that JSON.stringify cannot
  * even walk).
  */
-export function describeCell(v: unknown): string {
+function describeCell(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (typeof v === 'object') return 'an object';

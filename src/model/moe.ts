@@ -87,7 +87,7 @@ export interface DispatchPlan {
 }
 
 /** `tokenOf`: the token of each pair (ragged routings), or k (token of pair a = floor(a / k)). */
-export function dispatchPlan(experts: Int32Array, tokenOf: number | Int32Array, m: number): DispatchPlan {
+function dispatchPlan(experts: Int32Array, tokenOf: number | Int32Array, m: number): DispatchPlan {
   const total = experts.length;
   const counts = new Int32Array(m);
   for (let a = 0; a < total; a++) counts[experts[a]]++;
@@ -190,7 +190,7 @@ export function moeForward(x: tf.Tensor2D, w: MoeParams, opts: MoeOptions): MoeO
 }
 
 /** alpha * sum_j f_j P_j (global) or its mean over sequences; f is a count (no gradient), P carries one. */
-export function auxLoss(scores: tf.Tensor2D, experts: Int32Array, k: number, spec: AuxSpec): tf.Scalar {
+function auxLoss(scores: tf.Tensor2D, experts: Int32Array, k: number, spec: AuxSpec): tf.Scalar {
   const [N, m] = scores.shape;
   const { alpha, form, B, T } = spec;
   if (form === 'global') {

@@ -57,13 +57,3 @@ export function initParams(cfg: ModelConfig, seed: number): Params {
   }
   return params;
 }
-
-export function disposeParams(params: Params): void {
-  for (const v of params.values()) v.dispose();
-}
-
-export function countParams(params: Params): number {
-  let n = 0;
-  for (const v of params.values()) n += v.size;
-  return n;
-}

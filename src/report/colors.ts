@@ -22,7 +22,7 @@ export const METHOD_COLORS: Readonly<Record<string, string>> = {
 };
 
 /** The order methods are listed in tables and legends when present. */
-export const METHOD_ORDER: readonly string[] = Object.keys(METHOD_COLORS);
+const METHOD_ORDER: readonly string[] = Object.keys(METHOD_COLORS);
 
 const FALLBACK = ['#ff7f0e', '#006d77', '#b5179e', '#6a994e', '#e76f51', '#3a86ff', '#8338ec', '#a0522d', '#fb8500', '#2a9d8f'];
 

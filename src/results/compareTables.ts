@@ -18,7 +18,7 @@ import { compareEvidence, EARLY_STEPS, type MethodEvidence } from './evidence.ts
 import { separate } from './verdicts.ts';
 
 /** The methods asked for (all when undefined), each present in the folder. */
-export function pickMethods(all: MethodEvidence[], methods: string[] | undefined, dir: string): MethodEvidence[] {
+function pickMethods(all: MethodEvidence[], methods: string[] | undefined, dir: string): MethodEvidence[] {
   if (!methods) return all;
   return methods.map((name) => {
     const m = all.find((x) => x.method === name);

@@ -51,7 +51,7 @@ export interface MethodEvidence {
   layerEarlySup: Spread[];
 }
 
-export function runEvidence(stats: RunStats, log: RunLog): RunEvidence {
+function runEvidence(stats: RunStats, log: RunLog): RunEvidence {
   const first = log.steps.find((s) => s.step === 1);
   const early = log.steps.filter((s) => s.step <= EARLY_STEPS);
   const earlySup = Array.from({ length: stats.layers }, (_, i) => Math.max(...early.map((s) => (s.layers[i] ? layerMaxVio(s.layers[i]) : -Infinity))));
@@ -69,7 +69,7 @@ function perLayer(runs: RunEvidence[], pick: (r: RunEvidence) => number[]): Spre
   return Array.from({ length: n }, (_, i) => spread(runs.map((r) => pick(r)[i] ?? NaN)));
 }
 
-export function methodEvidence(method: string, runs: RunEvidence[]): MethodEvidence {
+function methodEvidence(method: string, runs: RunEvidence[]): MethodEvidence {
   const s = (f: (r: RunEvidence) => number): Spread => spread(runs.map(f));
   return {
     method,

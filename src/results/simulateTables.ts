@@ -32,7 +32,7 @@ export interface SimulateFolder {
 }
 
 /** Read DIR/run.json and DIR/log.jsonl (or .gz) and summarise it as the simulate command did. */
-export function readSimulateFolder(dir: string): SimulateFolder {
+function readSimulateFolder(dir: string): SimulateFolder {
   const { info, records } = readSimulateRun(dir);
   return { name: basename(dir), info, summary: summarize(records, info.threshold ?? 0.1), records };
 }
@@ -77,7 +77,7 @@ function shortNames(names: string[]): string[] {
 }
 
 /** The first step at which MaxVio < threshold on every layer (null if none): when a method first balances. */
-export function firstBelow(records: readonly StepRecord[], method: string, threshold: number): number | null {
+function firstBelow(records: readonly StepRecord[], method: string, threshold: number): number | null {
   const worst = new Map<number, number>();
   for (const r of records) if (r.method === method) worst.set(r.step, Math.max(worst.get(r.step) ?? -Infinity, r.maxVio));
   const below = [...worst].filter(([, v]) => v < threshold).map(([step]) => step);
@@ -120,7 +120,7 @@ export function simulateGridTable(dirs: string[], methods?: string[], columns = 
 }
 
 /** Case folders of a sweep: the subfolders of DIR whose names match `pattern` (a regular expression), sorted. */
-export function sweepCases(dir: string, pattern: string): string[] {
+function sweepCases(dir: string, pattern: string): string[] {
   const re = new RegExp(`^(?:${pattern})$`);
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && re.test(e.name))

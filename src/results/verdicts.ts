@@ -32,7 +32,7 @@ export type Verdict = 'holds' | 'does not hold' | 'cannot be separated from the 
  * than this share, something else differed (most often the machine's load while the runs ran), and the
  * step times are not taken as the methods' cost.
  */
-export const SAME_WORK_TOLERANCE = 0.05;
+const SAME_WORK_TOLERANCE = 0.05;
 
 /** 'lower' / 'higher' when a's mean ± sd lies wholly below / above b's, else 'overlap'. */
 export function separate(a: Spread, b: Spread): 'lower' | 'higher' | 'overlap' {

@@ -35,7 +35,7 @@ const KINDS: Record<string, Render> = {
 };
 
 /** The body of a block whose folder is not committed yet. */
-export function pendingNote(paths: string[]): string {
+function pendingNote(paths: string[]): string {
   return `_Pending: ${paths.join(', ')} not committed yet; \`npm run verify -- --write\` fills this in._`;
 }
 
@@ -46,7 +46,7 @@ export interface BlockResult {
 }
 
 /** Regenerate one block; folders are relative to `root`. */
-export function renderBlock(block: Block, root: string): BlockResult {
+function renderBlock(block: Block, root: string): BlockResult {
   const render = KINDS[block.kind];
   if (!render) throw new InputError(`line ${block.line}: unknown results kind '${block.kind}' (known: ${Object.keys(KINDS).join(', ')})`);
   const { paths, options } = blockArgs(block.args);

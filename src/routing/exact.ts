@@ -379,7 +379,7 @@ function evictionRounds(
  * Repairs a dual-feasible routing (every token's experts a top-k of s − q) into the optimum, by
  * successive shortest paths (see the docstring). `experts` (n·k) and `q` (m) are updated in place.
  */
-export function repairToOptimum(
+function repairToOptimum(
   scores: Float32Array,
   n: number,
   m: number,

@@ -59,10 +59,10 @@ export interface OnlineOptions {
 export const ONLINE_DEFAULT_RATE = 0.1;
 
 /** Tokens over which the running spread is averaged (an exponential moving average). */
-export const SPREAD_HORIZON = 1024;
+const SPREAD_HORIZON = 1024;
 
 /** Smallest spread used for η (rows of tied scores have spread 0 and still need balancing). */
-export const SPREAD_FLOOR = 1e-6;
+const SPREAD_FLOOR = 1e-6;
 
 /** Buffers of one online balancer: O(m + k), allocated when m or k change, never per token. */
 export class OnlineWorkspace {

@@ -34,7 +34,7 @@ export interface ShardedSelectOptions {
   maxLevels?: number;
 }
 
-export const SHARDED_SELECT_DEFAULTS = { bins: 32, maxLevels: 8 };
+const SHARDED_SELECT_DEFAULTS = { bins: 32, maxLevels: 8 };
 
 /**
  * One shard's part: `values` holds this shard's n rows of m columns (row-major, float64), `total` the

@@ -77,7 +77,7 @@ function summaryHtml(rows: MethodSummary[], threshold: number): string {
 }
 
 /** The report page as HTML. */
-export function simulateReportHtml(info: RunInfo, records: readonly StepRecord[]): string {
+function simulateReportHtml(info: RunInfo, records: readonly StepRecord[]): string {
   const summary = summarize(records, info.threshold);
   const multi = info.layers > 1;
   const over = multi ? ` (mean over ${info.layers} layers)` : '';

@@ -57,7 +57,7 @@ export function masterWeights(params: Params): Map<string, Float32Array> {
 }
 
 /** Global L2 norm of a set of gradients (float64 accumulation). */
-export function globalNorm(grads: Map<string, Float32Array>): number {
+function globalNorm(grads: Map<string, Float32Array>): number {
   let s = 0;
   for (const g of grads.values()) for (let i = 0; i < g.length; i++) s += g[i] * g[i];
   return Math.sqrt(s);

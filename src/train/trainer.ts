@@ -300,7 +300,7 @@ function restoreParams(model: MoeTransformer, tensors: { name: string; shape: nu
   }
 }
 
-export function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: boolean, withAux: boolean): ForwardOptions {
+function forwardOptions(balancers: Balancer[], cfg: TrainConfig, update: boolean, withAux: boolean): ForwardOptions {
   return {
     routers: balancers.map((b) => (s: Float32Array, n: number, m: number, k: number) => b.route(s, n, m, k, { update })),
     aux: withAux && cfg.method === 'auxloss' ? auxOptions(cfg) : undefined,
@@ -424,7 +424,7 @@ function checkWorkers(W: number, cfg: TrainConfig): void {
 }
 
 /** Turns a NaN met inside routing or the optimizer into a TrainingError that names the step. */
-export function guard<T>(step: number, f: () => T): T {
+function guard<T>(step: number, f: () => T): T {
   try {
     return f();
   } catch (e) {
@@ -438,7 +438,7 @@ export function guard<T>(step: number, f: () => T): T {
 }
 
 /** Validation loss and global load balance, routing with the balancers' current state (no update). */
-export function evaluate(model: MoeTransformer, balancers: Balancer[], batches: Batch[], cfg: TrainConfig, step: number): EvalLine {
+function evaluate(model: MoeTransformer, balancers: Balancer[], batches: Batch[], cfg: TrainConfig, step: number): EvalLine {
   const fwd = forwardOptions(balancers, cfg, false, false);
   let sum = 0;
   const loads = Array.from({ length: cfg.layers }, () => new Int32Array(cfg.experts));
