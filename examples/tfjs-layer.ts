@@ -13,7 +13,7 @@ await setBackend('wasm'); // the layer's kernels for tfjs's wasm backend; 'cpu' 
 const N = 512; // tokens per batch
 const d = 32; // model width
 const k = 2;
-const moe = new BalancedMoe({ dim: d, experts: 8, expertHidden: 64, k, method: 'bip', balancerOptions: { iters: 8, truncate: false } });
+const moe = new BalancedMoe({ dim: d, numExperts: 8, expertHidden: 64, k, method: 'bip', balancerOptions: { iters: 8, truncate: false } });
 const head = tf.variable(tf.randomNormal([d, 1], 0, 0.1, 'float32', 7), true, 'head');
 const optimizer = tf.train.adam(0.01);
 

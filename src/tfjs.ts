@@ -5,7 +5,7 @@
  *
  *     import { BalancedMoe, setBackend } from 'moe-balance/tfjs';
  *     await setBackend('wasm');
- *     const moe = new BalancedMoe({ dim: 64, experts: 8, expertHidden: 128, k: 2, method: 'bip' });
+ *     const moe = new BalancedMoe({ dim: 64, numExperts: 8, expertHidden: 128, k: 2, method: 'bip' });
  *     const { y, route } = moe.apply(x);    // x [N, 64] -> y [N, 64]; route.loads: tokens per expert
  */
 export { BalancedMoe, type ApplyOptions, type BalancedMoeOptions } from './model/balancedMoe.ts';

@@ -9,7 +9,7 @@ import { CliError } from '../src/cli/errors.ts';
 function setup(): { dir: string; config: string; preset: string } {
   const dir = mkdtempSync(join(tmpdir(), 'moe-compare-cli-'));
   const config = join(dir, 'model.json');
-  writeFileSync(config, '{"experts": 16}');
+  writeFileSync(config, '{"numExperts": 16}');
   const preset = join(dir, 'preset.json');
   writeFileSync(preset, JSON.stringify({ config, methods: ['auxloss', 'bip'], seeds: [1, 2], steps: 40, evalEvery: 10, jobs: 2, set: ['lr=0.001'] }));
   return { dir, config, preset };

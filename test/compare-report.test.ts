@@ -122,7 +122,7 @@ test('unfinished runs, missing methods and compare.json metadata are reported', 
       JSON.stringify({
         command: 'moe-balance compare --methods auxloss,bip,lossfree',
         cwd: dir,
-        config: { path: 'configs/moe16.json', values: { experts: 16 } },
+        config: { path: 'configs/moe16.json', values: { numExperts: 16 } },
         methods: ['auxloss', 'bip', 'lossfree'],
         seeds: [1],
         steps: 10,

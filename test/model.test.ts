@@ -19,6 +19,7 @@ import type { ModelConfig } from '../src/model/config.ts';
 import { createBalancer } from '../src/routing/factory.ts';
 import type { AuxLossResult } from '../src/routing/types.ts';
 import { Rng } from '../src/util/rng.ts';
+import { BalancedMoe, type BalancedMoeOptions } from '../src/model/balancedMoe.ts';
 
 await setBackend('wasm');
 
@@ -42,10 +43,10 @@ const TINY: ModelConfig = {
   layers: 2,
   heads: 2,
   seqLen: 8,
-  experts: 4,
+  numExperts: 4,
   expertHidden: 16,
   topK: 2,
-  sharedExperts: 0,
+  numSharedExperts: 0,
   gate: 'softmax',
   ropeTheta: 10000,
   normEps: 1e-5,
@@ -243,7 +244,7 @@ test('an MoE layer with one expert and k = 1 computes a dense SwiGLU: same outpu
 
 test("the experts chosen inside the model equal the routing core's route() on the same scores", () => {
   for (const method of ['topk', 'bip', 'lossfree', 'quantile', 'auxloss']) {
-    const cfg = { ...TINY, experts: 6, topK: 2 };
+    const cfg = { ...TINY, numExperts: 6, topK: 2 };
     const model = new MoeTransformer(cfg, initParams(cfg, 5));
     const B = 3;
     const rng = new Rng(9);
@@ -260,7 +261,7 @@ test("the experts chosen inside the model equal the routing core's route() on th
       });
       assert.equal(stats.routes.length, cfg.layers);
       stats.routes.forEach((r, i) => {
-        const ref = reference[i].route(stats.scores[i], B * cfg.seqLen, cfg.experts, cfg.topK);
+        const ref = reference[i].route(stats.scores[i], B * cfg.seqLen, cfg.numExperts, cfg.topK);
         assert.deepEqual(Array.from(r.experts), Array.from(ref.experts), `${method}: layer ${i} step ${step} experts`);
         assert.deepEqual(Array.from(r.loads), Array.from(ref.loads), `${method}: layer ${i} step ${step} loads`);
       });
@@ -351,8 +352,8 @@ test('lossfree, bip and quantile add no loss term and no gradient beyond the lan
   for (const p of model.params.values()) p.dispose();
 });
 
-test('sigmoid gate and shared experts: finite loss, and every kind of weight receives gradient', () => {
-  const cfg: ModelConfig = { ...TINY, gate: 'sigmoid', sharedExperts: 1 };
+test('sigmoid gate and shared experts: finite loss, and every kind of parameter receives gradient', () => {
+  const cfg: ModelConfig = { ...TINY, gate: 'sigmoid', numSharedExperts: 1 };
   const model = new MoeTransformer(cfg, initParams(cfg, 12));
   const B = 2;
   const rng = new Rng(13);
@@ -372,4 +373,16 @@ test('sigmoid gate and shared experts: finite loss, and every kind of weight rec
   });
   model.dispose();
   for (const p of model.params.values()) p.dispose();
+});
+
+test("BalancedMoe: numExperts and numSharedExperts are counts; the old option names are refused, naming the new ones", () => {
+  const moe = new BalancedMoe({ dim: 8, numExperts: 4, numSharedExperts: 1, expertHidden: 6, k: 2, method: 'topk' });
+  assert.equal(moe.params.routed.length, 4);
+  assert.equal(moe.params.shared.length, 1);
+  assert.deepEqual(moe.params.router.shape, [8, 4]);
+  moe.dispose();
+  const old = { dim: 8, experts: 4, expertHidden: 6, k: 2 } as unknown as BalancedMoeOptions;
+  assert.throws(() => new BalancedMoe(old), /BalancedMoe: option 'experts' is now 'numExperts'/);
+  const oldShared = { dim: 8, numExperts: 4, sharedExperts: 1, expertHidden: 6, k: 2 } as unknown as BalancedMoeOptions;
+  assert.throws(() => new BalancedMoe(oldShared), /option 'sharedExperts' is now 'numSharedExperts'/);
 });

@@ -53,7 +53,7 @@ const back = readNpy('scores.npy');
 let deep = 'allowed';
 try { await import('moe-balance/dist/routing/bip.js'); } catch (e) { deep = e.code; }
 await setBackend('cpu');
-const moe = new BalancedMoe({ dim: 16, experts: 4, expertHidden: 8, k: 2, method: 'bip' });
+const moe = new BalancedMoe({ dim: 16, numExperts: 4, expertHidden: 8, k: 2, method: 'bip' });
 const out = moe.apply(tf.randomNormal([32, 16], 0, 1, 'float32', 1));
 console.log(JSON.stringify({
   loads: Array.from(r.loads), maxVio: maxVio(r.loads, n, k), topkMaxVio: maxVio(top.loads, n, k), distinct,
@@ -73,7 +73,7 @@ export const vio: number = maxVio(r.loads, 4, 1);
 export const ids: Int32Array = r.experts;
 export const shape: number[] = readNpy('scores.npy').shape;
 export const parsed: number[] = parseNpy(new Uint8Array(0)).shape;
-const opts: BalancedMoeOptions = { dim: 8, experts: 4, expertHidden: 16, k: 2, method: 'bip' };
+const opts: BalancedMoeOptions = { dim: 8, numExperts: 4, expertHidden: 16, k: 2, method: 'bip' };
 const out: MoeOutput = new BalancedMoe(opts).apply(tf.zeros([4, 8]) as tf.Tensor2D);
 export const y: tf.Tensor2D = out.y;
 // @ts-expect-error: scores are a Float32Array, not a string

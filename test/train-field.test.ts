@@ -40,9 +40,9 @@ test('z-loss in the graph: value and gradient equal the reference; the router re
     for (let x = 0; x < N * m; x++) assert.ok(Math.abs(g[x] - ref.zGrad[x]) < 1e-6, `grad[${x}] ${g[x]} vs ${ref.zGrad[x]}`);
     // Through moeForward: d z / d router = xᵀ · d z / d logits.
     const x = randn([N, d], rng) as tf.Tensor2D;
-    const experts = Array.from({ length: m }, () => ({ w13: randn([d, 8], rng), w2: randn([4, d], rng) }));
+    const routed = Array.from({ length: m }, () => ({ w13: randn([d, 8], rng), w2: randn([4, d], rng) }));
     const topk = createBalancer('topk');
-    const zOf = (r: tf.Tensor) => moeForward(x, { router: r, routed: experts, shared: [] }, { k: 2, gate: 'softmax', route: (s, n, mm, kk) => topk.route(s, n, mm, kk), zLoss: coef }).z!;
+    const zOf = (r: tf.Tensor) => moeForward(x, { router: r, routed, shared: [] }, { k: 2, gate: 'softmax', route: (s, n, mm, kk) => topk.route(s, n, mm, kk), zLoss: coef }).z!;
     const router = randn([d, m], rng);
     const gr = tf.grad(zOf)(router).dataSync();
     const lg = routerZLoss(tf.matMul(x, router).dataSync() as Float32Array, N, m, coef).zGrad;

@@ -67,7 +67,7 @@ for (const method of ['bip', 'lossfree', 'quantile']) {
     const one = await run(cfg, 1);
     const two = await run(cfg, 2);
     assert.equal(two.steps.length, 10);
-    // Step 1: same weights, so every layer's experts are identical for every token.
+    // Step 1: same parameters, so every layer's experts are identical for every token.
     const first = sameChoices(two.choices.get(1)!, one.choices.get(1)!);
     assert.equal(first.same, first.total, `step 1: ${first.total - first.same} of ${first.total} choices differ`);
     let same = 0;

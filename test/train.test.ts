@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -47,7 +48,7 @@ test('config: unknown key, wrong type and incompatible combinations are rejected
     [{ expertz: 4 }, /unknown config key 'expertz'/],
     [{ dim: '32' }, /'dim' must be an integer/],
     [{ lr: -1 }, /'lr' must be a number > 0/],
-    [{ topK: 4 }, /'topK' must be < experts/],
+    [{ topK: 4 }, /'topK' must be < numExperts/],
     [{ heads: 3 }, /'dim' must be divisible by heads/],
     [{ method: 'lossfree', bipIters: 8 }, /'bipIters' is an option of method 'bip'/],
     [{ method: 'nope' }, /'method' must be one of/],
@@ -63,6 +64,38 @@ test('config: unknown key, wrong type and incompatible combinations are rejected
   const { rate, scale, truncate, group } = balancerOptions(online);
   assert.deepEqual({ rate, scale, truncate, group }, { rate: 0.1, scale: 'spread', truncate: true, group: 16 });
   assert.throws(() => tinyConfig({ method: 'bip', onlineRate: 0.2 }), /'onlineRate' is an option of method 'online'/);
+});
+
+test("config: the expert count is numExperts; a file with the old key 'experts' is read as it, --set names the new key", () => {
+  const dir = tmp();
+  const file = join(dir, 'old.json');
+  writeFileSync(file, JSON.stringify({ experts: 6, sharedExperts: 1, topK: 2 }));
+  const notes: string[] = [];
+  const rec = readConfigFile(file, (line) => notes.push(line));
+  assert.deepEqual(rec, { numExperts: 6, numSharedExperts: 1, topK: 2 });
+  assert.equal(notes.length, 2);
+  assert.match(notes[0], /old\.json.*'experts' is read as 'numExperts'/);
+  writeFileSync(file, JSON.stringify({ experts: 6, numExperts: 8 }));
+  assert.throws(() => readConfigFile(file), /'experts' is the old name of 'numExperts', and both are set/);
+  assert.throws(() => parseSetArgs(['experts=8']), /config key 'experts' is now 'numExperts' \(--set\)/);
+  assert.throws(() => applyOverrides({ ...DEFAULT_CONFIG }, { sharedExperts: 1 }, 'flag'), /'sharedExperts' is now 'numSharedExperts'/);
+  rmSync(dir, { recursive: true, force: true });
+  // Every committed run's config.json (written with the old key) still gives a valid configuration.
+  const results = join(import.meta.dirname, '..', 'results');
+  let read = 0;
+  for (const set of readdirSync(results)) {
+    const runs = join(results, set, 'runs');
+    if (!existsSync(runs)) continue;
+    for (const run of readdirSync(runs)) {
+      const path = join(runs, run, 'config.json');
+      if (!existsSync(path)) continue;
+      const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+      const cfg = finalizeConfig(applyOverrides({ ...DEFAULT_CONFIG }, readConfigFile(path), path));
+      assert.equal(cfg.numExperts, raw.numExperts ?? raw.experts, path);
+      read++;
+    }
+  }
+  assert.ok(read >= 20, `committed run configs read: ${read}`);
 });
 
 test('the loss falls by at least 1.0 nat within 40 steps on tiny, for every method', async () => {
@@ -143,6 +176,13 @@ test('resume refuses a changed configuration or a finished run; a fresh run drop
   const out = tmp();
   await train({ config: cfg, outDir: out, data, quiet: true, stopAfterStep: 3 });
   await assert.rejects(train({ config: { ...cfg, lr: cfg.lr * 2 }, outDir: out, data, quiet: true, resume: true }), /config key 'lr'/);
+  // A checkpoint written before numExperts/numSharedExperts were renamed holds 'experts'/'sharedExperts': it resumes.
+  const manifest = join(out, 'checkpoint.json');
+  const { manifestSha256: _, ...fields } = JSON.parse(readFileSync(manifest, 'utf8')) as { config: Record<string, unknown>; manifestSha256: string };
+  const { numExperts: experts, numSharedExperts: sharedExperts, ...rest } = fields.config;
+  const old = { ...fields, config: { ...rest, experts, sharedExperts } };
+  writeFileSync(manifest, JSON.stringify({ ...old, manifestSha256: createHash('sha256').update(JSON.stringify(old)).digest('hex') }));
+  assert.equal(loadCheckpoint(out).config.experts, 4, 'the manifest now holds the old key');
   await train({ config: cfg, outDir: out, data, quiet: true, resume: true });
   await assert.rejects(train({ config: cfg, outDir: out, data, quiet: true, resume: true }), /already at step 4 of 4/);
   const before = tf.memory().numTensors;

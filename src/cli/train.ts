@@ -112,7 +112,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | undefined {
   if (values.resume && file === undefined && existsSync(join(outDir, 'config.json'))) file = join(outDir, 'config.json');
   try {
     if (values.method !== undefined) Object.assign(flags, methodSpecConfig(values.method));
-    const cfg = resolveConfig({ file, sets: values.set ?? [], flags });
+    const cfg = resolveConfig({ file, sets: values.set ?? [], flags, note: (line) => console.error(`moe-balance train: ${line}`) });
     return { cfg, outDir, resume: values.resume ?? false, quiet: values.quiet ?? false, workers };
   } catch (e) {
     if (e instanceof ConfigError) throw new CliError(e.message);

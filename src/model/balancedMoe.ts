@@ -16,7 +16,7 @@
  *   import * as tf from '@tensorflow/tfjs';
  *   import { BalancedMoe, setBackend } from 'moe-balance/tfjs';
  *   await setBackend('wasm');                                  // or 'cpu'; or just await tf.ready()
- *   const moe = new BalancedMoe({ dim: 64, experts: 8, expertHidden: 128, k: 2 });
+ *   const moe = new BalancedMoe({ dim: 64, numExperts: 8, expertHidden: 128, k: 2 });
  *   const { value, grads } = tf.variableGrads(() => lossOf(moe.apply(x).y), moe.variables);
  */
 import * as tf from '@tensorflow/tfjs';
@@ -30,16 +30,16 @@ import { moeForward, type MoeOutput, type MoeParams } from './moe.ts';
 export interface BalancedMoeOptions {
   /** Model width d: the layer maps [N, d] to [N, d]. */
   dim: number;
-  /** Routed experts m. */
-  experts: number;
+  /** Number of routed experts m (`experts` always means expert ids, as in a routing's result). */
+  numExperts: number;
   /** Hidden size h of each SwiGLU expert. */
   expertHidden: number;
   /** Experts per token k (1 <= k < m, or k = 1 when m = 1). */
   k: number;
   /** Gate turning router logits into scores (default 'softmax', the paper's). */
   gate?: 'softmax' | 'sigmoid';
-  /** Always-active SwiGLU experts of hidden size expertHidden (default 0). */
-  sharedExperts?: number;
+  /** Number of always-active SwiGLU experts of hidden size expertHidden (default 0). */
+  numSharedExperts?: number;
   /** Balancing method, as createBalancer takes it (default 'bip'); ignored when `balancer` is given. */
   method?: string;
   /** Options of the method, as createBalancer takes them (e.g. { iters: 8, truncate: false } for bip). */
@@ -71,13 +71,17 @@ export class BalancedMoe {
   private readonly aux?: { alpha: number; form: 'global' | 'sequence'; seqLen?: number };
 
   constructor(opts: BalancedMoeOptions) {
-    const { dim: d, experts: m, expertHidden: h, k } = opts;
-    for (const [name, v] of [['dim', d], ['experts', m], ['expertHidden', h], ['k', k]] as const) {
+    for (const [old, now] of [['experts', 'numExperts'], ['sharedExperts', 'numSharedExperts']]) {
+      // The options' names before 0.2: say what to write instead of a puzzling "numExperts must be ...".
+      if (old in opts) throw new InputError(`BalancedMoe: option '${old}' is now '${now}' (a count; 'experts' means expert ids)`);
+    }
+    const { dim: d, numExperts: m, expertHidden: h, k } = opts;
+    for (const [name, v] of [['dim', d], ['numExperts', m], ['expertHidden', h], ['k', k]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new InputError(`BalancedMoe: ${name} must be an integer >= 1, got ${String(v)}`);
     }
-    if (m > 1 && k >= m) throw new InputError(`BalancedMoe: k must be < experts, got k=${k}, experts=${m}`);
-    const shared = opts.sharedExperts ?? 0;
-    if (!Number.isInteger(shared) || shared < 0) throw new InputError(`BalancedMoe: sharedExperts must be an integer >= 0, got ${String(shared)}`);
+    if (m > 1 && k >= m) throw new InputError(`BalancedMoe: k must be < numExperts, got k=${k}, numExperts=${m}`);
+    const shared = opts.numSharedExperts ?? 0;
+    if (!Number.isInteger(shared) || shared < 0) throw new InputError(`BalancedMoe: numSharedExperts must be an integer >= 0, got ${String(shared)}`);
     this.k = k;
     this.gate = opts.gate ?? 'softmax';
     this.balancer = opts.balancer ?? createBalancer(opts.method ?? 'bip', opts.balancerOptions);

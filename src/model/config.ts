@@ -13,14 +13,14 @@ export interface ModelConfig {
   heads: number;
   /** Sequence length T (rotary tables and the causal mask are built for it). */
   seqLen: number;
-  /** Routed experts m per MoE layer. */
-  experts: number;
+  /** Number of routed experts m per MoE layer (config key numExperts; `experts` always means expert ids). */
+  numExperts: number;
   /** Hidden size h of each SwiGLU expert. */
   expertHidden: number;
   /** Experts per token k. */
   topK: number;
-  /** Shared (always active) SwiGLU experts of hidden size expertHidden, added to the routed output. */
-  sharedExperts: number;
+  /** Number of shared (always active) SwiGLU experts of hidden size expertHidden, added to the routed output. */
+  numSharedExperts: number;
   /** Gate turning router logits into scores: 'softmax' (the paper's) or 'sigmoid'. */
   gate: 'softmax' | 'sigmoid';
   /** Rotary base frequency. */

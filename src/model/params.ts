@@ -23,7 +23,7 @@ export interface ParamSpec {
 }
 
 export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
-  const { vocabSize: V, dim: d, layers: L, experts: m, expertHidden: h, sharedExperts, initStd: std } = cfg;
+  const { vocabSize: V, dim: d, layers: L, numExperts: m, expertHidden: h, numSharedExperts, initStd: std } = cfg;
   const outStd = std / Math.sqrt(2 * L);
   const specs: ParamSpec[] = [{ name: 'tokEmb', shape: [V, d], init: std, decay: true }];
   const ffn = (prefix: string) => {
@@ -38,7 +38,7 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
     specs.push({ name: `${b}.ffnNorm`, shape: [d], init: 'ones', decay: false });
     specs.push({ name: `${b}.router`, shape: [d, m], init: std, decay: true });
     for (let j = 0; j < m; j++) ffn(`${b}.e${j}`);
-    for (let j = 0; j < sharedExperts; j++) ffn(`${b}.s${j}`);
+    for (let j = 0; j < numSharedExperts; j++) ffn(`${b}.s${j}`);
   }
   specs.push({ name: 'finalNorm', shape: [d], init: 'ones', decay: false });
   return specs;

@@ -64,8 +64,8 @@ export class MoeTransformer {
     const f = (pre: string) => ({ w13: this.p(`${pre}.w13`), w2: this.p(`${pre}.w2`) });
     return {
       router: this.p(`b${i}.router`),
-      routed: Array.from({ length: this.cfg.experts }, (_, j) => f(`b${i}.e${j}`)),
-      shared: Array.from({ length: this.cfg.sharedExperts }, (_, j) => f(`b${i}.s${j}`)),
+      routed: Array.from({ length: this.cfg.numExperts }, (_, j) => f(`b${i}.e${j}`)),
+      shared: Array.from({ length: this.cfg.numSharedExperts }, (_, j) => f(`b${i}.s${j}`)),
     };
   }
 

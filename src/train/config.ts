@@ -66,10 +66,10 @@ export const DEFAULT_CONFIG: TrainConfig = {
   layers: 4,
   heads: 4,
   seqLen: 128,
-  experts: 16,
+  numExperts: 16,
   expertHidden: 256,
   topK: 2,
-  sharedExperts: 0,
+  numSharedExperts: 0,
   gate: 'softmax',
   ropeTheta: 10000,
   normEps: 1e-5,
@@ -110,10 +110,10 @@ const SPECS: Record<string, Spec> = {
   layers: int(1),
   heads: int(1),
   seqLen: int(2),
-  experts: int(2),
+  numExperts: int(2),
   expertHidden: int(1),
   topK: int(1),
-  sharedExperts: int(0),
+  numSharedExperts: int(0),
   gate: choice(['softmax', 'sigmoid']),
   ropeTheta: num({ gt: 0 }),
   normEps: num({ gt: 0 }),
@@ -149,16 +149,41 @@ export class ConfigError extends Error {
 
 export const CONFIG_KEYS = Object.keys(SPECS) as (keyof TrainConfig)[];
 
+/**
+ * Config keys renamed since earlier runs were written: a count of experts is numExperts (numSharedExperts),
+ * because `experts` means expert ids everywhere else (a routing's experts, route's output). A config file
+ * or a checkpoint's config holding an old key is read under the new name (with a note); --set and the
+ * flags take only the new names, and an old one there is an error that names its successor.
+ */
+export const RENAMED_KEYS: Readonly<Record<string, string>> = { experts: 'numExperts', sharedExperts: 'numSharedExperts' };
+
+/** rec with every renamed key under its new name; `note` hears one line per key moved. Both names at once is an error. */
+export function renameOldKeys(rec: Record<string, unknown>, source: string, note?: (line: string) => void): Record<string, unknown> {
+  const out = { ...rec };
+  for (const [old, now] of Object.entries(RENAMED_KEYS)) {
+    if (!(old in out)) continue;
+    if (now in out) throw new ConfigError(`config key '${old}' is the old name of '${now}', and both are set (${source})`);
+    out[now] = out[old];
+    delete out[old];
+    note?.(`${source}: config key '${old}' is read as '${now}' (its new name; write '${now}')`);
+  }
+  return out;
+}
+
 function describeSpec(s: Spec): string {
   return s.decl === 'string' ? 'a string' : describeOption(s.decl);
+}
+
+function unknownKeyMessage(key: string, source: string): string {
+  const now = Object.hasOwn(RENAMED_KEYS, key) ? RENAMED_KEYS[key] : undefined;
+  if (now !== undefined) return `config key '${key}' is now '${now}' (${source})`;
+  return `unknown config key '${key}' (${source}); known keys: ${CONFIG_KEYS.join(', ')}`;
 }
 
 /** Checks one value against its key's spec; `source` says where it came from (for the message). */
 function checkValue(key: string, v: unknown, source: string): void {
   const spec = SPECS[key];
-  if (!spec) {
-    throw new ConfigError(`unknown config key '${key}' (${source}); known keys: ${CONFIG_KEYS.join(', ')}`);
-  }
+  if (!spec) throw new ConfigError(unknownKeyMessage(key, source));
   if (v === null && 'methods' in spec) return; // a method option left unset
   const ok = spec.decl === 'string' ? typeof v === 'string' : isValidOption(spec.decl, v);
   if (!ok) throw new ConfigError(`config key '${key}' must be ${describeSpec(spec)}, got ${JSON.stringify(v)} (${source})`);
@@ -174,8 +199,8 @@ export function applyOverrides(cfg: TrainConfig, overrides: Record<string, unkno
   return out as unknown as TrainConfig;
 }
 
-/** Reads a JSON config file (an object of keys to values). */
-export function readConfigFile(path: string): Record<string, unknown> {
+/** Reads a JSON config file (an object of keys to values); old key names are read as their new ones (renameOldKeys). */
+export function readConfigFile(path: string, note?: (line: string) => void): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -194,7 +219,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   // A "//" or "_comment" key documents a preset without being configuration.
   const rec = { ...(obj as Record<string, unknown>) };
   for (const k of Object.keys(rec)) if (k.startsWith('//') || k === '_comment') delete rec[k];
-  return rec;
+  return renameOldKeys(rec, `config file '${path}'`, note);
 }
 
 /**
@@ -209,7 +234,7 @@ export function parseSetArgs(sets: string[]): Record<string, unknown> {
     const key = s.slice(0, eq).trim();
     const raw = s.slice(eq + 1).trim();
     const spec = SPECS[key as keyof TrainConfig];
-    if (!spec) throw new ConfigError(`unknown config key '${key}' (--set); known keys: ${CONFIG_KEYS.join(', ')}`);
+    if (!spec) throw new ConfigError(unknownKeyMessage(key, '--set'));
     out[key] = parseTyped(key, raw, spec);
   }
   return out;
@@ -230,7 +255,7 @@ function parseTyped(key: string, raw: string, spec: Spec): unknown {
 export function finalizeConfig(cfg: TrainConfig): TrainConfig {
   for (const key of CONFIG_KEYS) checkValue(key, cfg[key], 'effective configuration');
   const c = { ...cfg };
-  if (c.topK >= c.experts) throw new ConfigError(`config key 'topK' must be < experts: topK=${c.topK}, experts=${c.experts}`);
+  if (c.topK >= c.numExperts) throw new ConfigError(`config key 'topK' must be < numExperts: topK=${c.topK}, numExperts=${c.numExperts}`);
   if (c.dim % c.heads !== 0) throw new ConfigError(`config key 'dim' must be divisible by heads: dim=${c.dim}, heads=${c.heads}`);
   if ((c.dim / c.heads) % 2 !== 0) {
     throw new ConfigError(`config key 'heads': the head size dim/heads=${c.dim / c.heads} must be even (rotary pairs)`);
@@ -252,8 +277,8 @@ export function finalizeConfig(cfg: TrainConfig): TrainConfig {
     throw new ConfigError(`method '${c.method}': ${(e as Error).message}`);
   }
   const groups = c.groups as number | null | undefined;
-  if (groups != null && (c.experts % groups !== 0 || (((c.topkGroups as number | null) ?? 0) * c.experts) / groups < c.topK)) {
-    throw new ConfigError(`config key 'groups': ${c.groups} groups must divide experts=${c.experts} and topkGroups groups must hold topK=${c.topK} experts`);
+  if (groups != null && (c.numExperts % groups !== 0 || (((c.topkGroups as number | null) ?? 0) * c.numExperts) / groups < c.topK)) {
+    throw new ConfigError(`config key 'groups': ${c.groups} groups must divide numExperts=${c.numExperts} and topkGroups groups must hold topK=${c.topK} experts`);
   }
   return c;
 }
@@ -295,9 +320,9 @@ export function methodSpecConfig(text: string): Record<string, unknown> {
 }
 
 /** Default config, then file, then --set, then flags; validated and finalized. */
-export function resolveConfig(layers: { file?: string; sets?: string[]; flags?: Record<string, unknown> }): TrainConfig {
+export function resolveConfig(layers: { file?: string; sets?: string[]; flags?: Record<string, unknown>; note?: (line: string) => void }): TrainConfig {
   let c = { ...DEFAULT_CONFIG };
-  if (layers.file) c = applyOverrides(c, readConfigFile(layers.file), `config file ${layers.file}`);
+  if (layers.file) c = applyOverrides(c, readConfigFile(layers.file, layers.note), `config file ${layers.file}`);
   if (layers.sets && layers.sets.length > 0) c = applyOverrides(c, parseSetArgs(layers.sets), '--set');
   if (layers.flags) c = applyOverrides(c, layers.flags, 'command-line flag');
   return finalizeConfig(c);

@@ -60,7 +60,7 @@ export function shareOf(B: number, W: number, w: number): { first: number; count
 
 /** Float64 entries of a rank's statistics slot: the four loss parts, every layer's loads and experts. */
 export function statsSize(cfg: TrainConfig): number {
-  return LOSS_PARTS + cfg.layers * (cfg.experts + cfg.batchSize * cfg.seqLen * cfg.topK);
+  return LOSS_PARTS + cfg.layers * (cfg.numExperts + cfg.batchSize * cfg.seqLen * cfg.topK);
 }
 
 /** loss, lmLoss, auxLoss, zLoss. */
@@ -114,7 +114,7 @@ export function dataParallelStep(
   });
   // Statistics slot: [loss, lmLoss, auxLoss, zLoss | loads, layer by layer | experts of all N tokens, layer by
   // layer]; zeros outside this rank's tokens, so that the sum over ranks is the whole batch's.
-  const m = cfg.experts;
+  const m = cfg.numExperts;
   const k = cfg.topK;
   const n = input.B * cfg.seqLen;
   const mine = group.statsSlot();

@@ -26,7 +26,7 @@ import { BalanceAccumulator, groupMaxVio, maxVio, minVio } from '../routing/metr
 import { expertsPerToken } from '../routing/ragged.ts';
 import type { Balancer, RouteResult } from '../routing/types.ts';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
-import { balancerOptions, ConfigError, type TrainConfig } from './config.ts';
+import { balancerOptions, ConfigError, renameOldKeys, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type LayerLog, type StepLine, type SummaryLine } from './log.ts';
 import { adamOptions, adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
 import { dataParallelStep, sendShares, shardedLayers, startHelpers, statsSize, type StepInput } from './parallel.ts';
@@ -255,7 +255,8 @@ function restoreRun(
 ): { adam: AdamWState; metrics: RunningMetrics; startStep: number } {
   if (!hasCheckpoint(outDir)) throw new TrainingError(`--resume: no checkpoint in ${outDir}`);
   const ck = loadCheckpoint(outDir);
-  for (const [key, v] of Object.entries(ck.config)) {
+  // A checkpoint written before a key was renamed holds it under its old name.
+  for (const [key, v] of Object.entries(renameOldKeys(ck.config, 'checkpoint'))) {
     const now = (cfg as unknown as Record<string, unknown>)[key];
     if (!RESUMABLE_CHANGES.has(key) && JSON.stringify(now) !== JSON.stringify(v)) {
       throw new ConfigError(`--resume: config key '${key}' is ${JSON.stringify(now)} but the checkpoint was made with ${JSON.stringify(v)}`);
@@ -441,7 +442,7 @@ function guard<T>(step: number, f: () => T): T {
 function evaluate(model: MoeTransformer, balancers: Balancer[], batches: Batch[], cfg: TrainConfig, step: number): EvalLine {
   const fwd = forwardOptions(balancers, cfg, false, false);
   let sum = 0;
-  const loads = Array.from({ length: cfg.layers }, () => new Int32Array(cfg.experts));
+  const loads = Array.from({ length: cfg.layers }, () => new Int32Array(cfg.numExperts));
   for (const b of batches) {
     const stats = emptyStats();
     tf.tidy(() => {
@@ -449,7 +450,7 @@ function evaluate(model: MoeTransformer, balancers: Balancer[], batches: Batch[]
     });
     sum += stats.lmLoss;
     stats.routes.forEach((r, i) => {
-      for (let j = 0; j < cfg.experts; j++) loads[i][j] += r.loads[j];
+      for (let j = 0; j < cfg.numExperts; j++) loads[i][j] += r.loads[j];
     });
   }
   const valLoss = sum / batches.length;
