@@ -63,6 +63,31 @@ function globalNorm(grads: Map<string, Float32Array>): number {
   return Math.sqrt(s);
 }
 
+/** The step's coefficients, the same for every element: lr, moments' decay, bias corrections, clip scale. */
+export interface AdamWCoefficients {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  /** 1 / (1 − β1^t), 1 / (1 − β2^t). */
+  inv1: number;
+  inv2: number;
+  eps: number;
+  /** The clipping factor min(1, clip / ||g||). */
+  scale: number;
+}
+
+/**
+ * Starts step t + 1 (increments state.t) for a gradient of global norm `norm` and returns its
+ * coefficients. Throws when the norm is not finite (the caller turns that into a TrainingError).
+ */
+export function adamWCoefficients(norm: number, state: AdamWState, lr: number, opts: AdamWOptions): AdamWCoefficients {
+  if (!Number.isFinite(norm)) throw new Error(`gradient norm is ${norm}`);
+  const scale = opts.gradClip > 0 && norm > opts.gradClip ? opts.gradClip / norm : 1;
+  state.t += 1;
+  const { beta1, beta2, eps } = opts;
+  return { lr, beta1, beta2, inv1: 1 / (1 - Math.pow(beta1, state.t)), inv2: 1 / (1 - Math.pow(beta2, state.t)), eps, scale };
+}
+
 /**
  * One AdamW update of `params` from `grads` at learning rate `lr`. The gradients may be views of the wasm
  * heap, which any tensor allocation can invalidate: all updates are computed first, then assigned.
@@ -77,50 +102,41 @@ export function adamWStep(
   decay: (name: string) => boolean,
 ): number {
   const norm = globalNorm(grads);
-  if (!Number.isFinite(norm)) throw new Error(`gradient norm is ${norm}`);
-  const scale = opts.gradClip > 0 && norm > opts.gradClip ? opts.gradClip / norm : 1;
-  state.t += 1;
-  const { beta1: b1, beta2: b2, eps } = opts;
-  const inv1 = 1 / (1 - Math.pow(b1, state.t));
-  const inv2 = 1 / (1 - Math.pow(b2, state.t));
-  const updated: [tf.Variable, Float32Array][] = [];
-  for (const [name, p] of params) {
+  const c = adamWCoefficients(norm, state, lr, opts);
+  for (const name of params.keys()) {
     const g = grads.get(name);
     if (!g) throw new Error(`no gradient for parameter ${name}`);
-    const m = state.m.get(name)!;
-    const v = state.v.get(name)!;
-    const w = state.w.get(name)!;
-    adamWUpdate(w, g, m, v, lr, b1, b2, inv1, inv2, eps, decay(name) ? opts.weightDecay : 0, scale);
-    updated.push([p, w]);
+    adamWUpdate(state.w.get(name)!, g, state.m.get(name)!, state.v.get(name)!, c, decay(name) ? opts.weightDecay : 0);
   }
-  // Assign, never write in place: wasm's XNNPACK matmul caches packed weights per tensor. wasm copies
-  // the values into its heap; the cpu backend would keep the array itself, so it gets a copy.
-  const copy = tf.getBackend() !== 'wasm';
-  tf.tidy(() => {
-    for (const [p, w] of updated) p.assign(tf.tensor(copy ? w.slice() : w, p.shape));
-  });
+  uploadWeights(params, state.w);
   return norm;
 }
 
-/** The element-wise update (a separate small function, so that V8 optimises the hot loop once). */
-function adamWUpdate(
-  w: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  lr: number,
-  b1: number,
-  b2: number,
-  inv1: number,
-  inv2: number,
-  eps: number,
-  wd: number,
-  scale: number,
-): void {
+/**
+ * Uploads the master weights into the variables. Assign, never write in place: wasm's XNNPACK matmul
+ * caches packed weights per tensor. wasm copies the values into its heap; the cpu backend would keep the
+ * array itself, so it gets a copy.
+ */
+export function uploadWeights(params: Params, weights: Map<string, Float32Array>): void {
+  const copy = tf.getBackend() !== 'wasm';
+  tf.tidy(() => {
+    for (const [name, p] of params) {
+      const w = weights.get(name)!;
+      p.assign(tf.tensor(copy ? w.slice() : w, p.shape));
+    }
+  });
+}
+
+/**
+ * The element-wise update of w, m, v (equal-length arrays, or equal ranges of them) from g, with weight
+ * decay wd (a separate small function, so that V8 optimises the hot loop once).
+ */
+export function adamWUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, c: AdamWCoefficients, wd: number): void {
+  const { beta1: b1, beta2: b2, inv2, eps, scale } = c;
   const c1 = 1 - b1;
   const c2 = 1 - b2;
-  const keep = 1 - lr * wd; // decoupled weight decay: w - lr * wd * w
-  const a = lr * inv1;
+  const keep = 1 - c.lr * wd; // decoupled weight decay: w - lr * wd * w
+  const a = c.lr * c.inv1;
   for (let i = 0; i < w.length; i++) {
     const gi = g[i] * scale;
     const mi = b1 * m[i] + c1 * gi;

@@ -6,8 +6,9 @@
  *
  *   g = Σ_w (B_w / B) · g_w        (each rank's gradient of its share's mean loss, summed in rank order)
  *
- * which is the gradient of the whole batch's mean loss, and every rank applies the same AdamW step to the
- * same summed gradient: the weights stay identical on every rank without being sent. Rank 0 (the main
+ * which is the gradient of the whole batch's mean loss; the sum and the AdamW step are split over the
+ * ranks by element range (shardedOptimizer.ts), on weights and moments held once in shared memory, and
+ * every rank uploads the same updated weights. Rank 0 (the main
  * thread) keeps the run's optimizer state, balancer states, checkpoints, log and evaluation.
  */
 import { Worker } from 'node:worker_threads';
@@ -18,7 +19,8 @@ import { runProgram, type Transport } from '../routing/collective.ts';
 import { createShardedBalancer, type ShardedBalancer } from '../routing/sharded.ts';
 import type { Balancer, BalancerState, MethodName, RouteCallOptions, RouteResult } from '../routing/types.ts';
 import type { TrainConfig } from './config.ts';
-import { adamWStep, type AdamWOptions, type AdamWState } from './optimizer.ts';
+import type { AdamWState } from './optimizer.ts';
+import type { ShardedAdamW } from './shardedOptimizer.ts';
 import type { GroupMemory, WorkerGroup } from './workerGroup.ts';
 
 /** A sharded balancer behind the single-process Balancer interface: each route call runs its collectives. */
@@ -88,11 +90,8 @@ export function dataParallelStep(
   lossOf: (x: Int32Array, y: Int32Array, count: number, stats: ForwardStats) => tf.Scalar,
   input: StepInput,
   cfg: TrainConfig,
-  adam: AdamWState,
-  adamOpts: AdamWOptions,
-  decay: (name: string) => boolean,
+  optimizer: ShardedAdamW,
   group: WorkerGroup,
-  summed: Float32Array,
   onNonFinite: (loss: number) => Error,
 ): { loss: number; stats: ForwardStats } {
   const stats = emptyStats();
@@ -103,11 +102,12 @@ export function dataParallelStep(
   tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => lossOf(input.x, input.y, input.count, stats), varList);
     local = value.dataSync()[0];
+    // This share's gradient as it is (a plain copy); the reduction weighs it by B_w / B.
     let o = 0;
     for (const p of model.params.values()) {
       const gt = grads[p.name];
       const g = gt ? (storageView(gt) ?? (gt.dataSync() as Float32Array)) : null;
-      if (g) for (let i = 0; i < p.size; i++) slot[o + i] = g[i] * scale;
+      if (g) slot.set(g, o);
       else slot.fill(0, o, o + p.size);
       o += p.size;
     }
@@ -129,18 +129,13 @@ export function dataParallelStep(
     mine.set(r.experts, expertsAt(l) + input.first * cfg.seqLen * k);
   });
   group.barrier();
-  // Every rank sums the same slots in the same order: the same bits everywhere.
-  summed.set(group.gradSlot(0));
-  for (let w = 1; w < group.W; w++) {
-    const g = group.gradSlot(w);
-    for (let i = 0; i < summed.length; i++) summed[i] += g[i];
-  }
+  // Every rank sums the same slots in the same order: the same bits everywhere. The statistics slots are
+  // written again only after the optimizer's barriers below, which every rank passes after this read.
   const total = new Float64Array(mine.length);
   for (let w = 0; w < group.W; w++) {
     const s = group.statsSlot(w);
     for (let x = 0; x < total.length; x++) total[x] += s[x];
   }
-  group.barrier(); // every rank has read every slot: they may be written again
   const loss = total[0];
   if (!Number.isFinite(loss)) throw onNonFinite(loss);
   stats.lmLoss = total[1];
@@ -153,23 +148,20 @@ export function dataParallelStep(
     loads: Int32Array.from(total.subarray(LOSS_PARTS + l * m, LOSS_PARTS + (l + 1) * m)),
     experts: Int32Array.from(total.subarray(expertsAt(l), expertsAt(l) + n * k)),
   }));
-  const grads = new Map<string, Float32Array>();
-  let o = 0;
-  for (const [name, p] of model.params) {
-    grads.set(name, summed.subarray(o, o + p.size));
-    o += p.size;
-  }
-  adamWStep(model.params, grads, adam, input.lr, adamOpts, decay);
+  optimizer.step(
+    input.lr,
+    Array.from({ length: group.W }, (_, w) => shareOf(input.B, group.W, w).count / input.B),
+  );
   return { loss, stats };
 }
 
-/** What rank 0 sends a helper once, before the first step: the run's weights, optimizer and balancer states. */
+/**
+ * What rank 0 sends a helper once, before the first step: the optimizer's step and the balancer states
+ * (the weights and moments are in the group's shared memory already).
+ */
 export interface InitMessage {
   type: 'init';
-  weights: [string, Float32Array][];
   adamT: number;
-  m: [string, Float32Array][];
-  v: [string, Float32Array][];
   balancers: BalancerState[];
 }
 
@@ -194,19 +186,13 @@ export interface HelperData {
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './workerEntry.mjs' : './worker.js', import.meta.url);
 
 /**
- * Starts ranks 1..W−1 as worker threads, each with its own model, sends them rank 0's weights,
- * optimizer state and balancer states (so a resumed run, with any W, starts every rank equal), and
- * waits until each has applied them (a helper that fails to start is an error here, with its message).
+ * Starts ranks 1..W−1 as worker threads, each with its own model, sends them rank 0's optimizer step and
+ * balancer states (the weights and moments: `adam` is already shared, shareAdamState), so a resumed run,
+ * with any W, starts every rank equal, and waits until each has applied them (a helper that fails to
+ * start is an error here, with its message).
  */
 export async function startHelpers(cfg: TrainConfig, group: WorkerGroup, adam: AdamWState, balancers: Balancer[]): Promise<Worker[]> {
-  const init: InitMessage = {
-    type: 'init',
-    weights: [...adam.w],
-    adamT: adam.t,
-    m: [...adam.m],
-    v: [...adam.v],
-    balancers: balancers.map((b) => b.getState()),
-  };
+  const init: InitMessage = { type: 'init', adamT: adam.t, balancers: balancers.map((b) => b.getState()) };
   const helpers: Worker[] = [];
   for (let rank = 1; rank < group.W; rank++) {
     const data: HelperData = { cfg, rank, mem: group.mem };

@@ -32,6 +32,7 @@ import { adamOptions, adamWStep, initAdamWState, masterWeights, type AdamWState 
 import { dataParallelStep, sendShares, shardedLayers, startHelpers, statsSize, type StepInput } from './parallel.ts';
 import { makeProgress } from './progress.ts';
 import { learningRate } from './schedule.ts';
+import { shareAdamState, ShardedAdamW } from './shardedOptimizer.ts';
 import { allocGroupMemory, WorkerGroup } from './workerGroup.ts';
 
 /** Token data for training: what loadDataset returns, minus the tokenizer. */
@@ -134,8 +135,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const balance = new BalanceAccumulator(metrics.balance);
+  // With workers, the weights and moments live once in the group's shared memory (shardedOptimizer.ts).
+  if (group) adam = shareAdamState(adam, model.params, group.mem);
   const helpers = group ? await startHelpers(cfg, group, adam, balancers) : [];
-  const summed = group ? new Float32Array(group.mem.gradSize) : null;
+  const optimizer = group ? shardedOptimizer(model, adam, cfg, decay, group) : null;
 
   const progress = makeProgress({ quiet: opts.quiet, every: cfg.logEvery });
   const saveCk = (step: number) =>
@@ -170,8 +173,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let out: { loss: number; stats: ForwardStats };
       try {
         out =
-          group && summed
-            ? parallelStep(model, balancers, batch, cfg, adam, lr, decay, step, group, helpers, summed)
+          group && optimizer
+            ? parallelStep(model, balancers, batch, cfg, optimizer, lr, step, group, helpers)
             : trainStep(model, balancers, batch, cfg, adam, lr, decay, step);
       } catch (e) {
         if (!(e instanceof TrainingError)) throw e;
@@ -365,16 +368,19 @@ function parallelStep(
   balancers: Balancer[],
   batch: Batch,
   cfg: TrainConfig,
-  adam: AdamWState,
+  optimizer: ShardedAdamW,
   lr: number,
-  decay: Map<string, boolean>,
   step: number,
   group: WorkerGroup,
   helpers: Worker[],
-  summed: Float32Array,
 ): { loss: number; stats: ForwardStats } {
   const input = sendShares(helpers, step, batch.x, batch.y, cfg.batchSize, cfg.seqLen, lr);
-  return rankStep(model, balancers, input, cfg, adam, decay, step, group, summed);
+  return rankStep(model, balancers, input, cfg, optimizer, step, group);
+}
+
+/** This rank's part of the split AdamW step over the group's shared weights and moments. */
+export function shardedOptimizer(model: MoeTransformer, adam: AdamWState, cfg: TrainConfig, decay: Map<string, boolean>, group: WorkerGroup): ShardedAdamW {
+  return new ShardedAdamW(model.params, adam, group, adamOptions(cfg), (n) => decay.get(n) ?? true);
 }
 
 /** This rank's part of a data-parallel step (rank 0 here, the helpers in worker.ts). */
@@ -383,11 +389,9 @@ export function rankStep(
   balancers: Balancer[],
   input: StepInput,
   cfg: TrainConfig,
-  adam: AdamWState,
-  decay: Map<string, boolean>,
+  optimizer: ShardedAdamW,
   step: number,
   group: WorkerGroup,
-  summed: Float32Array,
 ): { loss: number; stats: ForwardStats } {
   const fwd = forwardOptions(balancers, cfg, true, true);
   return guard(step, () =>
@@ -396,11 +400,8 @@ export function rankStep(
       (x, y, count, stats) => model.loss(x, y, count, cfg.seqLen, fwd, stats),
       input,
       cfg,
-      adam,
-      adamOptions(cfg),
-      (n) => decay.get(n) ?? true,
+      optimizer,
       group,
-      summed,
       (loss) => new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr)`),
     ),
   );

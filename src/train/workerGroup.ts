@@ -1,13 +1,18 @@
 /**
  * The shared memory of W data-parallel training threads (node:worker_threads) and the blocking
  * collectives over it: a barrier (Atomics.wait / notify on a generation counter), a Transport for the
- * sharded balancers' collectives (routing/collective.ts), one gradient slot per rank, and one slot of
- * step statistics per rank. Rank 0 is the main thread (Node allows Atomics.wait there).
+ * sharded balancers' collectives (routing/collective.ts), one gradient slot per rank, one slot of
+ * step statistics per rank, and the optimizer's weights and moments, once (shardedOptimizer.ts).
+ * Rank 0 is the main thread (Node allows Atomics.wait there).
  *
  * A collective: every rank writes its contribution to its own slot, barrier, every rank reads all W
- * slots and merges them in rank order (so the result is the same bits on every rank), barrier (so that
- * no rank overwrites its slot before all have read it).
+ * slots and merges them in rank order (so the result is the same bits on every rank). Consecutive
+ * collectives alternate between two sets of slots, so no second barrier is needed before a slot is
+ * written again: a rank writes set p at collective c + 2 only after the barrier of c + 1, which every
+ * rank reaches after reading collective c. A rank that arrives at a barrier first spins briefly before
+ * it sleeps (Atomics.wait): most waits inside a routing call are shorter than a sleep and wake-up.
  */
+import { MASTER_ARRAYS } from './shardedOptimizer.ts';
 import { mergeCollective, type Collective, type CollectiveResult, type Transport } from '../routing/collective.ts';
 
 /** Bytes of one rank's collective slot (header + data); the largest exchange is BIP's final gather. */
@@ -15,6 +20,9 @@ const SLOT_BYTES = 4 << 20;
 const HEADER = 16;
 const OPS = ['sum', 'max', 'gather'] as const;
 const MESSAGE_BYTES = 4096;
+
+/** Polls of the generation counter before sleeping at a barrier (some tens of microseconds). */
+const SPIN = 20_000;
 
 /** A rank that waits longer than this at a barrier gives up: another rank has failed. */
 const BARRIER_TIMEOUT_MS = 120_000;
@@ -26,6 +34,10 @@ export interface GroupMemory {
   slots: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   stats: SharedArrayBuffer;
+  /** Float32 master weights, m and v of the gradSize parameter elements (shardedOptimizer.ts). */
+  master: SharedArrayBuffer;
+  /** Float64 per rank: its partial squared gradient norm. */
+  norms: SharedArrayBuffer;
   gradSize: number;
   statsSize: number;
 }
@@ -35,9 +47,11 @@ export function allocGroupMemory(W: number, gradSize: number, statsSize: number)
   return {
     W,
     control: new SharedArrayBuffer(16 + MESSAGE_BYTES),
-    slots: new SharedArrayBuffer(W * SLOT_BYTES),
+    slots: new SharedArrayBuffer(2 * W * SLOT_BYTES),
     grads: new SharedArrayBuffer(W * gradSize * 4),
     stats: new SharedArrayBuffer(W * statsSize * 8),
+    master: new SharedArrayBuffer(MASTER_ARRAYS * gradSize * 4),
+    norms: new SharedArrayBuffer(W * 8),
     gradSize,
     statsSize,
   };
@@ -47,6 +61,8 @@ export class WorkerGroup {
   readonly W: number;
   private readonly control: Int32Array;
   readonly transport: Transport;
+  /** Collectives run so far by this rank (the same count on every rank): picks the set of slots. */
+  private collectives = 0;
 
   constructor(
     readonly mem: GroupMemory,
@@ -68,6 +84,7 @@ export class WorkerGroup {
       Atomics.notify(c, 0);
       return;
     }
+    for (let i = 0; i < SPIN; i++) if (Atomics.load(c, 0) !== gen) break;
     const t0 = Date.now();
     while (Atomics.load(c, 0) === gen) {
       if (Atomics.load(c, 2) !== 0) throw new Error(`data-parallel worker failed: ${this.failure()}`);
@@ -107,7 +124,8 @@ export class WorkerGroup {
   private collective(c: Collective): CollectiveResult {
     const bytes = c.data.byteLength;
     if (HEADER + bytes > SLOT_BYTES) throw new Error(`collective of ${bytes} bytes exceeds the ${SLOT_BYTES}-byte slot`);
-    const base = this.rank * SLOT_BYTES;
+    const set = (this.collectives++ & 1) * this.W * SLOT_BYTES;
+    const base = set + this.rank * SLOT_BYTES;
     const head = new Int32Array(this.mem.slots, base, 4);
     head[0] = OPS.indexOf(c.op);
     head[1] = c.data instanceof Int32Array ? 1 : 0;
@@ -116,12 +134,11 @@ export class WorkerGroup {
     this.barrier();
     const parts: Collective[] = [];
     for (let w = 0; w < this.W; w++) {
-      const h = new Int32Array(this.mem.slots, w * SLOT_BYTES, 4);
-      const off = w * SLOT_BYTES + HEADER;
+      const h = new Int32Array(this.mem.slots, set + w * SLOT_BYTES, 4);
+      const off = set + w * SLOT_BYTES + HEADER;
       const data = h[1] === 1 ? new Int32Array(this.mem.slots, off, h[2]).slice() : new Float64Array(this.mem.slots, off, h[2]).slice();
       parts.push({ op: OPS[h[0]], data });
     }
-    this.barrier();
     return mergeCollective(parts);
   }
 }
