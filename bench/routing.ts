@@ -110,6 +110,8 @@ export interface SizeResult {
   numpySumMs: number | null;
   /** The same with the wasm kernels' f32x4 sum of the batch already in wasm memory. */
   wasmSumMs: number;
+  /** Copying one batch into wasm memory (every wasm call starts with it; part of each wasm ms). */
+  copyInMs: number;
   methods: MethodResult[];
   /** 1-minute load average before and after this size (2 cores shared with other work). */
   loadAverage: [number, number];
@@ -342,6 +344,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
       const numpyMs = new Map<string, number>();
       let numpySumMs: number | null = null;
       let wasmSumMs = Infinity;
+      let copyInMs = Infinity;
       let expertsFiles: Record<string, string> = {};
       for (let round = 0; round < rounds; round++) {
         if (npVersion !== null) {
@@ -355,6 +358,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
             if (v.expertsFile !== undefined) expertsFiles = { ...expertsFiles, [name]: v.expertsFile };
           }
         }
+        copyInMs = Math.min(copyInMs, timeCalls(() => kernels.loadForSum(scores, n, m), budget, clock).ms);
         kernels.loadForSum(scores, n, m);
         wasmSumMs = Math.min(wasmSumMs, timeCalls(() => void kernels.sumLoaded(), { ...budget, minReps: budget.minReps * 4, maxReps: budget.maxReps * 10 }, clock).ms);
         for (const spec of METHODS) {
@@ -393,7 +397,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
         }
         return res;
       });
-      const size: SizeResult = { n, m, k, numpySumMs, wasmSumMs, methods, loadAverage: [loadBefore, loadavg()[0]] };
+      const size: SizeResult = { n, m, k, numpySumMs, wasmSumMs, copyInMs, methods, loadAverage: [loadBefore, loadavg()[0]] };
       results.push(size);
       printSize(size);
     }
@@ -402,6 +406,7 @@ export async function runRoutingBench(argv: string[]): Promise<number> {
     if (targets) {
       console.log('\ntargets at (16384, 64, 4):');
       for (const [name, t] of Object.entries(targets.checks)) console.log(`  ${name.padEnd(22)} ${fmt(t.value, 2).padStart(7)}  goal ${t.goal}: ${verdict(t.met)}`);
+      if (Object.values(targets.checks).some((t) => t.met === false)) for (const line of targets.whereTimeGoes) console.log(`  ${line}`);
     }
     let replay: ReplayResult | null = null;
     if (!quick && !values['no-replay']) {
@@ -452,8 +457,34 @@ interface Check {
   met: boolean | null;
 }
 
+/**
+ * Where a call's time goes, from this run's own numbers: the copy into wasm memory, the top-k pass in
+ * units of reads of the batch, and BIP's cost per dual iteration ((T=8 - T=4) / 4) against a top-k.
+ * A BIP call is the copy, T row passes (each with its column step) and the routing pass, and every
+ * pass costs about one top-k, not one read: the time is in the ~k + 2 experts per row that pass the
+ * SIMD prefilter (exact f64 keys, the selection network, the column buffers), c/kernels.c.
+ */
+function whereTimeGoes(r: SizeResult): string[] {
+  const get = (name: string) => r.methods.find((x) => x.name === name) as MethodResult;
+  const topk = get('topk').ms;
+  const [b1, b4, b8] = [get('bip1').ms, get('bip4').ms, get('bip8').ms];
+  const perIter = (b8 - b4) / 4;
+  const read = r.numpySumMs ?? r.wasmSumMs;
+  const lines = [
+    `where the time goes (this run, ms): copying the scores into wasm memory ${r.copyInMs.toFixed(2)} (in every call); one read of the batch ${read.toFixed(2)};`,
+    `  top-k ${topk.toFixed(2)} = copy + one pass of ${((topk - r.copyInMs) / read).toFixed(1)} reads (the pass spends its time on the ~k + 2 experts a row that pass the prefilter);`,
+    `  bip: each further dual iteration ${perIter.toFixed(2)} (${(perIter / topk).toFixed(2)} top-k calls); T=1 ${b1.toFixed(2)} = ${(b1 / topk).toFixed(2)} top-k calls`,
+    `  (copy, the first row pass with its group floors and the input check, the column step, the routing pass); T=4 ${b4.toFixed(2)} = ${(b4 / topk).toFixed(2)} top-k calls.`,
+  ];
+  const numpyTopk = get('topk').numpyMs;
+  if (numpyTopk !== null) {
+    lines.push(`  top-k at 8x numpy would be ${(numpyTopk / 8).toFixed(2)} ms: ${(numpyTopk / 8 - r.copyInMs).toFixed(2)} ms once the copy is paid, ${((numpyTopk / 8 - r.copyInMs) / read).toFixed(1)} reads for the whole pass.`);
+  }
+  return lines;
+}
+
 /** The issue's four ratios at (16384, 64, 4). */
-function targetsOf(results: SizeResult[]): { size: number[]; checks: Record<string, Check> } | null {
+function targetsOf(results: SizeResult[]): { size: number[]; checks: Record<string, Check>; whereTimeGoes: string[] } | null {
   const r = results.find((x) => x.n === 16384 && x.m === 64 && x.k === 4);
   if (!r) return null;
   const get = (name: string) => r.methods.find((x) => x.name === name) as MethodResult;
@@ -469,6 +500,7 @@ function targetsOf(results: SizeResult[]): { size: number[]; checks: Record<stri
       'topk numpy/ours': atLeast(topk.numpyOverOurs, 8),
       'bip4 / our topk': atMost(bip4.ms / topk.ms, 3),
     },
+    whereTimeGoes: whereTimeGoes(r),
   };
 }
 
