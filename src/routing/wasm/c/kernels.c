@@ -34,11 +34,12 @@
  *  So a wrong guess costs time, never exactness. Drivers are specialised on k (SPECIALISE_K) so that
  *  the networks unroll into registers.
  *
- * Measured (README, "npm run bench: routing speed"; 1 December 2026, 2 cores shared with training jobs,
- * load 13-26, CPU time): at (16384, 64, 4) top-k 5.4 ms, BIP T = 4 23 ms, numpy 18 and 98 ms: 3.3x and
- * 4.2x numpy, BIP T = 4 5.8x the read floor and 4.3x our top-k; the issue's targets (8x, 8x, 4x, 3x)
- * are not met. Where the time goes: each of the T + 1 passes over the rows costs about one top-k call
- * (the ~k + 2 survivors a row, not the read), the first 1.7x that, the column steps ~0.1x each.
+ * Measured (README, "npm run bench: routing speed"; 1 December 2026, 17:20 UTC, 2 cores shared, load
+ * 5-11, CPU time): at (16384, 64, 4) top-k 3.7 ms, BIP T = 4 17 ms, numpy 13 and 69 ms: 3.5x and 4.0x
+ * numpy; the issue's targets (8x, 8x, 4x reads, 3x top-k) are not met there (at (65536, 256, 8) BIP
+ * T = 4 is 8.3x numpy and 3.0x the read floor). Where the time goes: the copy into wasm memory (0.43
+ * ms), then each of the T + 1 passes over the rows costs about one top-k call (the ~k + 2 survivors a
+ * row, not the read), the first 1.7x that, the column steps ~0.1x each.
  */
 #include "networks.h"
 #include "select.h"
