@@ -1,5 +1,5 @@
 /**
- * `moe-balance compare`: train one model per method and seed (same data order and initial weights for
+ * `moe-balance compare`: train one model per method and seed (same data order and initial parameters for
  * every method of a seed), then write the comparison report.
  *
  *   moe-balance compare --config configs/moe16.json --methods auxloss,lossfree,bip,quantile,topk \

@@ -33,7 +33,7 @@ Options:
                          residual only), dropPolicy=score|position, groups=G topkGroups=T (group-limited
                          topk/lossfree/bip), zLoss=C (router z-loss coefficient, ST-MoE: 0.001);
                          sinkhorn: sinkhornIters, sinkhornTau
-  --seed N               seed of the initial weights and the data order
+  --seed N               seed of the initial parameters and the data order
   --eval-every N         validation every N steps (0: only at the end)
   --checkpoint-every N   checkpoint every N steps (0: only at the end)
   --resume               continue the run in --out from its last checkpoint (its config.json is the base)

@@ -123,7 +123,7 @@ export function buildCompareReport(dir: string): CompareReport {
   const intro =
     `<p>${runs.length} training run${runs.length === 1 ? '' : 's'}: ${methods.length} method${methods.length === 1 ? '' : 's'} ` +
     `(${escapeHtml(methods.join(', '))}) × seed${seedsSet.length === 1 ? '' : 's'} ${escapeHtml(seedsSet.join(', '))}, up to ${stepsMax} steps, ` +
-    `same data order and initial weights for every method of a seed. Every number is recomputed from <code>runs/*/log.jsonl</code>; ` +
+    `same data order and initial parameters for every method of a seed. Every number is recomputed from <code>runs/*/log.jsonl</code>; ` +
     `lower is better in every column, and the best mean is in bold.</p>`;
   const definitions =
     '<p class="note"><b>Val perplexity</b>: exp of the held-out cross-entropy at the last evaluation (mean ± sd over seeds). ' +

@@ -14,7 +14,7 @@ export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'tensorflow
 /**
  * The storage of a float32 tensor as a typed array, without a copy: a view of the wasm heap, or the cpu
  * backend's own array; null on other backends. Read only: never write into it (wasm's XNNPACK matmul
- * caches packed weights per tensor and would not see the change). A wasm view is invalidated by the next
+ * caches packed matrices per tensor and would not see the change). A wasm view is invalidated by the next
  * allocation on the heap, so take it, use it, drop it.
  */
 export function storageView(t: tf.Tensor): Float32Array | null {

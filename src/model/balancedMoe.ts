@@ -8,7 +8,7 @@
  *   y_i     = Σ_{e chosen} w_ie · SwiGLU_e(x_i)  (+ Σ shared SwiGLU(x_i)),   w = scores at the chosen e,
  *             renormalised over the k choices when k > 1      (the router learns through w)
  *
- * Defaults: method 'bip' (T = 4, the paper's), gate softmax, no shared experts, weights ~ N(0, 0.02²)
+ * Defaults: method 'bip' (T = 4, the paper's), gate softmax, no shared experts, parameters ~ N(0, 0.02²)
  * from a seeded Rng (seed 1), so the same options give the same layer. With method 'auxloss' the layer
  * also returns the auxiliary loss in the graph (α = 0.1, global form; algorithms.md §4): add it to the
  * training loss.
@@ -48,7 +48,7 @@ export interface BalancedMoeOptions {
   balancer?: Balancer;
   /** Auxiliary loss for method 'auxloss': weight α (default 0.1) and form (default 'global'; 'sequence' needs seqLen). */
   aux?: { alpha?: number; form?: 'global' | 'sequence'; seqLen?: number };
-  /** Seed of the weight initialisation (default 1). */
+  /** Seed of the parameters' initialisation (default 1). */
   seed?: number;
   /** Standard deviation of the normal initialisation (default 0.02). */
   initStd?: number;
@@ -136,7 +136,7 @@ export class BalancedMoe {
     });
   }
 
-  /** The balancer's state (JSON-safe), e.g. to save next to the model's weights. */
+  /** The balancer's state (JSON-safe), e.g. to save next to the model's parameters. */
   getState(): BalancerState {
     return this.balancer.getState();
   }

@@ -27,6 +27,6 @@ export interface ModelConfig {
   ropeTheta: number;
   /** RMSNorm epsilon. */
   normEps: number;
-  /** Standard deviation of the normal weight initialisation (output projections scaled by 1/sqrt(2L)). */
+  /** Standard deviation of the normal initialisation of the parameters (output projections scaled by 1/sqrt(2L)). */
   initStd: number;
 }

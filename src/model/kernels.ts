@@ -38,7 +38,7 @@ function copy(dst: Mem, d0: number, src: Mem, s0: number, len: number): void {
   const a = src.base + s0;
   const d = dst.base + d0;
   if (len < 16) {
-    // Short runs (gate weights are rows of one element): a loop beats a native call.
+    // Short runs (combine weights are rows of one element): a loop beats a native call.
     const da = dst.arr;
     const sa = src.arr;
     for (let c = 0; c < len; c++) da[d + c] = sa[a + c];

@@ -15,7 +15,7 @@ export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D 
 
 /**
  * SwiGLU: (silu(x w1) * (x w3)) w2, x [N, d] -> [N, d]. The gate and up projections are stored as one
- * weight w13 = [w1 | w3] [d, 2h] and run as one product (one transpose of x in the backward pass instead
+ * matrix w13 = [w1 | w3] [d, 2h] and run as one product (one transpose of x in the backward pass instead
  * of two, and a larger, faster matmul).
  */
 export function swiglu(x: tf.Tensor2D, w13: tf.Tensor, w2: tf.Tensor): tf.Tensor2D {

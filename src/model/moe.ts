@@ -116,7 +116,7 @@ export function combineExperts(x: tf.Tensor2D, scores: tf.Tensor2D, experts: Int
   const total = experts.length;
   if (total === 0) return tf.zeros([N, d]);
   const plan = dispatchPlan(experts, tokenOf ?? k, m);
-  // Gate weights: the scores at the chosen ids, renormalised over the k choices when k > 1.
+  // Combine weights: the scores at the chosen ids, renormalised over the k choices when k > 1.
   const flat = new Int32Array(total);
   for (let a = 0; a < total; a++) flat[a] = (tokenOf ? tokenOf[a] : Math.floor(a / k)) * m + experts[a];
   const flatScores = tf.reshape(scores, [N * m, 1]);

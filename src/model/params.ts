@@ -1,10 +1,10 @@
 /**
- * Model parameters: one tf.Variable per named weight, created in a fixed order from a seeded Rng so that
- * the same seed gives bit-identical initial weights on every backend and for every balancing method.
+ * Model parameters: one tf.Variable per named parameter, created in a fixed order from a seeded Rng so that
+ * the same seed gives bit-identical initial parameters on every backend and for every balancing method.
  *
  * Names: `tokEmb` [V, d]; per block i: `b{i}.attnNorm` [d], `b{i}.wqkv` [d, 3d] (= [wq | wk | wv]),
  * `b{i}.wo` [d, d], `b{i}.ffnNorm` [d], `b{i}.router` [d, m], routed expert j: `b{i}.e{j}.w13` [d, 2h]
- * (= [gate | up]), `b{i}.e{j}.w2` [h, d] (down), shared expert j: `b{i}.s{j}.w13|w2`; `finalNorm` [d]. Norm weights start at 1, the rest ~ N(0, std²),
+ * (= [gate | up]), `b{i}.e{j}.w2` [h, d] (down), shared expert j: `b{i}.s{j}.w13|w2`; `finalNorm` [d]. Norm scales start at 1, the rest ~ N(0, std²),
  * with wo and w2 (the projections that write into the residual stream) scaled by 1/sqrt(2L) as in GPT-2.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -16,9 +16,9 @@ export type Params = Map<string, tf.Variable>;
 export interface ParamSpec {
   name: string;
   shape: number[];
-  /** 'ones' for norm weights, otherwise the standard deviation of a normal init. */
+  /** 'ones' for norm scales, otherwise the standard deviation of a normal init. */
   init: 'ones' | number;
-  /** AdamW decays matrices, not norm weights. */
+  /** AdamW decays matrices, not norm scales. */
   decay: boolean;
 }
 

@@ -19,7 +19,7 @@
  * With group = b > 1 the b tokens of a group are routed with the same q and their updates summed
  * (q_j ← max(0, q_j + η·(count_j − b·k/m))); a group never spans two calls (the last one of a call may
  * be shorter), so no token count is kept between calls. group ≥ n is one linear Loss-Free-like step per
- * batch. Gate weights are the original scores of the chosen experts, renormalised (assign.ts).
+ * batch. Combine weights are the original scores of the chosen experts, renormalised (assign.ts).
  *
  * Step size. η is in score units, and so is everything that sets it: how far q must travel (the
  * score margins) and how much a wrong q costs. With scale = 'spread' (default) η = rate × σ̂, σ̂ a

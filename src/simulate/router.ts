@@ -1,14 +1,14 @@
 /**
  * The linear router behind the synthetic streams: logits = x · W + b for token features x in R^d,
- * router weights W in R^{d x m} and a per-expert bias b in R^m (b is the weight row of a constant
- * feature, so it is as much "router weights" as W is). Features are N(0, I_d) unless a stream says
+ * a router matrix W in R^{d x m} and a per-expert bias b in R^m (b is the row of W for a constant
+ * feature, so it is as much a router parameter as W is). Features are N(0, I_d) unless a stream says
  * otherwise; W starts N(0, logitStd^2 / d) so the token-dependent part of each logit has std logitStd.
  */
 import type { Rng } from '../util/rng.ts';
 
 export class LinearRouter {
-  /** [d, m], row-major. */
-  readonly weights: Float64Array;
+  /** W [d, m], row-major. */
+  readonly matrix: Float64Array;
   /** [m]. */
   readonly bias: Float64Array;
 
@@ -19,15 +19,15 @@ export class LinearRouter {
     readonly logitStd: number,
     bias?: Float64Array,
   ) {
-    this.weights = new Float64Array(d * m);
+    this.matrix = new Float64Array(d * m);
     const scale = logitStd / Math.sqrt(d);
-    for (let x = 0; x < d * m; x++) this.weights[x] = scale * rng.normal();
+    for (let x = 0; x < d * m; x++) this.matrix[x] = scale * rng.normal();
     this.bias = bias ?? new Float64Array(m);
   }
 
   /** logits [n, m] of features [n, d]. */
   logits(features: Float64Array, n: number): Float32Array {
-    const { d, m, weights, bias } = this;
+    const { d, m, matrix, bias } = this;
     const out = new Float32Array(n * m);
     const acc = new Float64Array(m);
     for (let i = 0; i < n; i++) {
@@ -35,7 +35,7 @@ export class LinearRouter {
       for (let f = 0; f < d; f++) {
         const xf = features[i * d + f];
         const wRow = f * m;
-        for (let j = 0; j < m; j++) acc[j] += xf * weights[wRow + j];
+        for (let j = 0; j < m; j++) acc[j] += xf * matrix[wRow + j];
       }
       out.set(acc, i * m);
     }
@@ -43,13 +43,13 @@ export class LinearRouter {
   }
 
   /**
-   * One random-walk step of the router weights: W += step · N(0, logitStd^2 / d), b += step · N(0, 1).
+   * One random-walk step of the router's parameters: W += step · N(0, logitStd^2 / d), b += step · N(0, 1).
    * After t steps the bias has moved by about step · sqrt(t), so popularity ranks reshuffle once that
    * is comparable to the gaps between the Zipf biases.
    */
   randomWalk(rng: Rng, step: number): void {
     const scale = (step * this.logitStd) / Math.sqrt(this.d);
-    for (let x = 0; x < this.weights.length; x++) this.weights[x] += scale * rng.normal();
+    for (let x = 0; x < this.matrix.length; x++) this.matrix[x] += scale * rng.normal();
     for (let j = 0; j < this.m; j++) this.bias[j] += step * rng.normal();
   }
 }

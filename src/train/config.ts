@@ -40,7 +40,7 @@ export interface TrainBaseConfig extends ModelConfig {
   adamEps: number;
   /** Clip the global gradient norm to this (0: no clipping). */
   gradClip: number;
-  /** Seed of the initial weights and of the data order (identical across methods). */
+  /** Seed of the initial parameters and of the data order (identical across methods). */
   seed: number;
   // --- evaluation, checkpoints, output ---
   /** Evaluate every this many steps (0: only at the end). */

@@ -7,7 +7,7 @@
  *
  * One step: sample a batch, forward (routing reads each layer's scores out of the graph and calls
  * balancer.route, which updates the balancer's state), backward, clip, AdamW, log. The seed fixes the
- * initial weights and the data order, so runs with different methods see identical data and init.
+ * initial parameters and the data order, so runs with different methods see identical data and init.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
@@ -67,7 +67,7 @@ export interface TrainOptions {
   stop?: { requested: boolean };
   /** Test seams: run before each step / after each logged step. */
   hooks?: {
-    /** May change weights only to provoke a failure: the optimizer keeps its own copy of them. */
+    /** May change parameters only to provoke a failure: the optimizer keeps its own copy of them. */
     beforeStep?: (step: number, model: MoeTransformer) => void;
     afterStep?: (line: StepLine) => void;
     /** Every layer's routing of the whole batch at this step (with W workers too). */
