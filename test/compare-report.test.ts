@@ -7,6 +7,8 @@ import { buildCompareReport, concurrencyNote } from '../src/compare/report.ts';
 import { movingAverage } from '../src/compare/charts.ts';
 import type { CompareMeta } from '../src/compare/meta.ts';
 import { parseRunLog, parseRunName, listRunDirs } from '../src/compare/logs.ts';
+import { parseJsonLines } from '../src/io/json.ts';
+import { readLog } from '../src/train/log.ts';
 import { writeSyntheticRun, syntheticRunLines } from './fixtures/compareLogs.ts';
 
 const METHODS = ['auxloss', 'lossfree', 'bip'];
@@ -60,6 +62,17 @@ test('parseRunLog keeps the last line per step and ignores a truncated line', ()
   assert.deepEqual(log.steps.map((s) => [s.step, s.loss]), [[1, 5], [2, 3]]);
   assert.equal(log.evals.length, 1);
   assert.equal(log.summary, undefined);
+});
+
+test("one rule for a torn log line: the trainer's readLog and the report's parseRunLog both skip it and keep the rest", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'moe-torn-'));
+  const path = join(dir, 'log.jsonl');
+  const text = '{"step":1,"loss":2,"layers":[]}\n\n{"step":2,"lo\n{"eval":true,"step":1,"valLoss":1}\n{"step":3,"loss":4,"layers":[]}\n{"sum';
+  writeFileSync(path, text);
+  assert.deepEqual(parseJsonLines(text), [{ step: 1, loss: 2, layers: [] }, { eval: true, step: 1, valLoss: 1 }, { step: 3, loss: 4, layers: [] }]);
+  assert.deepEqual(readLog(path), parseJsonLines(text));
+  assert.deepEqual(parseRunLog(text).steps.map((s) => s.step), [1, 3]);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('movingAverage is trailing and skips NaN', () => {

@@ -10,6 +10,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseJsonLines } from '../io/json.ts';
 
 // One schema, owned by the writer (src/train/log.ts); the report reads exactly what the trainer writes.
 import type { EvalLine, LayerLog, StepLine, SummaryLine } from '../train/log.ts';
@@ -42,15 +43,7 @@ export function parseRunLog(text: string): RunLog {
   const steps = new Map<number, StepLine>();
   const evals = new Map<number, EvalLine>();
   let summary: SummaryLine | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '') continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      continue; // a line cut short by a kill; the run resumes from its checkpoint
-    }
+  for (const v of parseJsonLines(text)) {
     if (!isObject(v)) continue;
     if (v.summary === true) summary = v as unknown as SummaryLine;
     else if (v.eval === true && typeof v.step === 'number') evals.set(v.step, v as unknown as EvalLine);

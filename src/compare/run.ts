@@ -25,6 +25,7 @@ import { fmtDuration } from '../report/format.ts';
 import { formatOptionValue } from '../routing/options.ts';
 import { parseMethodList } from '../routing/registry.ts';
 import { hasCheckpoint } from '../train/checkpoint.ts';
+import { readJsonOrUndefined } from '../io/json.ts';
 import { methodSpecConfig } from '../train/config.ts';
 
 /** The package root (where package.json and bin/ are). */
@@ -163,12 +164,8 @@ export async function runCompare(o: CompareOptions): Promise<CompareResult> {
   const trainCommand = o.trainCommand ?? [process.execPath, join(PACKAGE_ROOT, 'bin', 'moe-balance.js'), 'train'];
   mkdirSync(join(o.out, 'runs'), { recursive: true });
 
-  let configValues: unknown;
-  try {
-    configValues = JSON.parse(readFileSync(o.config, 'utf8'));
-  } catch {
-    configValues = null; // the trainer reports a bad config file itself, with a better message
-  }
+  // The trainer reports a bad config file itself, with a better message.
+  const configValues = readJsonOrUndefined(o.config) ?? null;
   const previous = readCompareMeta(o.out);
   const meta: CompareMeta & { previousStarts?: string[] } = {
     command: o.command ?? ['moe-balance', ...process.argv.slice(2)].join(' '),

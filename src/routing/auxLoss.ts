@@ -14,7 +14,7 @@
 import { assignTopK } from './assign.ts';
 import { InputError } from './errors.ts';
 import { resolveOptions } from './registry.ts';
-import { validateRouteInput } from './validate.ts';
+import { checkEmptyState, validateRouteInput } from './validate.ts';
 import type { AuxLossResult, Balancer, BalancerState, RouteResult } from './types.ts';
 
 export type AuxLossForm = 'global' | 'sequence';
@@ -90,8 +90,7 @@ export class AuxLossBalancer implements Balancer {
   }
 
   setState(state: BalancerState): void {
-    const keys = Object.keys(state);
-    if (keys.length > 0) throw new InputError(`auxloss state must be {} (it has no state), got keys: ${keys.join(', ')}`);
+    checkEmptyState('auxloss', state);
   }
 
   reset(): void {}

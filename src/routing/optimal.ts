@@ -15,7 +15,7 @@
 import type { Highs } from 'highs';
 import { capacity, writeWeights } from './assign.ts';
 import { InputError } from './errors.ts';
-import { validateRouteInput } from './validate.ts';
+import { checkEmptyState, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteResult } from './types.ts';
 
 export const OPTIMAL_MAX_VARIABLES = 1_000_000;
@@ -141,8 +141,7 @@ export class OptimalBalancer implements Balancer {
   }
 
   setState(state: BalancerState): void {
-    const keys = Object.keys(state);
-    if (keys.length > 0) throw new InputError(`optimal state must be {} (it has no state), got keys: ${keys.join(', ')}`);
+    checkEmptyState('optimal', state);
   }
 
   reset(): void {}

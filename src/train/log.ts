@@ -10,6 +10,7 @@
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomicWrite.ts';
+import { parseJsonLines } from '../io/json.ts';
 
 export interface LayerLog {
   loads: number[];
@@ -65,17 +66,7 @@ export function appendLogLine(path: string, line: LogLine): void {
 
 /** Every whole, parseable line of a log (a torn last line is skipped). */
 export function readLog(path: string): LogLine[] {
-  if (!existsSync(path)) return [];
-  const out: LogLine[] = [];
-  for (const text of readFileSync(path, 'utf8').split('\n')) {
-    if (text.trim() === '') continue;
-    try {
-      out.push(JSON.parse(text) as LogLine);
-    } catch {
-      // a line cut by a kill: ignore
-    }
-  }
-  return out;
+  return existsSync(path) ? (parseJsonLines(readFileSync(path, 'utf8')) as LogLine[]) : [];
 }
 
 /** Keeps the step and eval lines up to `step` (drops later ones, any summary and any torn line). */
