@@ -306,7 +306,7 @@ ALWAYS int row_pass_k(int K, int Mx, int t, double rho, double delta, int truncP
 /* ---------------------------------------------------------------- final routing */
 
 /* Top-k of s_ij - q_j for every row, floors PRAW_i - rho verified (retry PRAW_i - delta, then in full). */
-ALWAYS void route_pass_k(int K, int Mx, double rho, double delta) {
+ALWAYS int route_pass_k(int K, int Mx, double rho, double delta) {
   const int NVx = (Mx + 3) >> 2, MPx = 4 * NVx;
   const double qscale = max_abs(Q);
   for (int j = 0; j < MP; j++) LOADS[j] = 0;
@@ -344,44 +344,98 @@ ALWAYS void route_pass_k(int K, int Mx, double rho, double delta) {
   TUNE[TUNE_ROUTE_RETRY] += retries;
   TUNE[TUNE_ROUTE_FULL] += full;
   adapt(TUNE + TUNE_PHI_ROUTE, retries);
+  return -1;
 }
 
 /* ---------------------------------------------------------------- specialisation on (m, k) */
 
-/* Calls fn(k, M, ...) with a constant k for the common k (clang then unrolls the networks into
- * registers), else with the globals. */
-#define SPECIALISE_K(fn, ...)                 \
-  switch (K) {                                \
-    case 1: return fn(1, M, ##__VA_ARGS__);   \
-    case 2: return fn(2, M, ##__VA_ARGS__);   \
-    case 3: return fn(3, M, ##__VA_ARGS__);   \
-    case 4: return fn(4, M, ##__VA_ARGS__);   \
-    case 6: return fn(6, M, ##__VA_ARGS__);   \
-    case 8: return fn(8, M, ##__VA_ARGS__);   \
-    default: return fn(K, M, ##__VA_ARGS__);  \
-  }
+/*
+ * Each driver is compiled once per common shape with k (and m) constants, so that clang unrolls the
+ * networks into registers and the loops over a row: m in {16, 64, 256} with k in {1, 2, 4, 8}, then k
+ * alone in {1, 2, 3, 4, 6, 8} with m from the global, then both from the globals. Measured at (16384,
+ * 64, 4) (bench/profile-routing.ts, phase timers, one run, 1 December 2026): (m, k) constant made plain
+ * top-k ~15% faster, the later row passes of BIP 8-18% and its final routing 4-8%.
+ *
+ * Every specialisation is its own wasm function (noinline thunks, not one switch with every copy
+ * inlined into it): V8 first runs a module in its baseline compiler and optimises a function only once
+ * it is hot, in the background, so a dispatcher holding a dozen inlined copies took 12-17 calls of BIP
+ * T = 4 at (16384, 64, 4) to become fast (40-120 ms per call meanwhile, 12-20 ms after), while a single
+ * small hot function is optimised within the first calls.
+ */
+#define NOINLINE __attribute__((noinline))
+#define FOR_MK(X) X(1, 16) X(2, 16) X(4, 16) X(8, 16) X(1, 64) X(2, 64) X(4, 64) X(8, 64) X(1, 256) X(2, 256) X(4, 256) X(8, 256)
+#define FOR_K(X) X(1) X(2) X(3) X(4) X(6) X(8)
 
-/* The same with m constant too for common shapes (m in {16, 64, 256}, k in {1, 2, 4, 8}): the loops over
- * a row unroll. Measured at (16384, 64, 4) (bench/profile-routing.ts, phase timers, one run, 1 December
- * 2026): plain top-k ~15% faster, the later row passes of BIP 8-18% and its final routing 4-8% (an
- * earlier run at load 12 had seen no gain on the dual passes; the prototype's builds saw ~30%). */
-#define SHAPE(m, k, fn, ...) \
-  case (m) * 64 + (k): return fn(k, m, ##__VA_ARGS__);
-#define SHAPES_OF(m, fn, ...) SHAPE(m, 1, fn, ##__VA_ARGS__) SHAPE(m, 2, fn, ##__VA_ARGS__) SHAPE(m, 4, fn, ##__VA_ARGS__) SHAPE(m, 8, fn, ##__VA_ARGS__)
-#define SPECIALISE_MK(fn, ...)          \
-  switch (M * 64 + K) {                 \
-    SHAPES_OF(16, fn, ##__VA_ARGS__)    \
-    SHAPES_OF(64, fn, ##__VA_ARGS__)    \
-    SHAPES_OF(256, fn, ##__VA_ARGS__)   \
-    default: break;                     \
-  }                                     \
-  SPECIALISE_K(fn, ##__VA_ARGS__)
+/* Thunks of driver `name` (name##_k(K, Mx, ...)) for every shape, and its dispatcher's switch body:
+ * params and args are the driver's parameter list and argument list, both in parentheses. */
+#define UNPAREN(...) __VA_ARGS__
+#define THUNK_MK(ret, name, params, args, k, m) \
+  static NOINLINE ret name##_##k##_##m(UNPAREN params) { return name##_k(k, m UNPAREN args); }
+#define THUNK_K(ret, name, params, args, k) \
+  static NOINLINE ret name##_##k##_m(UNPAREN params) { return name##_k(k, M UNPAREN args); }
+#define THUNK_ANY(ret, name, params, args) \
+  static NOINLINE ret name##_any(UNPAREN params) { return name##_k(K, M UNPAREN args); }
+#define CASE_MK(name, args, k, m) \
+  case (m) * 64 + (k): return name##_##k##_##m args;
+#define CASE_K(name, args, k) \
+  case k: return name##_##k##_m args;
+
+/* top-k: (m, k) */
+#define TOPK_MK(k, m) THUNK_MK(int, topk_plain, (void), (), k, m)
+#define TOPK_K(k) THUNK_K(int, topk_plain, (void), (), k)
+FOR_MK(TOPK_MK)
+FOR_K(TOPK_K)
+THUNK_ANY(int, topk_plain, (void), ())
+/* routing only (Loss-Free, evaluation calls): k */
+#define ROUTE_ROWS_K(k) THUNK_K(int, route_rows, (void), (), k)
+FOR_K(ROUTE_ROWS_K)
+THUNK_ANY(int, route_rows, (void), ())
+/* the dual passes: (m, k) */
+#define ROW_PASS_PARAMS (int t, double rho, double delta, int truncP, int route)
+#define ROW_PASS_ARGS (, t, rho, delta, truncP, route)
+#define ROW_PASS_MK(k, m) THUNK_MK(int, row_pass, ROW_PASS_PARAMS, ROW_PASS_ARGS, k, m)
+#define ROW_PASS_K(k) THUNK_K(int, row_pass, ROW_PASS_PARAMS, ROW_PASS_ARGS, k)
+FOR_MK(ROW_PASS_MK)
+FOR_K(ROW_PASS_K)
+THUNK_ANY(int, row_pass, ROW_PASS_PARAMS, ROW_PASS_ARGS)
+#define ROUTE_PASS_PARAMS (double rho, double delta)
+#define ROUTE_PASS_ARGS (, rho, delta)
+#define ROUTE_PASS_MK(k, m) THUNK_MK(int, route_pass, ROUTE_PASS_PARAMS, ROUTE_PASS_ARGS, k, m)
+#define ROUTE_PASS_K(k) THUNK_K(int, route_pass, ROUTE_PASS_PARAMS, ROUTE_PASS_ARGS, k)
+FOR_MK(ROUTE_PASS_MK)
+FOR_K(ROUTE_PASS_K)
+THUNK_ANY(int, route_pass, ROUTE_PASS_PARAMS, ROUTE_PASS_ARGS)
 
 /* Top-k of the scores per token; returns the input check's result (-1: scores fine, nothing else done otherwise). */
-int topk_plain(void) { SPECIALISE_MK(topk_plain_k) }
-static int route_rows(void) { SPECIALISE_K(route_rows_k) }
-static int row_pass(int t, double rho, double delta, int truncP, int route) { SPECIALISE_MK(row_pass_k, t, rho, delta, truncP, route) }
-static void route_pass(double rho, double delta) { SPECIALISE_MK(route_pass_k, rho, delta) }
+int topk_plain(void) {
+#define C_MK(k, m) CASE_MK(topk_plain, (), k, m)
+#define C_K(k) CASE_K(topk_plain, (), k)
+  switch (M * 64 + K) { FOR_MK(C_MK) default: break; }
+  switch (K) { FOR_K(C_K) default: return topk_plain_any(); }
+#undef C_MK
+#undef C_K
+}
+static int route_rows(void) {
+#define C_K(k) CASE_K(route_rows, (), k)
+  switch (K) { FOR_K(C_K) default: return route_rows_any(); }
+#undef C_K
+}
+static int row_pass(int t, double rho, double delta, int truncP, int route) {
+#define C_MK(k, m) CASE_MK(row_pass, (t, rho, delta, truncP, route), k, m)
+#define C_K(k) CASE_K(row_pass, (t, rho, delta, truncP, route), k)
+  switch (M * 64 + K) { FOR_MK(C_MK) default: break; }
+  switch (K) { FOR_K(C_K) default: return row_pass_any(t, rho, delta, truncP, route); }
+#undef C_MK
+#undef C_K
+}
+static int route_pass(double rho, double delta) {
+#define C_MK(k, m) CASE_MK(route_pass, (rho, delta), k, m)
+#define C_K(k) CASE_K(route_pass, (rho, delta), k)
+  switch (M * 64 + K) { FOR_MK(C_MK) default: break; }
+  switch (K) { FOR_K(C_K) default: return route_pass_any(rho, delta); }
+#undef C_MK
+#undef C_K
+}
 
 /* ---------------------------------------------------------------- exported drivers */
 
