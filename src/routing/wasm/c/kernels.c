@@ -200,8 +200,21 @@ ALWAYS int route_rows_k(int K, int Mx) {
     }
     survivor_mask(row, SH32, NVx, lower32(F, shmax), MASK);
     int L = gather_mask(Mx, row);
-    if (!(L > K && kplus1_value(K, L) >= F)) L = gather_full(Mx, row);
-    route_list(K, i, row, L);
+    if (L > K) {
+      /* One id network of K + 1 slots gives the top k and, in slot K, the (k+1)-th largest, which must
+       * reach F (every expert outside the mask is below F): then the top k is exact. */
+      v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
+      const int NB = (K + 2) / 2;
+      const int start = i % Mx;
+      insert_rotated(B, I, NB, L, start);
+      if (net64_slot(B, K) >= F) {
+        int ids[MAXSLOTS];
+        ids_from_network(K, B, I, L, ids, start);
+        write_route(K, i, row, ids);
+        continue;
+      }
+    }
+    route_list(K, i, row, gather_full(Mx, row));
   }
   return -1;
 }
@@ -387,8 +400,10 @@ ALWAYS int route_pass_k(int K, int Mx, double rho, double delta) {
 FOR_MK(TOPK_MK)
 FOR_K(TOPK_K)
 THUNK_ANY(int, topk_plain, (void), ())
-/* routing only (Loss-Free, evaluation calls): k */
+/* routing only (Loss-Free, evaluation calls): (m, k) */
+#define ROUTE_ROWS_MK(k, m) THUNK_MK(int, route_rows, (void), (), k, m)
 #define ROUTE_ROWS_K(k) THUNK_K(int, route_rows, (void), (), k)
+FOR_MK(ROUTE_ROWS_MK)
 FOR_K(ROUTE_ROWS_K)
 THUNK_ANY(int, route_rows, (void), ())
 /* the dual passes: (m, k) */
@@ -417,8 +432,11 @@ int topk_plain(void) {
 #undef C_K
 }
 static int route_rows(void) {
+#define C_MK(k, m) CASE_MK(route_rows, (), k, m)
 #define C_K(k) CASE_K(route_rows, (), k)
+  switch (M * 64 + K) { FOR_MK(C_MK) default: break; }
   switch (K) { FOR_K(C_K) default: return route_rows_any(); }
+#undef C_MK
 #undef C_K
 }
 static int row_pass(int t, double rho, double delta, int truncP, int route) {
