@@ -20,7 +20,7 @@
 import { assignTopK } from './assign.ts';
 import { DualWorkspace, dualIterations, routingFloors } from './dual.ts';
 import { resolveOptions } from './registry.ts';
-import { readStateVector, stateVectorFor } from './validate.ts';
+import { readStateVector, stateVectorJson, stateVectorFor } from './validate.ts';
 import { checkedKernels, type KernelChoice } from './wasm/choice.ts';
 import { DUAL_ROUTE_FIRST, DUAL_TRUNCATE_P, DUAL_TRUNCATE_Q, KernelTuning } from './wasm/kernels.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
@@ -77,12 +77,11 @@ export class BipBalancer implements Balancer {
   }
 
   getState(): BalancerState {
-    return { q: this.q ? Array.from(this.q) : [] };
+    return { q: stateVectorJson(this.q) };
   }
 
   setState(state: BalancerState): void {
-    const v = readStateVector(state, 'q', this.q ? this.q.length : null, 'bip');
-    this.q = v.length === 0 ? null : v;
+    this.q = readStateVector(state, 'q', this.q, 'bip');
   }
 
   reset(): void {

@@ -41,7 +41,7 @@ import { DualWorkspace, dualIterations } from './dual.ts';
 import { InputError } from './errors.ts';
 import { kthLargest, topKRowShifted } from './select.ts';
 import { resolveOptions } from './registry.ts';
-import { validateRouteInput, readStateVector, stateVectorFor } from './validate.ts';
+import { validateRouteInput, readStateVector, stateVectorJson, stateVectorFor } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 /** A masked instance (group-limited exact) with no routing inside the mask that respects capacity. */
@@ -792,12 +792,11 @@ export class ExactBalancer implements Balancer {
   }
 
   getState(): BalancerState {
-    return { q: this.q ? Array.from(this.q) : [] };
+    return { q: stateVectorJson(this.q) };
   }
 
   setState(state: BalancerState): void {
-    const v = readStateVector(state, 'q', this.q ? this.q.length : null, 'exact');
-    this.q = v.length === 0 ? null : v;
+    this.q = readStateVector(state, 'q', this.q, 'exact');
   }
 
   reset(): void {

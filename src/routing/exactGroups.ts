@@ -22,7 +22,7 @@ import { assignTopK, capacity } from './assign.ts';
 import { InputError } from './errors.ts';
 import { ExactBalancer, ExactInfeasibleError, ExactWorkspace, solveExact, type ExactOptions, type ExactRouteResult } from './exact.ts';
 import { groupMask, groupScore, maskScores } from './groupLimited.ts';
-import { readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { readStateVector, stateVectorJson, stateVectorFor, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 /** The n × G group scores (float32, as every score matrix the solvers take). */
@@ -116,17 +116,16 @@ export class GroupExactBalancer implements Balancer {
   }
 
   getState(): BalancerState {
-    return { q: this.q ? Array.from(this.q) : [], qGroups: this.qGroups ? Array.from(this.qGroups) : [] };
+    return { q: stateVectorJson(this.q), qGroups: stateVectorJson(this.qGroups) };
   }
 
   setState(state: BalancerState): void {
     for (const key of Object.keys(state)) {
       if (key !== 'q' && key !== 'qGroups') throw new InputError(`exact state: unknown key '${key}' (expected 'q' and 'qGroups')`);
     }
-    const q = readStateVector({ q: state.q ?? [] }, 'q', this.q ? this.q.length : null, 'exact');
-    const qGroups = readStateVector({ qGroups: state.qGroups ?? [] }, 'qGroups', this.qGroups ? this.qGroups.length : null, 'exact');
-    this.q = q.length === 0 ? null : q;
-    this.qGroups = qGroups.length === 0 ? null : qGroups;
+    const q = readStateVector({ q: state.q ?? [] }, 'q', this.q, 'exact');
+    this.qGroups = readStateVector({ qGroups: state.qGroups ?? [] }, 'qGroups', this.qGroups, 'exact');
+    this.q = q;
   }
 
   reset(): void {

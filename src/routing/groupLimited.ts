@@ -21,7 +21,7 @@ import { DualWorkspace, dualIterations } from './dual.ts';
 import { InputError } from './errors.ts';
 import { LossFreeBalancer, lossFreeUpdate } from './lossFree.ts';
 import { TopKBalancer } from './topk.ts';
-import { checkEmptyState, readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { checkEmptyState, readStateVector, stateVectorJson, stateVectorFor, validateRouteInput } from './validate.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
 export interface GroupOptions {
@@ -165,7 +165,7 @@ export class GroupLimitedBalancer implements Balancer {
 
   getState(): BalancerState {
     const key = this.stateKey;
-    return key === null ? {} : { [key]: this.v ? Array.from(this.v) : [] };
+    return key === null ? {} : { [key]: stateVectorJson(this.v) };
   }
 
   setState(state: BalancerState): void {
@@ -174,8 +174,7 @@ export class GroupLimitedBalancer implements Balancer {
       checkEmptyState('topk', state);
       return;
     }
-    const v = readStateVector(state, key, this.v ? this.v.length : null, this.method);
-    this.v = v.length === 0 ? null : v;
+    this.v = readStateVector(state, key, this.v, this.method);
   }
 
   reset(): void {

@@ -9,7 +9,7 @@
  */
 import { assignTopK } from './assign.ts';
 import { resolveOptions } from './registry.ts';
-import { readStateVector, stateVectorFor } from './validate.ts';
+import { readStateVector, stateVectorJson, stateVectorFor } from './validate.ts';
 import { checkedKernels, type KernelChoice } from './wasm/choice.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
@@ -58,12 +58,11 @@ export class LossFreeBalancer implements Balancer {
   }
 
   getState(): BalancerState {
-    return { b: this.b ? Array.from(this.b) : [] };
+    return { b: stateVectorJson(this.b) };
   }
 
   setState(state: BalancerState): void {
-    const v = readStateVector(state, 'b', this.b ? this.b.length : null, 'lossfree');
-    this.b = v.length === 0 ? null : v;
+    this.b = readStateVector(state, 'b', this.b, 'lossfree');
   }
 
   reset(): void {

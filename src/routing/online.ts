@@ -37,7 +37,7 @@
 import { writeWeights } from './assign.ts';
 import { topKRowShifted } from './select.ts';
 import { resolveOptions } from './registry.ts';
-import { readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { readStateVector, stateVectorJson, stateVectorFor, validateRouteInput } from './validate.ts';
 import { InputError } from './errors.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
 
@@ -207,7 +207,7 @@ export class OnlineBalancer implements Balancer {
 
   /** { q, spread }: spread is [] before the first token, else [the running spread]. */
   getState(): BalancerState {
-    return { q: this.q ? Array.from(this.q) : [], spread: this.spread.value === 0 ? [] : [this.spread.value] };
+    return { q: stateVectorJson(this.q), spread: this.spread.value === 0 ? [] : [this.spread.value] };
   }
 
   setState(state: BalancerState): void {
@@ -215,8 +215,7 @@ export class OnlineBalancer implements Balancer {
     if (!Array.isArray(spread) || spread.length > 1 || spread.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x < 0)) {
       throw new InputError(`online state: 'spread' must be [] or [one finite number >= 0]`);
     }
-    const v = readStateVector(rest, 'q', this.q ? this.q.length : null, 'online');
-    this.q = v.length === 0 ? null : v;
+    this.q = readStateVector(rest, 'q', this.q, 'online');
     this.spread.value = spread.length === 0 ? 0 : spread[0];
   }
 

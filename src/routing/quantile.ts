@@ -17,7 +17,7 @@ import { assignTopK, capacity } from './assign.ts';
 import { DualWorkspace, dualIterations, rowStep } from './dual.ts';
 import { InputError } from './errors.ts';
 import { resolveOptions } from './registry.ts';
-import { readStateVector, stateVectorFor, validateRouteInput } from './validate.ts';
+import { readStateVector, stateVectorJson, stateVectorFor, validateRouteInput } from './validate.ts';
 import { checkedKernels, type KernelChoice } from './wasm/choice.ts';
 import { DUAL_ROUTE_FIRST, KernelTuning } from './wasm/kernels.ts';
 import type { Balancer, BalancerState, RouteCallOptions, RouteResult } from './types.ts';
@@ -164,12 +164,11 @@ export class QuantileBalancer implements Balancer {
   }
 
   getState(): BalancerState {
-    return { beta: this.beta ? Array.from(this.beta) : [] };
+    return { beta: stateVectorJson(this.beta) };
   }
 
   setState(state: BalancerState): void {
-    const v = readStateVector(state, 'beta', this.beta ? this.beta.length : null, 'quantile');
-    this.beta = v.length === 0 ? null : v;
+    this.beta = readStateVector(state, 'beta', this.beta, 'quantile');
   }
 
   reset(): void {

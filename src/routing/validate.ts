@@ -52,8 +52,12 @@ export function validateRouteShape(scores: unknown, n: number, m: number, k: num
   }
 }
 
-/** Checks a state vector read back from JSON: present, an array of m finite numbers. */
-export function readStateVector(state: Record<string, unknown>, key: string, m: number | null, method: string): Float64Array {
+/**
+ * A balancer's state vector (q, b, β) as setState reads it back from JSON: an array of finite numbers, of
+ * the balancer's m once it has routed (`current`); [] (a state saved before the first call) is null.
+ */
+export function readStateVector(state: Record<string, unknown>, key: string, current: Float64Array | null, method: string): Float64Array | null {
+  const m = current ? current.length : null;
   const known = Object.keys(state);
   for (const kk of known) {
     if (kk !== key) throw new InputError(`${method} state: unknown key '${kk}' (expected only '${key}')`);
@@ -71,7 +75,12 @@ export function readStateVector(state: Record<string, unknown>, key: string, m: 
     }
     out[j] = x;
   }
-  return out;
+  return out.length === 0 ? null : out;
+}
+
+/** A state vector as getState writes it: its values, or [] before the first call (m not known yet). */
+export function stateVectorJson(v: Float64Array | null): number[] {
+  return v ? Array.from(v) : [];
 }
 
 /** A balancer's state vector for m experts: zeros on first use; an error if it was made for another m. */
