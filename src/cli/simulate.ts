@@ -73,7 +73,7 @@ Synthetic streams (seeded; logits = x·W + b, x ~ N(0, I_dim), scores = gate(log
   --stream NAME         skewed (default) | drift | collapse | clustered
 ${STREAM_KINDS.map((s) => `                          ${s.padEnd(10)} ${STREAM_DOCS[s]}`).join('\n')}
   --n N                 tokens per batch (default ${DEFAULTS.n})
-  --m M                 experts (default ${DEFAULTS.m})
+  --m M                 number of experts (default ${DEFAULTS.m})
   --k K                 experts per token, 1 <= K < m (default ${DEFAULTS.k})
   --steps S             batches (default ${DEFAULTS.steps})
   --layers L            independent streams, one per MoE layer (default ${DEFAULTS.layers})

@@ -155,7 +155,7 @@ export const CONFIG_KEYS = Object.keys(SPECS) as (keyof TrainConfig)[];
  * or a checkpoint's config holding an old key is read under the new name (with a note); --set and the
  * flags take only the new names, and an old one there is an error that names its successor.
  */
-export const RENAMED_KEYS: Readonly<Record<string, string>> = { experts: 'numExperts', sharedExperts: 'numSharedExperts' };
+const RENAMED_KEYS: Readonly<Record<string, string>> = { experts: 'numExperts', sharedExperts: 'numSharedExperts' };
 
 /** rec with every renamed key under its new name; `note` hears one line per key moved. Both names at once is an error. */
 export function renameOldKeys(rec: Record<string, unknown>, source: string, note?: (line: string) => void): Record<string, unknown> {
