@@ -14,7 +14,7 @@
  * (rare: about one row per expert per call, where q_j was set to exactly that row's key).
  *
  * Functions with a parameter K (shadowing the global) or Mx (the global M) are specialised: the drivers
- * call them with constants for common shapes (SPECIALISE_K, SPECIALISE_MK in kernels.c) so that clang unrolls the
+ * call them with constants for common shapes (the noinline thunks of kernels.c) so that clang unrolls the
  * networks into registers and the row loops over m, with the globals for other shapes.
  */
 #ifndef MOE_ROWS_H
