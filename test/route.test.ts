@@ -221,6 +221,8 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
   writeFileSync(smallState, '{"q": [0, 0, 0]}\n');
   const wrongKey = join(DIR, 'wrongkey.state.json');
   writeFileSync(wrongKey, JSON.stringify({ b: new Array(M).fill(0) }));
+  const notFinite = join(DIR, 'nan.state.json');
+  writeFileSync(notFinite, `{"q": [0, 0, "NaN"${', 0'.repeat(M - 3)}]}`);
   const badSpread = join(DIR, 'spread.state.json');
   writeFileSync(badSpread, JSON.stringify({ q: new Array(M).fill(0), spread: [1, 2] }));
 
@@ -235,8 +237,10 @@ test('bad input exits 2 with one line naming the problem, and leaves the state f
     [['--input', SCORES, '--k', '0'], /--k must be an integer >= 1, got '0'/],
     [['--input', SCORES, '--method', 'switch'], /unknown method 'switch' \(methods: topk, bip, lossfree, quantile, auxloss, sinkhorn, expertchoice, online, exact, optimal\)$/],
     [['--input', SCORES, '--method', 'online', '--state', badSpread], /spread\.state\.json: online state: 'spread' must be \[\] or \[one finite number >= 0\]$/],
+    [['--input', SCORES, '--state', notFinite], /nan\.state\.json: bip state: 'q\[2\]' is not a finite number \(NaN\)$/],
+    [['--input', SCORES, '--method', 'topk', '--state', notFinite], /nan\.state\.json: topk state must be \{\} \(it has no state\), got keys: q$/],
     [['--input', SCORES, '--state', smallState], /small\.state\.json: "q" has 3 values but the input has m = 8 experts$/],
-    [['--input', SCORES, '--state', wrongKey, '--output', 'out-never.json'], /method bip expects \{"q": \[8 numbers\]\}, the file has keys 'b'$/],
+    [['--input', SCORES, '--state', wrongKey, '--output', 'out-never.json'], /wrongkey\.state\.json: bip state: unknown key 'b' \(expected only 'q'\)$/],
     [['--input', SCORES, '--method', 'bip', '--rate', '0.1'], /--rate is an option of methods lossfree and online, not of bip$/],
     [['--input', SCORES, '--method', 'lossfree', '--group', '2'], /--group is an option of method online, not of lossfree$/],
     [['--input', SCORES, '--method', 'topk', '--iters', '2'], /--iters is an option of methods bip and sinkhorn, not of topk$/],

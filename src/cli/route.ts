@@ -149,7 +149,10 @@ function methodFromArgs(opt: Partial<Record<string, string>>): { method: string;
   return { method: entry.name, options };
 }
 
-/** Reads and checks a state file before the balancer sees it, so the message can name the file. */
+/**
+ * Reads a state file. Its keys and values are the balancer's to check (setState: the same rule as for
+ * any caller; its message gets the file's name); this adds the one thing only the command knows, m.
+ */
 function readState(path: string, method: string, m: number): BalancerState {
   let parsed: unknown;
   try {
@@ -158,25 +161,10 @@ function readState(path: string, method: string, m: number): BalancerState {
     throw new CliError(`state file ${path}: ${(err as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CliError(`state file ${path}: expected a JSON object`);
-  const entry = getMethod(method);
-  const want = entry.state ?? undefined;
-  const extra = entry.extraState ?? [];
-  const keys = Object.keys(parsed).filter((x) => !extra.includes(x));
-  if (want === undefined) {
-    if (keys.length > 0) throw new CliError(`state file ${path}: method ${method} keeps no state, but the file has ${keys.map((x) => `'${x}'`).join(', ')}`);
-    return {};
-  }
-  if (keys.length !== 1 || keys[0] !== want) {
-    throw new CliError(`state file ${path}: method ${method} expects {"${want}": [${m} numbers]}, the file has keys ${keys.map((x) => `'${x}'`).join(', ') || '(none)'}`);
-  }
-  const v: unknown = (parsed as Record<string, unknown>)[want];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-    throw new CliError(`state file ${path}: "${want}" must be an array of finite numbers`);
-  }
-  if (v.length !== m) throw new CliError(`state file ${path}: "${want}" has ${v.length} values but the input has m = ${m} experts`);
-  const state: BalancerState = { [want]: v as number[] };
-  for (const x of extra) if (x in parsed) state[x] = (parsed as Record<string, number[]>)[x];
-  return state;
+  const key = getMethod(method).state;
+  const v = key ? (parsed as Record<string, unknown>)[key] : undefined;
+  if (Array.isArray(v) && v.length !== m) throw new CliError(`state file ${path}: "${key}" has ${v.length} values but the input has m = ${m} experts`);
+  return parsed as BalancerState;
 }
 
 /** Before anything is read or written: no two of input, state and output are one file, and no write replaces a non-file. */
