@@ -19,6 +19,7 @@ import { writeFileAtomic } from '../src/io/atomicWrite.ts';
 import { createBalancer } from '../src/routing/factory.ts';
 import { maxVio } from '../src/routing/metrics.ts';
 import { parseFlags } from '../src/util/args.ts';
+import { median } from '../src/report/format.ts';
 import { syntheticScores } from './routing.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -43,12 +44,6 @@ interface Row {
   bipColdMaxVio: number;
   bipWarmMaxVio: number;
   sinkhornMaxVio: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 function timeMs(fn: (b: number) => void, reps: number, batches: number): number {
