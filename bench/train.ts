@@ -1,7 +1,8 @@
 /**
  * Training throughput: tokens/s of full steps (forward + backward + AdamW update) of the moe16 preset on
  * the wasm and cpu backends, and the share of step time spent routing (reading the scores out of the
- * graph + balancer.route), with BIP T = 4 by default.
+ * graph + balancer.route), with BIP T = 4 by default, and where the rest of the step goes (forward,
+ * backward, gradient exchange, optimizer, waits at the workers' barriers: train/phases.ts).
  *
  *   npm run bench:train                       (wasm with 1 and 2 data-parallel workers, then cpu)
  *   npm run bench:train -- --config configs/moe64.json --method bip --steps 10 --backends wasm
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import { parseFlags } from '../src/util/args.ts';
 import { resolveConfig } from '../src/train/config.ts';
 import { train, type TrainData } from '../src/train/trainer.ts';
+import type { StepPhases } from '../src/train/phases.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const { values } = parseFlags(process.argv.slice(2), {
@@ -49,7 +51,11 @@ interface Row {
   routingShare: number;
   /** Resident memory of this process after the run (the wasm heap keeps its peak size). */
   rssMB: number;
+  /** Mean ms per measured step in each phase (rank 0's view; phases.ts). */
+  phases: StepPhases;
 }
+
+const PHASES: (keyof StepPhases)[] = ['forward', 'routing', 'backward', 'exchange', 'optimizer', 'waits'];
 
 const rows: Row[] = [];
 const runs = values.backends.split(',').flatMap((backend) => (backend === 'wasm' ? values.workers.split(',').map(Number) : [1]).map((workers) => ({ backend, workers })));
@@ -65,6 +71,7 @@ for (const { backend, workers } of runs) {
   const data = randomData(cfg.vocabSize, Math.max(4 * n, 50_000), cfg.seed);
   const out = mkdtempSync(join(tmpdir(), 'moe-bench-train-'));
   const lines: { stepMs: number; routingMs: number }[] = [];
+  const phases: StepPhases[] = [];
   let cpu0 = process.cpuUsage();
   let cpuMs = NaN;
   const load0 = loadavg()[0];
@@ -78,6 +85,9 @@ for (const { backend, workers } of runs) {
       // Stop before the final evaluation and checkpoint: only training steps are timed.
       stopAfterStep: warmup + measured,
       hooks: {
+        afterPhases: (step, p) => {
+          if (step > warmup) phases.push(p);
+        },
         afterStep: (l) => {
           if (l.step === warmup) cpu0 = process.cpuUsage();
           if (l.step > warmup) lines.push({ stepMs: l.stepMs, routingMs: l.routingMs });
@@ -95,12 +105,18 @@ for (const { backend, workers } of runs) {
   // Tokens per second of this process's CPU time (all its threads): less sensitive to other processes
   // on a shared machine than the wall-clock figure, though not immune (caches, memory bandwidth).
   const tokensPerCpuSec = (n * lines.length) / (cpuMs / 1000);
-  rows.push({ backend, workers, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB });
+  const mean = Object.fromEntries(PHASES.map((k) => [k, phases.reduce((a, p) => a + p[k], 0) / phases.length])) as unknown as StepPhases;
+  rows.push({ backend, workers, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB, phases: mean });
   console.log(
     `${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend} workers=${workers}: ` +
       `${(n / (stepMs / 1000)).toFixed(0)} tokens/s (${tokensPerCpuSec.toFixed(0)} per CPU-second), step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
       `(${((100 * routingMs) / stepMs).toFixed(1)}% of the step), ${lines.length} steps after ${warmup} warm-up, ` +
       `rss ${rssMB.toFixed(0)} MB, load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+  );
+  console.log(
+    `  where the step goes (rank 0): ` +
+      PHASES.map((k) => `${k} ${mean[k].toFixed(0)} ms${k === 'waits' ? '' : ` (${((100 * mean[k]) / stepMs).toFixed(1)}%)`}`).join(', ') +
+      (workers > 1 ? ' (waits: at barriers, inside routing, exchange and optimizer)' : ''),
   );
 }
 const w1 = rows.find((r) => r.backend === 'wasm' && r.workers === 1);

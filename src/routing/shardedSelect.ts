@@ -74,10 +74,15 @@ export function* shardedKthLargest(
     const local = new Int32Array(2 * m);
     for (let j = 0; j < m; j++) {
       const t = hint[j];
-      for (const v of cand[j]) {
-        if (v > t) local[2 * j]++;
-        if (v >= t) local[2 * j + 1]++;
+      const c = cand[j];
+      let gt = 0;
+      let ge = 0;
+      for (let i = 0; i < c.length; i++) {
+        if (c[i] > t) gt++;
+        if (c[i] >= t) ge++;
       }
+      local[2 * j] = gt;
+      local[2 * j + 1] = ge;
     }
     const probe = yield* allReduceSum(local);
     for (let j = 0; j < m; j++) {
@@ -88,10 +93,10 @@ export function* shardedKthLargest(
         continue;
       }
       if (r <= gt) {
-        cand[j] = cand[j].filter((v) => v > t);
+        cand[j] = keepSide(cand[j], t, true);
         count[j] = gt;
       } else {
-        cand[j] = cand[j].filter((v) => v < t);
+        cand[j] = keepSide(cand[j], t, false);
         rank[j] -= ge;
         count[j] = total - ge;
       }
@@ -105,9 +110,10 @@ export function* shardedKthLargest(
     active.forEach((j, a) => {
       let hi = -Infinity;
       let negLo = -Infinity;
-      for (const v of cand[j]) {
-        if (v > hi) hi = v;
-        if (-v > negLo) negLo = -v;
+      const c = cand[j];
+      for (let i = 0; i < c.length; i++) {
+        if (c[i] > hi) hi = c[i];
+        if (-c[i] > negLo) negLo = -c[i];
       }
       range[2 * a] = hi;
       range[2 * a + 1] = negLo;
@@ -135,7 +141,8 @@ export function* shardedKthLargest(
     // 2. Bin counts of each column's candidates, summed over shards.
     const counts = new Int32Array(B * binned.length);
     binned.forEach((j, a) => {
-      for (const v of cand[j]) counts[a * B + binOf(v, lo[a], width[a], B)]++;
+      const c = cand[j];
+      for (let i = 0; i < c.length; i++) counts[a * B + binOf(c[i], lo[a], width[a], B)]++;
     });
     const totals = yield* allReduceSum(counts);
     const next: number[] = [];
@@ -146,7 +153,7 @@ export function* shardedKthLargest(
       while (above + totals[a * B + b] < rank[j]) above += totals[a * B + b--];
       rank[j] -= above;
       count[j] = totals[a * B + b];
-      cand[j] = cand[j].filter((v) => binOf(v, lo[a], width[a], B) === b);
+      cand[j] = keepBin(cand[j], lo[a], width[a], B, b);
       (count[j] <= gatherMax ? toGather : next).push(j);
     });
     active = next;
@@ -177,6 +184,24 @@ export function* shardedKthLargest(
     out[j] = kthLargest(pool, filled, rank[j]);
   }
   return out;
+}
+
+/** The values of c above t (or below it), in order (c is reused: compacted in place). */
+function keepSide(c: Float64Array, t: number, above: boolean): Float64Array {
+  let o = 0;
+  if (above) {
+    for (let i = 0; i < c.length; i++) if (c[i] > t) c[o++] = c[i];
+  } else {
+    for (let i = 0; i < c.length; i++) if (c[i] < t) c[o++] = c[i];
+  }
+  return c.subarray(0, o);
+}
+
+/** The values of c in bin b, in order (compacted in place). */
+function keepBin(c: Float64Array, lo: number, w: number, B: number, b: number): Float64Array {
+  let o = 0;
+  for (let i = 0; i < c.length; i++) if (binOf(c[i], lo, w, B) === b) c[o++] = c[i];
+  return c.subarray(0, o);
 }
 
 /** The bracketing bin of v: monotone non-decreasing in v, clamped to [0, B). */

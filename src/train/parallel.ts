@@ -20,6 +20,7 @@ import { createShardedBalancer, type ShardedBalancer } from '../routing/sharded.
 import type { Balancer, BalancerState, MethodName, RouteCallOptions, RouteResult } from '../routing/types.ts';
 import type { TrainConfig } from './config.ts';
 import type { AdamWState } from './optimizer.ts';
+import type { StepPhases } from './phases.ts';
 import type { ShardedAdamW } from './shardedOptimizer.ts';
 import type { GroupMemory, WorkerGroup } from './workerGroup.ts';
 
@@ -93,15 +94,25 @@ export function dataParallelStep(
   optimizer: ShardedAdamW,
   group: WorkerGroup,
   onNonFinite: (loss: number) => Error,
-): { loss: number; stats: ForwardStats } {
+): { loss: number; stats: ForwardStats; phases: StepPhases } {
   const stats = emptyStats();
   const scale = input.count / input.B;
   const slot = group.gradSlot();
   const varList = [...model.params.values()];
   let local = NaN;
+  const wait0 = group.waitMs;
+  const t0 = performance.now();
+  let t1 = t0;
+  let t2 = t0;
   tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => lossOf(input.x, input.y, input.count, stats), varList);
+    const forward = () => {
+      const loss = lossOf(input.x, input.y, input.count, stats);
+      t1 = performance.now();
+      return loss;
+    };
+    const { value, grads } = tf.variableGrads(forward, varList);
     local = value.dataSync()[0];
+    t2 = performance.now();
     // This share's gradient as it is (a plain copy); the reduction weighs it by B_w / B.
     let o = 0;
     for (const p of model.params.values()) {
@@ -148,11 +159,20 @@ export function dataParallelStep(
     loads: Int32Array.from(total.subarray(LOSS_PARTS + l * m, LOSS_PARTS + (l + 1) * m)),
     experts: Int32Array.from(total.subarray(expertsAt(l), expertsAt(l) + n * k)),
   }));
+  const t3 = performance.now();
   optimizer.step(
     input.lr,
     Array.from({ length: group.W }, (_, w) => shareOf(input.B, group.W, w).count / input.B),
   );
-  return { loss, stats };
+  const phases: StepPhases = {
+    forward: t1 - t0 - stats.routingMs,
+    routing: stats.routingMs,
+    backward: t2 - t1,
+    exchange: t3 - t2,
+    optimizer: performance.now() - t3,
+    waits: group.waitMs - wait0,
+  };
+  return { loss, stats, phases };
 }
 
 /**

@@ -30,6 +30,7 @@ import { balancerOptions, ConfigError, renameOldKeys, type TrainConfig } from '.
 import { appendLogLine, truncateLog, type EvalLine, type LayerLog, type StepLine, type SummaryLine } from './log.ts';
 import { adamOptions, adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
 import { dataParallelStep, sendShares, shardedLayers, startHelpers, statsSize, type StepInput } from './parallel.ts';
+import type { StepPhases } from './phases.ts';
 import { makeProgress } from './progress.ts';
 import { learningRate } from './schedule.ts';
 import { shareAdamState, ShardedAdamW } from './shardedOptimizer.ts';
@@ -72,6 +73,8 @@ export interface TrainOptions {
     afterStep?: (line: StepLine) => void;
     /** Every layer's routing of the whole batch at this step (with W workers too). */
     afterRoutes?: (step: number, routes: RouteResult[]) => void;
+    /** Where the step's time went (rank 0's view with W workers). */
+    afterPhases?: (step: number, phases: StepPhases) => void;
   };
 }
 
@@ -170,7 +173,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const t0 = performance.now();
       const batch = sampler.next();
       const lr = learningRate(step, cfg);
-      let out: { loss: number; stats: ForwardStats };
+      let out: { loss: number; stats: ForwardStats; phases: StepPhases };
       try {
         out =
           group && optimizer
@@ -183,6 +186,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }
       const { loss, stats } = out;
       opts.hooks?.afterRoutes?.(step, stats.routes);
+      opts.hooks?.afterPhases?.(step, out.phases);
       const stepMs = performance.now() - t0;
       const n = cfg.batchSize * cfg.seqLen;
       const layers = stats.routes.map((r) => layerLog(r, cfg));
@@ -337,16 +341,25 @@ function trainStep(
   lr: number,
   decay: Map<string, boolean>,
   step: number,
-): { loss: number; stats: ForwardStats } {
+): { loss: number; stats: ForwardStats; phases: StepPhases } {
   const stats = emptyStats();
   const fwd = forwardOptions(balancers, cfg, true, true);
   const varList = [...model.params.values()];
   const adamOpts = adamOptions(cfg);
   let loss = NaN;
+  const t0 = performance.now();
+  let t1 = t0;
+  let t2 = t0;
   guard(step, () =>
     tf.tidy(() => {
-      const { value, grads: g } = tf.variableGrads(() => model.loss(batch.x, batch.y, cfg.batchSize, cfg.seqLen, fwd, stats), varList);
+      const forward = () => {
+        const l = model.loss(batch.x, batch.y, cfg.batchSize, cfg.seqLen, fwd, stats);
+        t1 = performance.now();
+        return l;
+      };
+      const { value, grads: g } = tf.variableGrads(forward, varList);
       loss = value.dataSync()[0];
+      t2 = performance.now();
       if (!Number.isFinite(loss)) {
         throw new TrainingError(`loss is ${loss} at step ${step} (training diverged: try a lower lr)`);
       }
@@ -359,7 +372,8 @@ function trainStep(
       adamWStep(model.params, grads, adam, lr, adamOpts, (n) => decay.get(n) ?? true);
     }),
   );
-  return { loss, stats };
+  const phases = { forward: t1 - t0 - stats.routingMs, routing: stats.routingMs, backward: t2 - t1, exchange: 0, optimizer: performance.now() - t2, waits: 0 };
+  return { loss, stats, phases };
 }
 
 /** trainStep with W data-parallel ranks: this (rank 0) and the helpers each take a share of the batch. */
@@ -373,7 +387,7 @@ function parallelStep(
   step: number,
   group: WorkerGroup,
   helpers: Worker[],
-): { loss: number; stats: ForwardStats } {
+): { loss: number; stats: ForwardStats; phases: StepPhases } {
   const input = sendShares(helpers, step, batch.x, batch.y, cfg.batchSize, cfg.seqLen, lr);
   return rankStep(model, balancers, input, cfg, optimizer, step, group);
 }
@@ -392,7 +406,7 @@ export function rankStep(
   optimizer: ShardedAdamW,
   step: number,
   group: WorkerGroup,
-): { loss: number; stats: ForwardStats } {
+): { loss: number; stats: ForwardStats; phases: StepPhases } {
   const fwd = forwardOptions(balancers, cfg, true, true);
   return guard(step, () =>
     dataParallelStep(

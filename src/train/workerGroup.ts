@@ -63,6 +63,8 @@ export class WorkerGroup {
   readonly transport: Transport;
   /** Collectives run so far by this rank (the same count on every rank): picks the set of slots. */
   private collectives = 0;
+  /** Milliseconds this rank has waited at barriers so far (a profile: phases.ts). */
+  waitMs = 0;
 
   constructor(
     readonly mem: GroupMemory,
@@ -84,6 +86,7 @@ export class WorkerGroup {
       Atomics.notify(c, 0);
       return;
     }
+    const start = performance.now();
     for (let i = 0; i < SPIN; i++) if (Atomics.load(c, 0) !== gen) break;
     const t0 = Date.now();
     while (Atomics.load(c, 0) === gen) {
@@ -92,6 +95,7 @@ export class WorkerGroup {
         throw new Error(`data-parallel rank ${this.rank}: another worker stopped responding (waited ${BARRIER_TIMEOUT_MS / 1000} s)`);
       }
     }
+    this.waitMs += performance.now() - start;
     // fail() also moves the generation on, to wake the waiting ranks.
     if (Atomics.load(c, 2) !== 0) throw new Error(`data-parallel worker failed: ${this.failure()}`);
   }
