@@ -87,6 +87,7 @@ for (const { backend, workers } of runs) {
       hooks: {
         afterPhases: (step, p) => {
           if (step > warmup) phases.push(p);
+          process.stderr.write(`  ${backend} W=${workers} step ${step} phases: ${PHASES.map((k) => `${k} ${p[k].toFixed(0)}`).join(' ')}\n`);
         },
         afterStep: (l) => {
           if (l.step === warmup) cpu0 = process.cpuUsage();
