@@ -6,11 +6,14 @@
  *
  *   npm run bench:train                       (wasm with 1 and 2 data-parallel workers, then cpu)
  *   npm run bench:train -- --config configs/moe64.json --method bip --steps 10 --backends wasm
+ *   npm run bench:train -- --backends wasm --rounds 3 --steps 5 --warmup 2   (W = 1 and 2 alternating)
  *
  * The first steps are slower (JIT, the wasm heap growing to its peak): 4 warm-up steps on wasm are not
  * timed. Token ids are random (uniform over the vocabulary): throughput does not depend on the text, and the
  * benchmark does not need the BPE cache. Not a test: nothing is asserted. The machine's load average is
- * printed, because other processes on a shared machine slow every number down.
+ * printed, because other processes on a shared machine slow every number down. `--rounds R` repeats the
+ * runs R times, in reverse order every other round, and prints the worker ratio of each round and of all
+ * steps together: on a machine whose speed drifts, runs close in time compare better than one long pair.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -30,6 +33,7 @@ const { values } = parseFlags(process.argv.slice(2), {
   'cpu-warmup': { type: 'string', default: '1' },
   backends: { type: 'string', default: 'wasm,cpu' },
   workers: { type: 'string', default: '1,2' },
+  rounds: { type: 'string', default: '1' },
   set: { type: 'string', multiple: true },
 });
 
@@ -40,6 +44,7 @@ function randomData(vocabSize: number, n: number, seed: number): TrainData {
 }
 
 interface Row {
+  round: number;
   backend: string;
   /** Data-parallel worker threads (train --workers). */
   workers: number;
@@ -59,7 +64,8 @@ const PHASES: (keyof StepPhases)[] = ['forward', 'routing', 'backward', 'exchang
 
 const rows: Row[] = [];
 const runs = values.backends.split(',').flatMap((backend) => (backend === 'wasm' ? values.workers.split(',').map(Number) : [1]).map((workers) => ({ backend, workers })));
-for (const { backend, workers } of runs) {
+const schedule = Array.from({ length: Number(values.rounds) }, (_, r) => (r % 2 === 0 ? runs : [...runs].reverse()).map((x) => ({ ...x, round: r + 1 }))).flat();
+for (const { backend, workers, round } of schedule) {
   const measured = Number(backend === 'cpu' ? values['cpu-steps'] : values.steps);
   const warmup = Number(backend === 'cpu' ? values['cpu-warmup'] : values.warmup);
   const cfg = resolveConfig({
@@ -107,9 +113,9 @@ for (const { backend, workers } of runs) {
   // on a shared machine than the wall-clock figure, though not immune (caches, memory bandwidth).
   const tokensPerCpuSec = (n * lines.length) / (cpuMs / 1000);
   const mean = Object.fromEntries(PHASES.map((k) => [k, phases.reduce((a, p) => a + p[k], 0) / phases.length])) as unknown as StepPhases;
-  rows.push({ backend, workers, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB, phases: mean });
+  rows.push({ round, backend, workers, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB, phases: mean });
   console.log(
-    `${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend} workers=${workers}: ` +
+    `${Number(values.rounds) > 1 ? `round ${round}: ` : ''}${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend} workers=${workers}: ` +
       `${(n / (stepMs / 1000)).toFixed(0)} tokens/s (${tokensPerCpuSec.toFixed(0)} per CPU-second), step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
       `(${((100 * routingMs) / stepMs).toFixed(1)}% of the step), ${lines.length} steps after ${warmup} warm-up, ` +
       `rss ${rssMB.toFixed(0)} MB, load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
@@ -120,8 +126,14 @@ for (const { backend, workers } of runs) {
       (workers > 1 ? ' (waits: at barriers, inside routing, exchange and optimizer)' : ''),
   );
 }
-const w1 = rows.find((r) => r.backend === 'wasm' && r.workers === 1);
-for (const r of rows) {
-  if (w1 && r.backend === 'wasm' && r.workers > 1) console.log(`wasm workers=${r.workers} vs 1: ${(r.tokensPerSec / w1.tokensPerSec).toFixed(2)}x tokens/s`);
+/** tokens/s over the given rows' measured steps together. */
+const rate = (rs: Row[]) => rs.reduce((a, r) => a + r.tokensPerSec * r.stepMs * r.steps, 0) / rs.reduce((a, r) => a + r.stepMs * r.steps, 0);
+const rounds = [...new Set(rows.map((r) => r.round))];
+const wasmWorkers = [...new Set(rows.filter((r) => r.backend === 'wasm' && r.workers > 1).map((r) => r.workers))];
+for (const W of wasmWorkers) {
+  const pick = (w: number, round?: number) => rows.filter((r) => r.backend === 'wasm' && r.workers === w && (round === undefined || r.round === round));
+  if (pick(1).length === 0) continue;
+  if (rounds.length > 1) for (const round of rounds) console.log(`round ${round}: wasm workers=${W} vs 1: ${(rate(pick(W, round)) / rate(pick(1, round))).toFixed(2)}x tokens/s`);
+  console.log(`${rounds.length > 1 ? 'all rounds: ' : ''}wasm workers=${W} vs 1: ${(rate(pick(W)) / rate(pick(1))).toFixed(2)}x tokens/s`);
 }
 console.log(JSON.stringify({ bench: 'train', config: values.config, method: values.method, rows }));
