@@ -23,8 +23,8 @@ export interface AdamWOptions {
 
 /**
  * The optimizer's state: the step count, the two moment buffers of every parameter, and a master copy
- * of the weights (equal to the variables' values; updated here and uploaded, so the weights are never
- * read back out of the backend: one copy of every weight less per step).
+ * of the parameters (equal to the variables' values; updated here and uploaded, so the parameters are
+ * never read back out of the backend: one copy of every parameter less per step).
  */
 export interface AdamWState {
   t: number;
@@ -38,7 +38,7 @@ export function adamOptions(cfg: TrainConfig): AdamWOptions {
   return { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.adamEps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip };
 }
 
-/** Fresh moments (zeros) at step 0; the master weights are copied from the variables. */
+/** Fresh moments (zeros) at step 0; the master parameters are copied from the variables. */
 export function initAdamWState(params: Params): AdamWState {
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
@@ -46,11 +46,11 @@ export function initAdamWState(params: Params): AdamWState {
     m.set(name, new Float32Array(p.size));
     v.set(name, new Float32Array(p.size));
   }
-  return { t: 0, m, v, w: masterWeights(params) };
+  return { t: 0, m, v, w: masterParams(params) };
 }
 
-/** Copies of the variables' current values (call after restoring weights into the variables). */
-export function masterWeights(params: Params): Map<string, Float32Array> {
+/** Copies of the variables' current values (call after restoring parameters into the variables). */
+export function masterParams(params: Params): Map<string, Float32Array> {
   const w = new Map<string, Float32Array>();
   for (const [name, p] of params) w.set(name, new Float32Array(p.dataSync() as Float32Array));
   return w;
@@ -108,20 +108,20 @@ export function adamWStep(
     if (!g) throw new Error(`no gradient for parameter ${name}`);
     adamWUpdate(state.w.get(name)!, g, state.m.get(name)!, state.v.get(name)!, c, decay(name) ? opts.weightDecay : 0);
   }
-  uploadWeights(params, state.w);
+  uploadParams(params, state.w);
   return norm;
 }
 
 /**
- * Uploads the master weights into the variables. Assign, never write in place: wasm's XNNPACK matmul
- * caches packed weights per tensor. wasm copies the values into its heap; the cpu backend would keep the
+ * Uploads the master parameters into the variables. Assign, never write in place: wasm's XNNPACK matmul
+ * caches packed matrices per tensor. wasm copies the values into its heap; the cpu backend would keep the
  * array itself, so it gets a copy.
  */
-export function uploadWeights(params: Params, weights: Map<string, Float32Array>): void {
+export function uploadParams(params: Params, master: Map<string, Float32Array>): void {
   const copy = tf.getBackend() !== 'wasm';
   tf.tidy(() => {
     for (const [name, p] of params) {
-      const w = weights.get(name)!;
+      const w = master.get(name)!;
       p.assign(tf.tensor(copy ? w.slice() : w, p.shape));
     }
   });

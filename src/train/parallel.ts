@@ -7,8 +7,8 @@
  *   g = Σ_w (B_w / B) · g_w        (each rank's gradient of its share's mean loss, summed in rank order)
  *
  * which is the gradient of the whole batch's mean loss; the sum and the AdamW step are split over the
- * ranks by element range (shardedOptimizer.ts), on weights and moments held once in shared memory, and
- * every rank uploads the same updated weights. Rank 0 (the main
+ * ranks by element range (shardedOptimizer.ts), on parameters and moments held once in shared memory, and
+ * every rank uploads the same updated parameters. Rank 0 (the main
  * thread) keeps the run's optimizer state, balancer states, checkpoints, log and evaluation.
  */
 import { Worker } from 'node:worker_threads';
@@ -152,7 +152,7 @@ export function dataParallelStep(
   stats.lmLoss = total[1];
   stats.auxLoss = total[2];
   stats.zLoss = total[3];
-  // The whole batch's routing (weights stay this rank's: nothing downstream reads them).
+  // The whole batch's routing (combine weights stay this rank's: nothing downstream reads them).
   stats.routes = stats.routes.map((r, l) => ({
     ...r,
     n,
@@ -177,7 +177,7 @@ export function dataParallelStep(
 
 /**
  * What rank 0 sends a helper once, before the first step: the optimizer's step and the balancer states
- * (the weights and moments are in the group's shared memory already).
+ * (the parameters and moments are in the group's shared memory already).
  */
 export interface InitMessage {
   type: 'init';
@@ -207,7 +207,7 @@ const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './workerEntry.mjs'
 
 /**
  * Starts ranks 1..W−1 as worker threads, each with its own model, sends them rank 0's optimizer step and
- * balancer states (the weights and moments: `adam` is already shared, shareAdamState), so a resumed run,
+ * balancer states (the parameters and moments: `adam` is already shared, shareAdamState), so a resumed run,
  * with any W, starts every rank equal, and waits until each has applied them (a helper that fails to
  * start is an error here, with its message).
  */

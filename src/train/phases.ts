@@ -13,7 +13,7 @@ export interface StepPhases {
   backward: number;
   /** W > 1: the gradient and statistics copied to shared memory and the barrier after them. */
   exchange: number;
-  /** The AdamW step and the upload of the weights (W > 1: with the gradient reduction and its barriers). */
+  /** The AdamW step and the upload of the parameters (W > 1: with the gradient reduction and its barriers). */
   optimizer: number;
   /** W > 1: time waited at barriers (included in routing, exchange and optimizer). */
   waits: number;

@@ -1,6 +1,6 @@
 /**
  * AdamW split over the W ranks of a data-parallel group by element range (the ZeRO stage-1 idea: each
- * rank owns the optimizer update of 1/W of the parameters). The master weights and both moments live
+ * rank owns the optimizer update of 1/W of the parameters). The master parameters and both moments live
  * once, in the group's shared memory; rank r owns elements R_r = [lo_r, hi_r) of the flattened
  * parameters (model.params order). After every rank has written its share's gradient g_w to its slot
  * and passed a barrier:
@@ -8,15 +8,15 @@
  *   1. reduce-scatter: rank r sums g_i = Σ_w (B_w / B) · g_w,i for i in R_r only (ranks in order), and
  *      its partial squared norm Σ_{i∈R_r} g_i²;                                                barrier
  *   2. ||g|| = sqrt(Σ_r partial_r), summed in rank order (the same bits on every rank); rank r applies
- *      AdamW (optimizer.ts, adamWUpdate) to R_r of the shared weights and moments;             barrier
- *   3. every rank uploads all the master weights into its model (uploadWeights).
+ *      AdamW (optimizer.ts, adamWUpdate) to R_r of the shared parameters and moments;             barrier
+ *   3. every rank uploads all the master parameters into its model (uploadParams).
  *
  * So each rank sums and updates N/W elements instead of N (both are memory-bound loops over 7M floats on
- * moe16, ~100 and ~200 ms on one core), and the weights stay identical on every rank. Against one
+ * moe16, ~100 and ~200 ms on one core), and the parameters stay identical on every rank. Against one
  * process, only the norm's float64 summation order differs (partial sums per range).
  */
 import type { Params } from '../model/params.ts';
-import { adamWCoefficients, adamWUpdate, uploadWeights, type AdamWOptions, type AdamWState } from './optimizer.ts';
+import { adamWCoefficients, adamWUpdate, uploadParams, type AdamWOptions, type AdamWState } from './optimizer.ts';
 import type { GroupMemory, WorkerGroup } from './workerGroup.ts';
 
 /** Float32 entries of the shared optimizer memory per parameter element: weight, m, v. */
@@ -35,7 +35,7 @@ export function elementRange(N: number, W: number, r: number): { lo: number; hi:
   return { lo: Math.floor((N * r) / W), hi: Math.floor((N * (r + 1)) / W) };
 }
 
-/** The AdamW state as views of the group's shared memory (weights, m, v of every parameter), at step t. */
+/** The AdamW state as views of the group's shared memory (master copy, m, v of every parameter), at step t. */
 export function sharedAdamState(params: Params, mem: GroupMemory, t: number): AdamWState {
   const N = mem.gradSize;
   const view = (a: number, offset: number, size: number) => new Float32Array(mem.master, (a * N + offset) * 4, size);
@@ -106,9 +106,9 @@ export class ShardedAdamW {
     this.group.barrier();
     const norm = this.norm();
     this.update(lr, norm);
-    // Every range updated: the slots and norms may be written again, the weights read.
+    // Every range updated: the slots and norms may be written again, the parameters read.
     this.group.barrier();
-    uploadWeights(this.params, this.state.w);
+    uploadParams(this.params, this.state.w);
     return norm;
   }
 
@@ -126,7 +126,7 @@ export class ShardedAdamW {
     return Math.sqrt(sq);
   }
 
-  /** Step 2: AdamW on this rank's range of the shared weights and moments. */
+  /** Step 2: AdamW on this rank's range of the shared parameters and moments. */
   update(lr: number, norm: number): void {
     const { lo, hi, g } = this;
     const c = adamWCoefficients(norm, this.state, lr, this.opts);

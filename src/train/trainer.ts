@@ -28,7 +28,7 @@ import type { Balancer, RouteResult } from '../routing/types.ts';
 import { hasCheckpoint, loadCheckpoint, removeCheckpoint, removeStaleTemporaries, saveCheckpoint, type RunningMetrics } from './checkpoint.ts';
 import { balancerOptions, ConfigError, renameOldKeys, type TrainConfig } from './config.ts';
 import { appendLogLine, truncateLog, type EvalLine, type LayerLog, type StepLine, type SummaryLine } from './log.ts';
-import { adamOptions, adamWStep, initAdamWState, masterWeights, type AdamWState } from './optimizer.ts';
+import { adamOptions, adamWStep, initAdamWState, masterParams, type AdamWState } from './optimizer.ts';
 import { dataParallelStep, sendShares, shardedLayers, startHelpers, statsSize, type StepInput } from './parallel.ts';
 import type { StepPhases } from './phases.ts';
 import { makeProgress } from './progress.ts';
@@ -138,7 +138,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   writeFileSync(join(outDir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const balance = new BalanceAccumulator(metrics.balance);
-  // With workers, the weights and moments live once in the group's shared memory (shardedOptimizer.ts).
+  // With workers, the parameters and moments live once in the group's shared memory (shardedOptimizer.ts).
   if (group) adam = shareAdamState(adam, model.params, group.mem);
   const helpers = group ? await startHelpers(cfg, group, adam, balancers) : [];
   const optimizer = group ? shardedOptimizer(model, adam, cfg, decay, group) : null;
@@ -280,7 +280,7 @@ function restoreRun(
       t: ck.adamStep,
       m: new Map(ck.tensors.map((t) => [t.name, t.m])),
       v: new Map(ck.tensors.map((t) => [t.name, t.v])),
-      w: masterWeights(model.params),
+      w: masterParams(model.params),
     },
     metrics: { ...ck.metrics },
     startStep: ck.step,
@@ -392,7 +392,7 @@ function parallelStep(
   return rankStep(model, balancers, input, cfg, optimizer, step, group);
 }
 
-/** This rank's part of the split AdamW step over the group's shared weights and moments. */
+/** This rank's part of the split AdamW step over the group's shared parameters and moments. */
 export function shardedOptimizer(model: MoeTransformer, adam: AdamWState, cfg: TrainConfig, decay: Map<string, boolean>, group: WorkerGroup): ShardedAdamW {
   return new ShardedAdamW(model.params, adam, group, adamOptions(cfg), (n) => decay.get(n) ?? true);
 }

@@ -1,6 +1,6 @@
 /**
  * A data-parallel training rank w ≥ 1 (`train --workers W`), run in a worker thread: its own TensorFlow.js
- * model, started from the weights and moments in the group's shared memory and rank 0's optimizer step and
+ * model, started from the parameters and moments in the group's shared memory and rank 0's optimizer step and
  * balancer states (InitMessage); then for every
  * StepMessage one dataParallelStep on its share of the batch. Any error fails the whole group (rank 0
  * reports it at its next barrier).
@@ -12,7 +12,7 @@ import { MoeTransformer } from '../model/transformer.ts';
 import { balancerOptions } from './config.ts';
 import { shardedLayers, type HelperData, type InitMessage, type StepMessage } from './parallel.ts';
 import { rankStep, shardedOptimizer } from './trainer.ts';
-import { uploadWeights } from './optimizer.ts';
+import { uploadParams } from './optimizer.ts';
 import { sharedAdamState, type ShardedAdamW } from './shardedOptimizer.ts';
 import { WorkerGroup } from './workerGroup.ts';
 
@@ -28,7 +28,7 @@ parentPort?.on('message', (msg: InitMessage | StepMessage) => {
   try {
     if (msg.type === 'init') {
       const adam = sharedAdamState(model.params, mem, msg.adamT);
-      uploadWeights(model.params, adam.w);
+      uploadParams(model.params, adam.w);
       optimizer = shardedOptimizer(model, adam, cfg, decay, group);
       msg.balancers.forEach((s, l) => balancers[l].setState(s));
       parentPort?.postMessage({ type: 'ready' });

@@ -2,7 +2,7 @@
  * The shared memory of W data-parallel training threads (node:worker_threads) and the blocking
  * collectives over it: a barrier (Atomics.wait / notify on a generation counter), a Transport for the
  * sharded balancers' collectives (routing/collective.ts), one gradient slot per rank, one slot of
- * step statistics per rank, and the optimizer's weights and moments, once (shardedOptimizer.ts).
+ * step statistics per rank, and the optimizer's parameters and moments, once (shardedOptimizer.ts).
  * Rank 0 is the main thread (Node allows Atomics.wait there).
  *
  * A collective: every rank writes its contribution to its own slot, barrier, every rank reads all W
@@ -34,7 +34,7 @@ export interface GroupMemory {
   slots: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   stats: SharedArrayBuffer;
-  /** Float32 master weights, m and v of the gradSize parameter elements (shardedOptimizer.ts). */
+  /** Float32 master parameters, m and v of the gradSize parameter elements (shardedOptimizer.ts). */
   master: SharedArrayBuffer;
   /** Float64 per rank: its partial squared gradient norm. */
   norms: SharedArrayBuffer;
