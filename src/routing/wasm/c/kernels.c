@@ -113,6 +113,10 @@ static int bad_in_row(int i) {
   return -1;
 }
 
+/* The fused check's verdict on row i: group_floor's `bad` is only a hint, confirmed here on the row
+ * (first bad score's flat index, or -1). */
+static inline int confirmed_bad(v128_t bad, int i) { return wasm_v128_any_true(bad) ? bad_in_row(i) : -1; }
+
 /* The check as its own pass (shapes whose first pass cannot make it). The padding is not checked. */
 static int check_scores(void) {
   const v128_t neg = negative_refused();
@@ -149,7 +153,8 @@ ALWAYS int topk_plain_k(int K, int Mx) {
     if (fused) {
       v128_t bad;
       F = group_floor(row, ZERO32, NVx, A, K, 1, neg, &bad);
-      if (wasm_v128_any_true(bad) && bad_in_row(i) >= 0) return bad_in_row(i);
+      int at = confirmed_bad(bad, i);
+      if (at >= 0) return at;
     } else if (A) {
       F = group_floor(row, ZERO32, NVx, A, K, 0, neg, 0);
     }
@@ -196,25 +201,15 @@ ALWAYS int route_rows_k(int K, int Mx) {
     if (A) {
       v128_t bad;
       float g = group_floor(row, SH32, NVx, A, K + 1, fused, neg, &bad);
-      if (fused && wasm_v128_any_true(bad) && bad_in_row(i) >= 0) return bad_in_row(i);
+      int at = fused ? confirmed_bad(bad, i) : -1;
+      if (at >= 0) return at;
       F = (double)g - 1e-6 * (1.0 + dabs((double)g) + shmax);
     }
     survivor_mask(row, SH32, NVx, lower32(F, shmax), MASK);
+    /* The id network's slot K holds the (k+1)-th largest of the mask, which must reach F (every expert
+     * outside the mask is below F): then its top k is exact, from one network. */
     int L = gather_mask(Mx, row);
-    if (L > K) {
-      /* One id network of K + 1 slots gives the top k and, in slot K, the (k+1)-th largest, which must
-       * reach F (every expert outside the mask is below F): then the top k is exact. */
-      v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
-      const int NB = (K + 2) / 2;
-      const int start = i % Mx;
-      insert_rotated(B, I, NB, L, start);
-      if (net64_slot(B, K) >= F) {
-        int ids[MAXSLOTS];
-        ids_from_network(K, B, I, L, ids, start);
-        write_route(K, i, row, ids);
-        continue;
-      }
-    }
+    if (L > K && route_list_if(K, Mx, i, row, L, K, F)) continue;
     route_list(K, i, row, gather_full(Mx, row));
   }
   return -1;
@@ -277,7 +272,8 @@ ALWAYS int row_pass_k(int K, int Mx, int t, double rho, double delta, int truncP
       if (A) {
         v128_t bad;
         float g = group_floor(row, SH32, NVx, A, K + 1, fused, neg, &bad);
-        if (fused && wasm_v128_any_true(bad) && bad_in_row(i) >= 0) return bad_in_row(i);
+        int at = fused ? confirmed_bad(bad, i) : -1;
+        if (at >= 0) return at;
         f = (double)g - 1e-6 * (1.0 + dabs((double)g) + qscale);
       }
     } else {
@@ -330,7 +326,6 @@ ALWAYS int route_pass_k(int K, int Mx, double rho, double delta) {
     const float *row = S + (size_t)i * MPx;
     double pr = PRAW[i];
     double f = pr - rho - EPS * (1.0 + dabs(pr) + qscale);
-    int ids[MAXSLOTS];
     int done = 0;
     for (int attempt = 0; attempt < 2 && !done; attempt++) {
       if (attempt == 1) {
@@ -340,16 +335,8 @@ ALWAYS int route_pass_k(int K, int Mx, double rho, double delta) {
       }
       survivor_mask(row, SH32, NVx, lower32(f, qscale), MASK);
       int L = gather_mask(Mx, row);
-      if (L < K) continue;
-      v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
-      const int NB = (K + 2) / 2;
-      const int start = i % Mx;
-      insert_rotated(B, I, NB, L, start);
-      if (net64_slot(B, K - 1) >= f) {
-        ids_from_network(K, B, I, L, ids, start);
-        write_route(K, i, row, ids);
-        done = 1;
-      }
+      /* The k-th largest of the mask must reach the floor f (a lower bound of it for the whole row). */
+      done = L >= K && route_list_if(K, Mx, i, row, L, K - 1, f);
     }
     if (!done) {
       full++;

@@ -146,15 +146,24 @@ ALWAYS void insert_rotated(v128_t *B, v128_t *I, int NB, int L, int start) {
   for (int a = 0; a < s0; a++) net64id_insert(B, I, NB, KV[a], IDS[a]);
 }
 
-/* Routes row i over KV/IDS[0..L) (ids increasing), which must hold every key >= the row's K-th largest. */
-ALWAYS void route_list(int K, int i, const float *row, int L) {
+/*
+ * Routes row i (Mx = M, a constant where specialised) over KV/IDS[0..L) (ids increasing) when the slot-th largest key of the list (0-based; the
+ * network holds the top K+1) reaches `floor`, and returns 1; else writes nothing and returns 0. Every
+ * expert outside the list must have a key below `floor`, so that then the top K of the list is the row's.
+ */
+ALWAYS int route_list_if(int K, int Mx, int i, const float *row, int L, int slot, double floor) {
   v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
   const int NB = (K + 2) / 2;
-  const int start = i % M;
-  int ids[MAXSLOTS];
+  const int start = i % Mx;
   insert_rotated(B, I, NB, L, start);
+  if (net64_slot(B, slot) < floor) return 0;
+  int ids[MAXSLOTS];
   ids_from_network(K, B, I, L, ids, start);
   write_route(K, i, row, ids);
+  return 1;
 }
+
+/* Routes row i over KV/IDS[0..L) (ids increasing), which must hold every key >= the row's K-th largest. */
+ALWAYS void route_list(int K, int i, const float *row, int L) { route_list_if(K, M, i, row, L, 0, -INF); }
 
 #endif
