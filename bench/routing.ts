@@ -31,6 +31,7 @@ import { parseMethodSpec, type MethodSpec } from '../src/routing/registry.ts';
 import type { Balancer } from '../src/routing/types.ts';
 import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
 import { choiceFlag, intFlag, parseFlags } from '../src/util/args.ts';
+import { median } from '../src/report/format.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -137,12 +138,6 @@ function runPeer(dir: string, scoresPaths: string[], k: number, budget: Budget):
  * the core: at load average 20-40 on 2 cores, most of it). 'wall': wall-clock time, for a quiet machine.
  */
 type Clock = 'cpu' | 'wall';
-
-function median(v: number[]): number {
-  const s = [...v].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 /** Median ms of `fn` on the chosen clock (and on the other), after warm-up, repeats fitted to the budget. */
 function timeCalls(fn: () => void, b: Budget, clock: Clock): { ms: number; wallMs: number; cpuMs: number; reps: number } {
