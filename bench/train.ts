@@ -14,10 +14,18 @@
  * printed, because other processes on a shared machine slow every number down. `--rounds R` repeats the
  * runs R times, in reverse order every other round, and prints the worker ratio of each round and of all
  * steps together: on a machine whose speed drifts, runs close in time compare better than one long pair.
+ *
+ * Each run is its own child process, so that no run inherits another's warm JIT, grown wasm heap or
+ * resident memory (with W = 2 after W = 1 in one process, rank 0 was warm and rank 1 cold, and rank 0
+ * waited at the barriers of the first steps). The results, with every measured step's time, the load
+ * average and the commit, are written to bench/results/train.json (`--out FILE`).
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../src/io/atomicWrite.ts';
 import { parseFlags } from '../src/util/args.ts';
 import { resolveConfig } from '../src/train/config.ts';
 import { train, type TrainData } from '../src/train/trainer.ts';
@@ -35,7 +43,12 @@ const { values } = parseFlags(process.argv.slice(2), {
   workers: { type: 'string', default: '1,2' },
   rounds: { type: 'string', default: '1' },
   set: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  /** Internal: run one row in this process (the parent spawns one child per row) and print it as JSON. */
+  child: { type: 'string' },
 });
+
+const HERE = dirname(fileURLToPath(import.meta.url));
 
 function randomData(vocabSize: number, n: number, seed: number): TrainData {
   const rng = new Rng(seed);
@@ -58,14 +71,22 @@ interface Row {
   rssMB: number;
   /** Mean ms per measured step in each phase (rank 0's view; phases.ts). */
   phases: StepPhases;
+  /** Every measured step's wall-clock time, in order. */
+  stepsMs: number[];
+  /** Load average (1 min) when the run started and when it ended. */
+  load: [number, number];
 }
 
 const PHASES: (keyof StepPhases)[] = ['forward', 'routing', 'backward', 'exchange', 'optimizer', 'waits'];
 
-const rows: Row[] = [];
-const runs = values.backends.split(',').flatMap((backend) => (backend === 'wasm' ? values.workers.split(',').map(Number) : [1]).map((workers) => ({ backend, workers })));
-const schedule = Array.from({ length: Number(values.rounds) }, (_, r) => (r % 2 === 0 ? runs : [...runs].reverse()).map((x) => ({ ...x, round: r + 1 }))).flat();
-for (const { backend, workers, round } of schedule) {
+interface Run {
+  backend: string;
+  workers: number;
+  round: number;
+}
+
+/** One row, measured in this process. */
+async function runOne({ backend, workers, round }: Run): Promise<Row> {
   const measured = Number(backend === 'cpu' ? values['cpu-steps'] : values.steps);
   const warmup = Number(backend === 'cpu' ? values['cpu-warmup'] : values.warmup);
   const cfg = resolveConfig({
@@ -113,18 +134,67 @@ for (const { backend, workers, round } of schedule) {
   // on a shared machine than the wall-clock figure, though not immune (caches, memory bandwidth).
   const tokensPerCpuSec = (n * lines.length) / (cpuMs / 1000);
   const mean = Object.fromEntries(PHASES.map((k) => [k, phases.reduce((a, p) => a + p[k], 0) / phases.length])) as unknown as StepPhases;
-  rows.push({ round, backend, workers, steps: lines.length, tokensPerSec: n / (stepMs / 1000), tokensPerCpuSec, stepMs, routingMs, routingShare: routingMs / stepMs, rssMB, phases: mean });
+  return {
+    round,
+    backend,
+    workers,
+    steps: lines.length,
+    tokensPerSec: n / (stepMs / 1000),
+    tokensPerCpuSec,
+    stepMs,
+    routingMs,
+    routingShare: routingMs / stepMs,
+    rssMB,
+    phases: mean,
+    stepsMs: lines.map((l) => l.stepMs),
+    load: [load0, loadavg()[0]],
+  };
+}
+
+/** Runs one row in a fresh child process (this script with --child) and returns the row it prints last. */
+function runChild(run: Run): Promise<Row> {
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--child', JSON.stringify(run)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = stdout.trimEnd().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) reject(new Error(`bench:train child (${run.backend}, W=${run.workers}) exited with ${code}`));
+      else resolve(JSON.parse(last) as Row);
+    });
+  });
+}
+
+function describe(r: Row, warmup: number, bipIters: number | null): void {
   console.log(
-    `${Number(values.rounds) > 1 ? `round ${round}: ` : ''}${values.config} method=${cfg.method}${cfg.method === 'bip' ? ` T=${cfg.bipIters}` : ''} backend=${backend} workers=${workers}: ` +
-      `${(n / (stepMs / 1000)).toFixed(0)} tokens/s (${tokensPerCpuSec.toFixed(0)} per CPU-second), step ${stepMs.toFixed(0)} ms, routing ${routingMs.toFixed(1)} ms ` +
-      `(${((100 * routingMs) / stepMs).toFixed(1)}% of the step), ${lines.length} steps after ${warmup} warm-up, ` +
-      `rss ${rssMB.toFixed(0)} MB, load average ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}`,
+    `${Number(values.rounds) > 1 ? `round ${r.round}: ` : ''}${values.config} method=${values.method}${bipIters !== null ? ` T=${bipIters}` : ''} backend=${r.backend} workers=${r.workers}: ` +
+      `${r.tokensPerSec.toFixed(0)} tokens/s (${r.tokensPerCpuSec.toFixed(0)} per CPU-second), step ${r.stepMs.toFixed(0)} ms, routing ${r.routingMs.toFixed(1)} ms ` +
+      `(${(100 * r.routingShare).toFixed(1)}% of the step), ${r.steps} steps after ${warmup} warm-up, ` +
+      `rss ${r.rssMB.toFixed(0)} MB, load average ${r.load[0].toFixed(2)} -> ${r.load[1].toFixed(2)}`,
   );
   console.log(
     `  where the step goes (rank 0): ` +
-      PHASES.map((k) => `${k} ${mean[k].toFixed(0)} ms${k === 'waits' ? '' : ` (${((100 * mean[k]) / stepMs).toFixed(1)}%)`}`).join(', ') +
-      (workers > 1 ? ' (waits: at barriers, inside routing, exchange and optimizer)' : ''),
+      PHASES.map((k) => `${k} ${r.phases[k].toFixed(0)} ms${k === 'waits' ? '' : ` (${((100 * r.phases[k]) / r.stepMs).toFixed(1)}%)`}`).join(', ') +
+      (r.workers > 1 ? ' (waits: at barriers, inside routing, exchange and optimizer)' : ''),
   );
+}
+
+if (values.child !== undefined) {
+  console.log(JSON.stringify(await runOne(JSON.parse(values.child) as Run)));
+  process.exit(0);
+}
+
+const rows: Row[] = [];
+const runs = values.backends.split(',').flatMap((backend) => (backend === 'wasm' ? values.workers.split(',').map(Number) : [1]).map((workers) => ({ backend, workers })));
+const schedule = Array.from({ length: Number(values.rounds) }, (_, r) => (r % 2 === 0 ? runs : [...runs].reverse()).map((x) => ({ ...x, round: r + 1 }))).flat();
+const started = new Date().toISOString();
+const { method, bipIters } = resolveConfig({ file: values.config, sets: values.set ?? [], flags: { method: values.method } });
+for (const run of schedule) {
+  const row = await runChild(run);
+  rows.push(row);
+  describe(row, Number(run.backend === 'cpu' ? values['cpu-warmup'] : values.warmup), method === 'bip' ? Number(bipIters) : null);
 }
 /** tokens/s over the given rows' measured steps together. */
 const rate = (rs: Row[]) => rs.reduce((a, r) => a + r.tokensPerSec * r.stepMs * r.steps, 0) / rs.reduce((a, r) => a + r.stepMs * r.steps, 0);
@@ -136,4 +206,23 @@ for (const W of wasmWorkers) {
   if (rounds.length > 1) for (const round of rounds) console.log(`round ${round}: wasm workers=${W} vs 1: ${(rate(pick(W, round)) / rate(pick(1, round))).toFixed(2)}x tokens/s`);
   console.log(`${rounds.length > 1 ? 'all rounds: ' : ''}wasm workers=${W} vs 1: ${(rate(pick(W)) / rate(pick(1))).toFixed(2)}x tokens/s`);
 }
-console.log(JSON.stringify({ bench: 'train', config: values.config, method: values.method, rows }));
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim();
+} catch {
+  // not a git checkout (an installed package): the results say 'unknown'
+}
+const result = {
+  bench: 'train',
+  config: values.config,
+  method: values.method,
+  started,
+  finished: new Date().toISOString(),
+  commit,
+  cores: cpus().length,
+  command: `npm run bench:train${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+  rows,
+};
+const outPath = values.out ?? join(HERE, 'results', 'train.json');
+writeFileAtomic(outPath, JSON.stringify(result, null, 1) + '\n');
+console.log(`results: ${outPath}`);
