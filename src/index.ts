@@ -69,7 +69,7 @@ export {
 export { applyGate, GATES, type Gate } from './routing/gate.ts';
 export { Rng } from './util/rng.ts';
 export { createShardedBalancer, routeSharded, evenShardSizes, SHARDED_METHODS, type ShardedBalancer } from './routing/sharded.ts';
-export { shardedKthLargest, type ShardedSelectOptions } from './routing/shardedSelect.ts';
+export { shardedColumnSelect, shardedKthLargest, type ShardedSelectOptions, type ShardedSelectResult, type ShardValues } from './routing/shardedSelect.ts';
 export {
   runShards,
   runProgram,

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBalancer } from '../src/routing/factory.ts';
 import { createShardedBalancer, evenShardSizes, routeSharded } from '../src/routing/sharded.ts';
-import { shardedKthLargest, type ShardedSelectOptions } from '../src/routing/shardedSelect.ts';
+import { shardedColumnSelect, shardedKthLargest, type ShardedSelectOptions } from '../src/routing/shardedSelect.ts';
 import { runShards } from '../src/routing/collective.ts';
 import { kthLargest } from '../src/routing/select.ts';
 import type { AuxLossResult, BalancerState } from '../src/routing/types.ts';
@@ -140,6 +140,59 @@ test('shardedKthLargest: the r-th largest of the union, for every r, with ties a
       }
     }
   }
+});
+
+test('shardedColumnSelect: s − p values spread over every octave around the hint, ties at it, and a floor', () => {
+  const rng = new Rng(8);
+  const [N, m] = [400, 4];
+  // Column j's values: the hint h_j plus or minus 2^e·(1 + u), e from −60 to 8 (below, inside and above
+  // the ladder's octaves), a fifth of them exactly h_j; kept as s = v + p with float32 s and float64 p
+  // chosen so that s − p gives v back exactly (p a small dyadic, v a float32).
+  const hint = Float64Array.of(0.25, 0, -3, 1e-9);
+  const s = new Float32Array(N * m);
+  const p = new Float64Array(N);
+  for (let i = 0; i < N; i++) p[i] = rng.int(8) / 64;
+  const v = new Float64Array(N * m);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < m; j++) {
+      const e = rng.int(69) - 60;
+      const x = rng.int(5) === 0 ? hint[j] : hint[j] + (rng.int(2) === 0 ? -1 : 1) * 2 ** e * (1 + rng.next());
+      s[i * m + j] = Math.fround(x + p[i]);
+      v[i * m + j] = s[i * m + j] - p[i];
+    }
+  }
+  // Ranks exactly at the floors' counts (the r-th largest then is the smallest value ≥ the floor) too.
+  const atFloor = [0, 0.25].map((f) => v.filter((x, a) => a % m === 0 && x >= f).length);
+  const ranks = [1, 3, 77, 200, 399, N, ...atFloor, ...atFloor.map((c) => c + 1)];
+  let checked = 0;
+  for (const W of [1, 2, 3]) {
+    const sizes = W === 1 ? [N] : randomSizes(N, W, rng);
+    for (const select of [{}, { bins: 2, gatherMax: 1, maxLevels: 30 }, { bins: 3, gatherMax: 2, maxLevels: 1 }]) {
+      for (const r of ranks) {
+        for (const floor of [-Infinity, 0, 0.25]) {
+          let row = 0;
+          const programs = sizes.map((size) => {
+            const src = { s: s.subarray(row * m, (row + size) * m), p: p.subarray(row, row + size), n: size, m };
+            row += size;
+            return shardedColumnSelect(src, (total) => (total === N ? r : -1), select, hint, floor);
+          });
+          const { results } = runShards(programs);
+          for (let j = 0; j < m; j++) {
+            const col = Float64Array.from({ length: N }, (_, i) => v[i * m + j]);
+            const kth = kthLargest(col, N, r);
+            const want = kth >= floor ? kth : -Infinity;
+            for (const got of results) {
+              assert.equal(got.total, N);
+              assert.equal(got.shards, W);
+              assert.ok(Object.is(got.values[j], want), `W=${W} r=${r} floor=${floor} col ${j} ${JSON.stringify(select)}: ${got.values[j]} vs ${want}`);
+            }
+            checked++;
+          }
+        }
+      }
+    }
+  }
+  assert.equal(checked, 3 * 3 * ranks.length * 3 * m);
 });
 
 test('bytes exchanged: lossfree sends m + 1 int32 per call; exact bip far less than its scores', () => {

@@ -7,8 +7,9 @@
  *   topk      nothing to exchange.
  *   bip       per dual iteration: the row step p_i is local (one token's row); the column step
  *             q_j = [(c+1)-th largest over all tokens of s_ij − p_i]₊, c = ⌈kN/m⌉, is the exact
- *             distributed selection of shardedSelect.ts (range all-reduce, bin-count all-reduce,
- *             gather of the few candidates left). Then each shard routes its tokens by top-k of s − q.
+ *             distributed selection of shardedSelect.ts (an all-reduce of octave counts around the
+ *             previous q_j, which also brings N; then usually one gather of the candidates left).
+ *             Then each shard routes its tokens by top-k of s − q.
  *   lossfree  route with b locally; all_reduce(SUM) of the m loads (and n); b_j += u·sign(c̄ − c_j).
  *   quantile  route with β locally; exact form: one untruncated row step (local) and column step
  *             (shardedSelect); histogram form: all_reduce(SUM) of the per-expert histograms
@@ -34,7 +35,7 @@ import { InputError } from './errors.ts';
 import { createBalancer } from './factory.ts';
 import { lossFreeUpdate, LossFreeBalancer } from './lossFree.ts';
 import { betaFromHistogram, quantileHistogram, QuantileBalancer } from './quantile.ts';
-import { shardedKthLargest, type ShardedSelectOptions } from './shardedSelect.ts';
+import { shardedColumnSelect, type ShardedSelectOptions } from './shardedSelect.ts';
 import { TopKBalancer } from './topk.ts';
 import type { AuxLossResult, Balancer, BalancerState, MethodName, RouteCallOptions, RouteResult } from './types.ts';
 import { stateVectorFor, validateRouteInput } from './validate.ts';
@@ -130,22 +131,16 @@ class Sharded implements ShardedBalancer {
    * dualIterations. The row step is the single-process one on this shard's rows.
    */
   private *iterations(scores: Float32Array, n: number, m: number, k: number, q: Float64Array, iters: number, truncateP: boolean, truncateQ: boolean): ShardProgram<void> {
-    const [total, shards] = yield* allReduceSum(Int32Array.of(n, 1));
-    const r = capacity(total, m, k) + 1;
     const ws = this.ws;
     ws.ensure(n, m, k);
     ws.pValid = false;
-    const values = new Float64Array(n * m);
-    const hint = new Float64Array(m);
+    // r = c + 1 from the whole batch's token count, which the first selection's collective brings.
+    const rankOf = (total: number) => capacity(total, m, k) + 1;
     for (let t = 0; t < iters; t++) {
       rowStep(scores, n, m, k, q, truncateP, ws);
-      // s_ij − p_i in float64, the very values the single-process column step selects from.
-      for (let i = 0; i < n; i++) {
-        const p = ws.p[i];
-        for (let j = 0; j < m; j++) values[i * m + j] = scores[i * m + j] - p;
-      }
-      hint.set(q);
-      const v = yield* shardedKthLargest(values, n, m, total, shards, r, this.select, hint);
+      // The r-th largest of s_ij − p_i (float64, the very values the single-process column step selects
+      // from), the previous q as the hint; truncating, any answer below 0 gives q_j = 0.
+      const { values: v } = yield* shardedColumnSelect({ s: scores, p: ws.p, n, m }, rankOf, this.select, q, truncateQ ? 0 : -Infinity);
       for (let j = 0; j < m; j++) q[j] = v[j] === -Infinity ? 0 : truncateQ && v[j] < 0 ? 0 : v[j];
     }
   }
