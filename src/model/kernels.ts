@@ -7,12 +7,14 @@
  *   for the shapes the model uses (row gather on axis 0, rank <= 4), by kernels that read heap views.
  * - wasm `Identity` (tfjs's clone, used by every customGrad save) copies: replaced by a shared reference.
  * - The fused softmax cross-entropy of loss.ts and the SwiGLU activation of swiglu.ts are registered as
- *   kernels on wasm and cpu.
+ *   kernels on wasm and cpu; on wasm they run in WebAssembly SIMD on the backend's heap in place
+ *   (wasm/c/model.c, 3-6x faster than the TypeScript loops, which remain the cpu path and the reference).
  * Every replacement is checked against a plain-JS or tfjs reference in test/model.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
 import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, swigluGradInto, swigluInto } from './swiglu.ts';
+import { modelKernelsOn, modelKernelsWanted, type ModelKernels } from './wasm/instance.ts';
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs?: Record<string, unknown>; backend: unknown };
@@ -31,6 +33,8 @@ interface Io {
   view(t: tf.TensorInfo): TypedArray;
   /** The tensor's storage for copy() (take it after the last allocation). */
   mem(t: tf.TensorInfo): Mem;
+  /** On wasm: the SIMD model kernels (wasm/c/model.c) and tensors' byte offsets in their memory. */
+  simd: { kernels: ModelKernels; ptr(t: tf.TensorInfo): number; malloc(bytes: number): number; free(p: number): void; memory: WebAssembly.Memory } | null;
 }
 
 /** Copies len elements src[s0..] -> dst[d0..]: copyWithin inside one heap (no allocation), else set(). */
@@ -50,17 +54,25 @@ export interface WasmLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): TypedArray;
   dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
-  wasm: { HEAP32: Int32Array };
+  wasm: { HEAP32: Int32Array; asm: { memory: WebAssembly.Memory }; _malloc(bytes: number): number; _free(p: number): void };
 }
 export interface CpuLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: TypedArray): tf.TensorInfo;
   readSync(dataId: unknown): TypedArray;
 }
 
-function ioFor(backendName: string, backend: unknown): Io {
+function ioFor(backendName: string, backend: unknown, simd = false): Io {
   if (backendName === 'wasm') {
     const b = backend as WasmLike;
+    const kernels = simd ? modelKernelsOn(b.wasm.asm.memory) : null;
     return {
+      simd: kernels && {
+        kernels,
+        ptr: (t) => b.dataIdMap.get(t.dataId).memoryOffset,
+        malloc: (bytes) => b.wasm._malloc(bytes),
+        free: (p) => b.wasm._free(p),
+        memory: b.wasm.asm.memory,
+      },
       alloc(shape, dtype) {
         const info = b.makeOutput(shape, dtype);
         return { info, view: b.typedArrayFromHeap(info) };
@@ -82,6 +94,7 @@ function ioFor(backendName: string, backend: unknown): Io {
     },
     view: (t) => b.readSync(t.dataId),
     mem: (t) => ({ arr: b.readSync(t.dataId), base: 0 }),
+    simd: null,
   };
 }
 
@@ -244,16 +257,22 @@ function identityKernel(original: KernelFn): KernelFn {
 
 /**
  * Outputs [loss (mean, shape [1]), gradient G = (softmax - onehot) / N [N, V]], and with attr
- * `transposed`, also Gᵀ [V, N] (written in cache-friendly blocks of 16 rows).
+ * `transposed`, also Gᵀ [V, N] (written in cache-friendly blocks of 16 rows). `simd`: use the
+ * WebAssembly SIMD kernels of wasm/c/model.c where they run (else the TypeScript loops).
  */
-function crossEntropyKernel(backendName: string): KernelFn {
+function crossEntropyKernel(backendName: string, simd: boolean): KernelFn {
   return ({ inputs, attrs, backend }) => {
     const { logits, targets } = inputs;
     const [N, V] = logits.shape;
-    const io = ioFor(backendName, backend);
+    const io = ioFor(backendName, backend, simd);
     const grad = io.alloc([N, V], 'float32');
     const gradT = attrs?.transposed ? io.alloc([V, N], 'float32') : null;
     const loss = io.alloc([1], 'float32');
+    if (io.simd) {
+      (io.view(loss.info) as Float32Array)[0] = crossEntropySimd(io, logits, targets, grad.info, N, V) / N;
+      if (gradT) io.simd.kernels.transpose(io.simd.ptr(grad.info), N, V, io.simd.ptr(gradT.info));
+      return gradT ? [loss.info, grad.info, gradT.info] : [loss.info, grad.info];
+    }
     // Views after the allocations (a wasm allocation may move the heap).
     const g = io.view(grad.info) as Float32Array;
     const total = softmaxCrossEntropyInto(io.view(logits) as Float32Array, io.view(targets) as Int32Array, N, V, g);
@@ -272,46 +291,85 @@ function crossEntropyKernel(backendName: string): KernelFn {
   };
 }
 
-function swigluKernel(backendName: string): KernelFn {
+/**
+ * softmaxCrossEntropyInto by ce_rows: the gradient into `grad`, and the summed loss from the per-row max
+ * and exponential sum it leaves in a scratch block of the heap (same errors as the TypeScript loop).
+ */
+function crossEntropySimd(io: Io, logits: tf.TensorInfo, targets: tf.TensorInfo, grad: tf.TensorInfo, N: number, V: number): number {
+  const { kernels, ptr, malloc, free, memory } = io.simd!;
+  const stats = malloc(16 * N);
+  try {
+    const bad = kernels.ce_rows(ptr(logits), ptr(targets), N, V, ptr(grad), stats);
+    const z = io.view(logits) as Float32Array;
+    const y = io.view(targets) as Int32Array;
+    if (bad >= 0) {
+      if (!(y[bad] >= 0 && y[bad] < V) && z.subarray(bad * V, bad * V + V).every(Number.isFinite)) {
+        throw new Error(`crossEntropy: target ${y[bad]} at row ${bad} is not in [0, ${V})`);
+      }
+      throw new Error(`crossEntropy: logits of row ${bad} are not finite (NaN or Infinity)`);
+    }
+    const st = new Float64Array(memory.buffer, stats, 2 * N);
+    let total = 0;
+    for (let i = 0; i < N; i++) total += st[2 * i] + Math.log(st[2 * i + 1]) - z[i * V + y[i]];
+    return total;
+  } finally {
+    free(stats);
+  }
+}
+
+function swigluKernel(backendName: string, simd: boolean): KernelFn {
   return ({ inputs, backend }) => {
     const { gu } = inputs;
     const [n, h2] = gu.shape;
-    const io = ioFor(backendName, backend);
+    const io = ioFor(backendName, backend, simd);
     const out = io.alloc([n, h2 / 2], 'float32');
+    if (io.simd) {
+      io.simd.kernels.swiglu(io.simd.ptr(gu), n, h2 / 2, io.simd.ptr(out.info));
+      return out.info;
+    }
     swigluInto(io.view(gu) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
     return out.info;
   };
 }
 
-function swigluGradKernel(backendName: string): KernelFn {
+function swigluGradKernel(backendName: string, simd: boolean): KernelFn {
   return ({ inputs, backend }) => {
     const { gu, da } = inputs;
     const [n, h2] = gu.shape;
-    const io = ioFor(backendName, backend);
+    const io = ioFor(backendName, backend, simd);
     const out = io.alloc([n, h2], 'float32');
+    if (io.simd) {
+      io.simd.kernels.swiglu_grad(io.simd.ptr(gu), io.simd.ptr(da), n, h2 / 2, io.simd.ptr(out.info));
+      return out.info;
+    }
     swigluGradInto(io.view(gu) as Float32Array, io.view(da) as Float32Array, n, h2 / 2, io.view(out.info) as Float32Array);
     return out.info;
   };
 }
 
-function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn): void {
+function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn, variant = false): void {
   const existing = tf.getKernel(kernelName, backendName);
-  // Idempotent without module state: our kernels carry a marker property.
-  if (existing && (existing.kernelFunc as { moeBalance?: boolean }).moeBalance) return;
-  const fn = make(existing?.kernelFunc as KernelFn | undefined);
-  (fn as { moeBalance?: boolean }).moeBalance = true;
+  // Idempotent without module state: our kernels carry a marker property (and which variant they are).
+  const mark = (existing?.kernelFunc as { moeBalance?: boolean | string } | undefined)?.moeBalance;
+  if (mark === `v${variant}`) return;
+  const fn = make(mark ? undefined : (existing?.kernelFunc as KernelFn | undefined));
+  (fn as { moeBalance?: boolean | string }).moeBalance = `v${variant}`;
   if (existing) tf.unregisterKernel(kernelName, backendName);
   tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
 }
 
-/** Registers the replacement kernels for a backend (safe to call more than once). */
-export function installKernels(backendName: string): void {
+/**
+ * Registers the replacement kernels for a backend (safe to call more than once). `simd`: on wasm, run
+ * the cross-entropy and SwiGLU kernels in WebAssembly SIMD (wasm/c/model.c) where it can; default: yes
+ * unless MOE_BALANCE_MODEL_KERNELS=typescript. A second call with a different choice re-registers.
+ */
+export function installKernels(backendName: string, simd = modelKernelsWanted()): void {
   if (backendName !== 'wasm' && backendName !== 'cpu') return;
   replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
-  replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName));
-  replaceKernel(SWIGLU_KERNEL, backendName, () => swigluKernel(backendName));
-  replaceKernel(SWIGLU_GRAD_KERNEL, backendName, () => swigluGradKernel(backendName));
+  replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName, simd), simd);
+  replaceKernel(SWIGLU_KERNEL, backendName, () => swigluKernel(backendName, simd), simd);
+  replaceKernel(SWIGLU_GRAD_KERNEL, backendName, () => swigluGradKernel(backendName, simd), simd);
   if (backendName === 'wasm') {
     replaceKernel('Slice', backendName, (orig) => sliceKernel(orig!));
     replaceKernel('SplitV', backendName, (orig) => splitKernel(orig!));

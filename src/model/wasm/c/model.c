@@ -1,0 +1,186 @@
+/*
+ * Model kernels in WebAssembly SIMD, run directly on TensorFlow.js's wasm heap: the module imports the
+ * backend's memory, so every pointer below is a tensor's byte offset in that heap (no copies). The
+ * module has no data segment and its functions use no shadow stack (scripts/build-model-wasm.sh checks
+ * both), so instantiating it writes nothing into the heap it shares.
+ *
+ * Each kernel is the SIMD form of a TypeScript reference that stays the cpu backend's path and the test
+ * reference (test/model-wasm.test.ts):
+ *   ce_rows        src/model/loss.ts  softmaxCrossEntropyInto (and kernels.ts's transposed gradient)
+ *   swiglu         src/model/swiglu.ts swigluInto
+ *   swiglu_grad    src/model/swiglu.ts swigluGradInto
+ */
+#include <wasm_simd128.h>
+
+typedef v128_t f4;
+
+#define SPLAT(x) wasm_f32x4_splat(x)
+
+/*
+ * e^(x + dx) for x <= 0 and a tiny correction dx, four lanes: x = k ln2 + r with k = round(x log2 e),
+ * |r| <= ln2/2 (ln2 split in a high and a low part so that r is exact; dx joins r), e^r by Cephes expf's
+ * polynomial (relative error < 2e-7 on that range), times 2^k built in the exponent bits. Below -87
+ * (e^x under float32's smallest normal) gives 0.
+ */
+static inline f4 exp_nonpos_dx(f4 x, f4 dx) {
+  const f4 lo = SPLAT(-87.0f);
+  f4 under = wasm_f32x4_lt(x, lo);
+  x = wasm_f32x4_max(x, lo);
+  f4 k = wasm_f32x4_nearest(wasm_f32x4_mul(x, SPLAT(1.44269504088896341f)));
+  f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(k, SPLAT(0.693359375f)));
+  r = wasm_f32x4_add(r, wasm_f32x4_add(wasm_f32x4_mul(k, SPLAT(2.12194440e-4f)), dx));
+  f4 p = SPLAT(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPLAT(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), wasm_f32x4_add(r, SPLAT(1.0f)));
+  f4 pow2 = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(k), wasm_i32x4_splat(127)), 23);
+  return wasm_v128_andnot(wasm_f32x4_mul(p, pow2), under);
+}
+
+static inline f4 exp_nonpos(f4 x) { return exp_nonpos_dx(x, SPLAT(0.0f)); }
+
+/*
+ * e^(a - b) for a <= b with a - b exact (a float32 difference loses up to half an ulp of the result's
+ * magnitude, ~1e-6 relative in e^(a - b) at a - b ~ -14; the TypeScript loop subtracts in double): the
+ * rounded difference s and its error by Knuth's two-sum.
+ */
+static inline f4 exp_diff(f4 a, f4 b) {
+  f4 nb = wasm_f32x4_neg(b);
+  f4 s = wasm_f32x4_add(a, nb);
+  f4 bb = wasm_f32x4_sub(s, a);
+  f4 err = wasm_f32x4_add(wasm_f32x4_sub(a, wasm_f32x4_sub(s, bb)), wasm_f32x4_sub(nb, bb));
+  return exp_nonpos_dx(s, err);
+}
+
+
+/* The logistic sigmoid 1 / (1 + e^-g) through exp_nonpos on either side of 0 (as fastMath.ts). */
+static inline f4 sigmoid4(f4 g) {
+  f4 e = exp_nonpos(wasm_f32x4_neg(wasm_f32x4_abs(g)));
+  f4 one = SPLAT(1.0f);
+  f4 den = wasm_f32x4_add(one, e);
+  return wasm_v128_bitselect(wasm_f32x4_div(one, den), wasm_f32x4_div(e, den), wasm_f32x4_ge(g, SPLAT(0.0f)));
+}
+
+/* acc (two float64 lanes) += the four lanes of e, in double precision like the TypeScript sum. */
+static inline void sum_f64(f4 e, v128_t *acc) {
+  *acc = wasm_f64x2_add(*acc, wasm_f64x2_promote_low_f32x4(e));
+  *acc = wasm_f64x2_add(*acc, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(e, e, 2, 3, 2, 3)));
+}
+
+/*
+ * Softmax cross-entropy of rows [r0, r1) of z [N, V]: writes g = (softmax(z) - onehot(y)) / N and, per
+ * row, stats[2i] = max_j z_ij, stats[2i+1] = sum_j e^(z_ij - max) (the caller adds max + log(sum) - z_iy
+ * to the loss). Returns -1 when every row is fine, else the first bad row (non-finite logits or a target
+ * outside [0, V)), so that the caller can name it.
+ */
+int ce_rows(const float *z, const int *y, int N, int V, float *g, double *stats) {
+  const float invN = 1.0f / (float)N;
+  for (int i = 0; i < N; i++) {
+    const float *zi = z + (long)i * V;
+    float *gi = g + (long)i * V;
+    int j = 0;
+    f4 m4 = SPLAT(-__builtin_inff());
+    for (; j + 4 <= V; j += 4) m4 = wasm_f32x4_max(m4, wasm_v128_load(zi + j));
+    float max = wasm_f32x4_extract_lane(m4, 0);
+    for (int l = 1; l < 4; l++) {
+      float v = l == 1 ? wasm_f32x4_extract_lane(m4, 1) : l == 2 ? wasm_f32x4_extract_lane(m4, 2) : wasm_f32x4_extract_lane(m4, 3);
+      max = (v > max || v != v) ? v : max;
+    }
+    for (; j < V; j++) max = (zi[j] > max || zi[j] != zi[j]) ? zi[j] : max;
+    int target = y[i];
+    if (!(max - max == 0.0f) || target < 0 || target >= V) return i;
+    f4 mx = SPLAT(max);
+    v128_t acc = wasm_f64x2_splat(0.0);
+    for (j = 0; j + 4 <= V; j += 4) {
+      f4 e = exp_diff(wasm_v128_load(zi + j), mx);
+      wasm_v128_store(gi + j, e);
+      sum_f64(e, &acc);
+    }
+    double sum = wasm_f64x2_extract_lane(acc, 0) + wasm_f64x2_extract_lane(acc, 1);
+    for (; j < V; j++) {
+      gi[j] = wasm_f32x4_extract_lane(exp_diff(SPLAT(zi[j]), mx), 0);
+      sum += gi[j];
+    }
+    stats[2 * i] = max;
+    stats[2 * i + 1] = sum;
+    const float scale = (float)(1.0 / (sum * N));
+    f4 s4 = SPLAT(scale);
+    for (j = 0; j + 4 <= V; j += 4) wasm_v128_store(gi + j, wasm_f32x4_mul(wasm_v128_load(gi + j), s4));
+    for (; j < V; j++) gi[j] *= scale;
+    gi[target] -= invN;
+  }
+  return -1;
+}
+
+/* gt [V, N] = transpose of g [N, V], by 4 x 4 blocks in bands of 16 rows (64-byte runs of each gt row). */
+void transpose(const float *g, int N, int V, float *gt) {
+  if (N % 4 != 0 || V % 4 != 0) {
+    for (int i = 0; i < N; i++)
+      for (int j = 0; j < V; j++) gt[(long)j * N + i] = g[(long)i * V + j];
+    return;
+  }
+  for (int i0 = 0; i0 < N; i0 += 16) {
+    int i1 = i0 + 16 < N ? i0 + 16 : N;
+    for (int j = 0; j < V; j += 4) {
+      for (int i = i0; i < i1; i += 4) {
+        f4 a = wasm_v128_load(g + (long)i * V + j);
+        f4 b = wasm_v128_load(g + (long)(i + 1) * V + j);
+        f4 c = wasm_v128_load(g + (long)(i + 2) * V + j);
+        f4 d = wasm_v128_load(g + (long)(i + 3) * V + j);
+        f4 ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5);
+        f4 ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+        f4 cd0 = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5);
+        f4 cd1 = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
+        wasm_v128_store(gt + (long)j * N + i, wasm_i32x4_shuffle(ab0, cd0, 0, 1, 4, 5));
+        wasm_v128_store(gt + (long)(j + 1) * N + i, wasm_i32x4_shuffle(ab0, cd0, 2, 3, 6, 7));
+        wasm_v128_store(gt + (long)(j + 2) * N + i, wasm_i32x4_shuffle(ab1, cd1, 0, 1, 4, 5));
+        wasm_v128_store(gt + (long)(j + 3) * N + i, wasm_i32x4_shuffle(ab1, cd1, 2, 3, 6, 7));
+      }
+    }
+  }
+}
+
+/* a [n, h] = silu(g) * u for gu = [g | u] [n, 2h]. */
+void swiglu(const float *gu, int n, int h, float *a) {
+  for (int i = 0; i < n; i++) {
+    const float *g = gu + (long)i * 2 * h;
+    const float *u = g + h;
+    float *o = a + (long)i * h;
+    int j = 0;
+    for (; j + 4 <= h; j += 4) {
+      f4 gv = wasm_v128_load(g + j);
+      wasm_v128_store(o + j, wasm_f32x4_mul(wasm_f32x4_mul(gv, sigmoid4(gv)), wasm_v128_load(u + j)));
+    }
+    for (; j < h; j++) o[j] = g[j] * wasm_f32x4_extract_lane(sigmoid4(SPLAT(g[j])), 0) * u[j];
+  }
+}
+
+/* dgu [n, 2h] from gu and da [n, h]: dg = da u s (1 + g (1 - s)), du = da g s, s = sigmoid(g). */
+void swiglu_grad(const float *gu, const float *da, int n, int h, float *dgu) {
+  const f4 one = SPLAT(1.0f);
+  for (int i = 0; i < n; i++) {
+    const float *g = gu + (long)i * 2 * h;
+    const float *u = g + h;
+    const float *d = da + (long)i * h;
+    float *dg = dgu + (long)i * 2 * h;
+    float *du = dg + h;
+    int j = 0;
+    for (; j + 4 <= h; j += 4) {
+      f4 gv = wasm_v128_load(g + j);
+      f4 uv = wasm_v128_load(u + j);
+      f4 dv = wasm_v128_load(d + j);
+      f4 s = sigmoid4(gv);
+      f4 ds = wasm_f32x4_mul(dv, s);
+      wasm_v128_store(dg + j, wasm_f32x4_mul(wasm_f32x4_mul(ds, uv), wasm_f32x4_add(one, wasm_f32x4_mul(gv, wasm_f32x4_sub(one, s)))));
+      wasm_v128_store(du + j, wasm_f32x4_mul(ds, gv));
+    }
+    for (; j < h; j++) {
+      float s = wasm_f32x4_extract_lane(sigmoid4(SPLAT(g[j])), 0);
+      dg[j] = d[j] * s * u[j] * (1 + g[j] * (1 - s));
+      du[j] = d[j] * s * g[j];
+    }
+  }
+}

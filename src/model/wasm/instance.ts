@@ -1,0 +1,47 @@
+/**
+ * Loading the model kernels (modelWasm.ts, built from c/model.c by scripts/build-model-wasm.sh) onto
+ * TensorFlow.js's wasm memory: the module imports that memory, so its functions take tensors' heap
+ * offsets and work in place. One instance per memory, kept in a WeakMap (the only module state: a cache
+ * that ends with the backend). Where WebAssembly SIMD is missing or a synchronous compile is refused,
+ * or with MOE_BALANCE_MODEL_KERNELS=typescript (benchmarks, reference runs), the kernels of
+ * model/kernels.ts use their TypeScript loops instead.
+ */
+import { MODEL_WASM_BASE64 } from './modelWasm.ts';
+
+/** The exports of c/model.c; pointers are byte offsets in the imported memory. */
+export interface ModelKernels {
+  ce_rows(z: number, y: number, N: number, V: number, g: number, stats: number): number;
+  transpose(g: number, N: number, V: number, gt: number): void;
+  swiglu(gu: number, n: number, h: number, a: number): void;
+  swiglu_grad(gu: number, da: number, n: number, h: number, dgu: number): void;
+}
+
+const instances = new WeakMap<WebAssembly.Memory, ModelKernels | null>();
+
+function wasmBytes(): Uint8Array {
+  const bin = atob(MODEL_WASM_BASE64);
+  const bytes = new Uint8Array(bin.length);
+  for (let x = 0; x < bin.length; x++) bytes[x] = bin.charCodeAt(x);
+  return bytes;
+}
+
+/** True unless MOE_BALANCE_MODEL_KERNELS=typescript. */
+export function modelKernelsWanted(): boolean {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return proc?.env?.MOE_BALANCE_MODEL_KERNELS !== 'typescript';
+}
+
+/** The kernels working on `memory`, or null where they cannot run here. */
+export function modelKernelsOn(memory: WebAssembly.Memory): ModelKernels | null {
+  let k = instances.get(memory);
+  if (k === undefined) {
+    try {
+      const module = new WebAssembly.Module(wasmBytes() as BufferSource);
+      k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ModelKernels;
+    } catch {
+      k = null;
+    }
+    instances.set(memory, k);
+  }
+  return k;
+}
