@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setBackend } from '../src/model/backend.ts';
+import { ATTENTION_KERNEL, causalAttentionRows } from '../src/model/attention.ts';
 import { installKernels, type WasmLike } from '../src/model/kernels.ts';
 import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from '../src/model/loss.ts';
 import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, swigluGradInto, swigluInto } from '../src/model/swiglu.ts';
@@ -37,6 +38,18 @@ function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1e-6 + Math.abs(b[i])));
   return worst;
+}
+
+/** max |a - b| over max |b|: differences measured against the array's scale (gradients cancel to near 0). */
+function scaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'lengths differ');
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
 }
 
 function randomArray(n: number, rng: Rng, scale: number): Float32Array {
@@ -67,7 +80,7 @@ test('SIMD cross-entropy: loss, gradient and transposed gradient equal the TypeS
     let worst = 0;
     for (let a = 0; a < N * V; a++) worst = Math.max(worst, Math.abs(out[1][a] - g[a]) / (1e-12 + Math.abs(g[a])));
     assert.ok(worst <= 5e-7, `${what}: gradient max relative difference ${worst}`);
-    assert.deepEqual(Array.from(out[2]), Array.from(transposeOf(out[1], N, V)), `${what}: Gᵀ is not G transposed`);
+    assert.deepEqual(Array.from(out[2]), Array.from(transposeOf(out[1] as Float32Array, N, V)), `${what}: Gᵀ is not G transposed`);
   }
 });
 
@@ -154,5 +167,35 @@ test('the committed model kernels equal a rebuild of src/model/wasm/c (when clan
     assert.ok(readFileSync(out, 'utf8') === readFileSync(join(ROOT, 'src/model/wasm/modelWasm.ts'), 'utf8'), 'src/model/wasm/modelWasm.ts differs from a rebuild of its C source: run `npm run build:wasm-model` and commit the result');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fused causal attention on rows: output and gradients equal the batched tfjs reference', () => {
+  const rng = new Rng(24);
+  // (B, T, H, hd): T not a multiple of 4 (dot and softmax tails), hd = 4 (no 16-column block), 32 (moe16).
+  for (const [B, T, H, hd] of [[2, 5, 3, 4], [1, 9, 2, 8], [2, 16, 2, 32]] as const) {
+    const N = B * T;
+    const d = H * hd;
+    const mask = tf.tensor2d(Float32Array.from({ length: T * T }, (_, a) => (a % T > Math.floor(a / T) ? -1e9 : 0)), [T, T]);
+    const [q, k, v, w] = [0, 1, 2, 3].map(() => tf.tensor2d(randomArray(N * d, rng, 1.5), [N, d]));
+    const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]);
+    const ref = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(tf.mul(tf.reshape(tf.transpose(tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(heads(a), heads(b), false, true), 1 / Math.sqrt(hd)), mask)), heads(c)), [0, 2, 1, 3]), [N, d]), w));
+    const ours = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(causalAttentionRows(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, B, T, H, mask), w));
+    const what = `B=${B} T=${T} H=${H} hd=${hd}`;
+    assert.ok(tf.getKernel(ATTENTION_KERNEL, 'wasm') !== undefined, 'the fused attention kernel is registered');
+    const rows = tf.tidy(() => causalAttentionRows(q, k, v, B, T, H, mask).dataSync().slice());
+    const refRows = tf.tidy(() => tf.reshape(tf.transpose(tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(heads(q), heads(k), false, true), 1 / Math.sqrt(hd)), mask)), heads(v)), [0, 2, 1, 3]), [N, d]).dataSync().slice());
+    assert.ok(scaledDiff(rows, refRows) <= 1e-6, `${what}: output differs by ${scaledDiff(rows, refRows)}`);
+    const go = tf.tidy(() => tf.grads(ours)([q, k, v]).map((t) => t.dataSync().slice()));
+    const gr = tf.tidy(() => tf.grads(ref)([q, k, v]).map((t) => t.dataSync().slice()));
+    // With the SIMD kernels off, the same function takes the per-head tfjs path: same results.
+    const off = withKernels(false, () => {
+      assert.equal(tf.getKernel(ATTENTION_KERNEL, 'wasm'), undefined, 'the fused kernel is unregistered');
+      return tf.tidy(() => tf.grads(ours)([q, k, v]).map((t) => t.dataSync().slice()));
+    });
+    ['q', 'k', 'v'].forEach((n, i) => assert.ok(scaledDiff(go[i], gr[i]) <= 1e-6, `${what}: gradient of ${n} differs by ${scaledDiff(go[i], gr[i])} of its scale`));
+    ['q', 'k', 'v'].forEach((n, i) => assert.ok(scaledDiff(off[i], gr[i]) <= 1e-6, `${what}: tfjs-path gradient of ${n} differs`));
+    tf.dispose([q, k, v, w, mask]);
   }
 });

@@ -8,8 +8,18 @@
  * 2-D matmul of blocks cut by one split; the operands that must be transposed (Kᵀ, Vᵀ, Pᵀ, dSᵀ) are
  * transposed once for all heads. Compared with differentiating the per-head products one by one, this
  * runs about half as many kernels (no per-head transposes, no saved copies of every block).
+ *
+ * On wasm, `causalAttentionRows` does the same on the token-major rows [B*T, H*hd] the projections
+ * produce, as two WebAssembly SIMD kernels (forward, gradient: wasm/c/model.c attn_fwd / attn_bwd, the
+ * formulas above) that skip the masked half of every product and need no transposes, splits or concats:
+ * 2 kernels per layer and direction instead of ~130 tfjs ops. Elsewhere it transposes to [B, H, T, hd]
+ * and calls attentionCore (the reference the kernels are tested against).
  */
 import * as tf from '@tensorflow/tfjs';
+
+/** Names of the fused kernels (registered by model/kernels.ts on wasm when the SIMD module runs). */
+export const ATTENTION_KERNEL = 'MoeBalanceCausalAttention';
+export const ATTENTION_GRAD_KERNEL = 'MoeBalanceCausalAttentionGrad';
 
 /** One plain 2-D product per head, stacked: a_g [r, c] x b_g [c, s] -> [G*r, s]. */
 function perHead(a: tf.Tensor[], b: tf.Tensor[]): tf.Tensor2D {
@@ -51,4 +61,35 @@ export function attentionCore(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ma
     };
   }) as Parameters<typeof tf.customGrad>[0]);
   return f(q, k, v) as tf.Tensor4D;
+}
+
+/**
+ * Causal attention on rows: q, k, v [B*T, H*hd] (row b*T + t, head h at columns h*hd ..) -> o in the same
+ * layout, softmax(q kᵀ / sqrt(hd) + causal mask) v per (sequence, head). `mask` is the additive causal
+ * mask [T, T] used when the fused kernels are not registered.
+ */
+export function causalAttentionRows(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, T: number, H: number, mask: tf.Tensor2D): tf.Tensor2D {
+  const [N, d] = q.shape;
+  const hd = d / H;
+  const backend = tf.getBackend();
+  if (hd % 4 !== 0 || !tf.getKernel(ATTENTION_KERNEL, backend) || !tf.getKernel(ATTENTION_GRAD_KERNEL, backend)) {
+    const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const o = attentionCore(heads(q), heads(k), heads(v), mask); // [B, H, T, hd]
+    return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [N, d]) as tf.Tensor2D;
+  }
+  const attrs = { B, T, H };
+  const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [qq, kk, vv] = args as tf.Tensor2D[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [o, p] = tf.engine().runKernel(ATTENTION_KERNEL, { q: qq, k: kk, v: vv }, attrs) as tf.Tensor[];
+    save([qq, kk, vv, p]);
+    return {
+      value: o,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [qs, ks, vs, ps] = saved;
+        return tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { q: qs, k: ks, v: vs, p: ps, dy: dy as tf.Tensor }, attrs) as tf.Tensor[];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return f(q, k, v) as tf.Tensor2D;
 }

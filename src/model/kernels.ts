@@ -14,7 +14,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
 import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, swigluGradInto, swigluInto } from './swiglu.ts';
-import { modelKernelsOn, modelKernelsWanted, type ModelKernels } from './wasm/instance.ts';
+import { modelKernelsOn, modelKernelsValid, modelKernelsWanted, type ModelKernels } from './wasm/instance.ts';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL } from './attention.ts';
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs?: Record<string, unknown>; backend: unknown };
@@ -347,6 +348,50 @@ function swigluGradKernel(backendName: string, simd: boolean): KernelFn {
   };
 }
 
+/** The SIMD model kernels on this backend's heap; the attention kernels have no TypeScript loop to fall back on. */
+function simdOf(backend: unknown, what: string): NonNullable<Io['simd']> {
+  const simd = ioFor('wasm', backend, true).simd;
+  if (!simd) throw new Error(`${what}: the WebAssembly model kernels could not be instantiated here`);
+  return simd;
+}
+
+/**
+ * Causal attention on token-major rows (attention.ts causalAttentionRows): q, k, v [B*T, H*hd], attrs
+ * B, T, H; outputs o [B*T, H*hd] and the softmax p [B*H, T, T] for the gradient.
+ */
+function attentionKernel(): KernelFn {
+  return ({ inputs, attrs, backend }) => {
+    const { q, k, v } = inputs;
+    const { B, T, H } = attrs as { B: number; T: number; H: number };
+    const [N, d] = q.shape;
+    const io = ioFor('wasm', backend);
+    const o = io.alloc([N, d], 'float32');
+    const p = io.alloc([B * H, T, T], 'float32');
+    const { kernels, ptr } = simdOf(backend, 'attention');
+    kernels.attn_fwd(ptr(q), ptr(k), ptr(v), B, T, H, d / H, 1 / Math.sqrt(d / H), ptr(o.info), ptr(p.info));
+    return [o.info, p.info];
+  };
+}
+
+/** Its gradient: inputs q, k, v, p and dy [B*T, H*hd]; outputs dq, dk, dv. */
+function attentionGradKernel(): KernelFn {
+  return ({ inputs, attrs, backend }) => {
+    const { q, k, v, p, dy } = inputs;
+    const { B, T, H } = attrs as { B: number; T: number; H: number };
+    const [N, d] = q.shape;
+    const io = ioFor('wasm', backend);
+    const outs = [0, 1, 2].map(() => io.alloc([N, d], 'float32').info);
+    const { kernels, ptr, malloc, free } = simdOf(backend, 'attention gradient');
+    const ds = malloc(4 * T);
+    try {
+      kernels.attn_bwd(ptr(q), ptr(k), ptr(v), ptr(p), ptr(dy), B, T, H, d / H, 1 / Math.sqrt(d / H), ptr(outs[0]), ptr(outs[1]), ptr(outs[2]), ds);
+    } finally {
+      free(ds);
+    }
+    return outs;
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn, variant = false): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property (and which variant they are).
@@ -365,6 +410,13 @@ function replaceKernel(kernelName: string, backendName: string, make: (original:
  */
 export function installKernels(backendName: string, simd = modelKernelsWanted()): void {
   if (backendName !== 'wasm' && backendName !== 'cpu') return;
+  // The attention kernels exist only in SIMD: registered when wanted and compilable, else absent (the
+  // model then takes its tfjs path: attention.ts).
+  const fused = backendName === 'wasm' && simd && modelKernelsValid();
+  for (const [name, make] of [[ATTENTION_KERNEL, attentionKernel], [ATTENTION_GRAD_KERNEL, attentionGradKernel]] as const) {
+    if (fused) replaceKernel(name, backendName, make);
+    else if (tf.getKernel(name, backendName)) tf.unregisterKernel(name, backendName);
+  }
   replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
   replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName, simd), simd);

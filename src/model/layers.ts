@@ -3,7 +3,7 @@
  * attention and the SwiGLU feed-forward. Every 2-D product goes through matMul2d (fast on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
-import { attentionCore } from './attention.ts';
+import { causalAttentionRows } from './attention.ts';
 import { matMul2d, matMulConst } from './ops.ts';
 import { swigluActivation } from './swiglu.ts';
 
@@ -34,7 +34,7 @@ export interface AttnConsts {
   rotT: tf.Tensor2D;
   /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */
   mask: tf.Tensor2D;
-  /** Attention products per (sequence, head) as 2-D matmuls (fast on wasm) rather than one batched matmul. */
+  /** Attention by attention.ts's causalAttentionRows (fused kernels on wasm, else per-head 2-D matmuls) rather than batched matmuls. */
   perHead: boolean;
 }
 
@@ -72,22 +72,24 @@ export function disposeAttnConsts(c: AttnConsts): void {
   tf.dispose([c.cos, c.sin, c.rot, c.rotT, c.mask]);
 }
 
-/** Rotary embedding of q or k given as [N, d] with N = B*T; returns [B, H, T, hd]. */
-function rope(x: tf.Tensor2D, B: number, T: number, H: number, c: AttnConsts): tf.Tensor4D {
-  const hd = x.shape[1] / H;
+/** Rotary embedding of q or k given as [N, d] with N = B*T; returns the same rows [N, d] (heads in columns). */
+function rope(x: tf.Tensor2D, B: number, T: number, H: number, c: AttnConsts): tf.Tensor2D {
+  const [N, d] = x.shape;
+  const hd = d / H;
   const x4 = tf.reshape(x, [B, T, H, hd]);
   const rotated = tf.reshape(matMulConst(tf.reshape(x, [B * T * H, hd]), c.rot, c.rotT), [B, T, H, hd]);
-  const y = tf.add(tf.mul(x4, c.cos), tf.mul(rotated, c.sin));
-  return tf.transpose(y, [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
+  return tf.reshape(tf.add(tf.mul(x4, c.cos), tf.mul(rotated, c.sin)), [N, d]) as tf.Tensor2D;
 }
 
-/** softmax(q kᵀ / sqrt(hd) + mask) v for q, k, v [B, H, T, hd] -> [B, H, T, hd]. */
-function scaledDotAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, perHead: boolean): tf.Tensor4D {
-  if (perHead) return attentionCore(q, k, v, mask);
+/** softmax(q kᵀ / sqrt(hd) + mask) v per head for q, k, v [N, d] (heads in columns) -> [N, d]. */
+function scaledDotAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, T: number, H: number, c: AttnConsts): tf.Tensor2D {
+  if (c.perHead) return causalAttentionRows(q, k, v, B, T, H, c.mask);
   // Reference form (batched matmuls; slow on wasm), kept for tests.
-  const scale = 1 / Math.sqrt(q.shape[3]);
-  const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask)); // [B, H, T, T]
-  return tf.matMul(att, v) as tf.Tensor4D;
+  const [N, d] = q.shape;
+  const hd = d / H;
+  const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]);
+  const att = tf.softmax(tf.add(tf.mul(tf.matMul(heads(q), heads(k), false, true), 1 / Math.sqrt(hd)), c.mask)); // [B, H, T, T]
+  return tf.reshape(tf.transpose(tf.matMul(att, heads(v)), [0, 2, 1, 3]), [N, d]) as tf.Tensor2D;
 }
 
 /** Causal multi-head self-attention with rotary positions: x [N, d] -> [N, d]. */
@@ -100,13 +102,10 @@ export function attention(
   c: AttnConsts,
 ): tf.Tensor2D {
   const d = x.shape[1];
-  const hd = d / H;
   // q, k and v as one product with wqkv = [wq | wk | wv]: one transpose of x in the backward pass, not three.
   const [q2, k2, v2] = tf.split(matMul2d(x, w.wqkv as tf.Tensor2D), [d, d, d], 1); // [N, d] each
   const q = rope(q2 as tf.Tensor2D, B, T, H, c);
   const k = rope(k2 as tf.Tensor2D, B, T, H, c);
-  const v = tf.transpose(tf.reshape(v2, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
-  const o = scaledDotAttention(q, k, v, c.mask, c.perHead); // [B, H, T, hd]
-  const o2 = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D; // [N, d]
-  return matMul2d(o2, w.wo as tf.Tensor2D);
+  const o = scaledDotAttention(q, k, v2 as tf.Tensor2D, B, T, H, c); // [N, d]
+  return matMul2d(o, w.wo as tf.Tensor2D);
 }

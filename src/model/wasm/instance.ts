@@ -14,6 +14,8 @@ export interface ModelKernels {
   transpose(g: number, N: number, V: number, gt: number): void;
   swiglu(gu: number, n: number, h: number, a: number): void;
   swiglu_grad(gu: number, da: number, n: number, h: number, dgu: number): void;
+  attn_fwd(q: number, k: number, v: number, B: number, T: number, H: number, hd: number, scale: number, o: number, p: number): void;
+  attn_bwd(q: number, k: number, v: number, p: number, dout: number, B: number, T: number, H: number, hd: number, scale: number, dq: number, dk: number, dv: number, ds: number): void;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, ModelKernels | null>();
@@ -29,6 +31,11 @@ function wasmBytes(): Uint8Array {
 export function modelKernelsWanted(): boolean {
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
   return proc?.env?.MOE_BALANCE_MODEL_KERNELS !== 'typescript';
+}
+
+/** False where this module cannot compile (no WebAssembly SIMD). */
+export function modelKernelsValid(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(wasmBytes() as BufferSource);
 }
 
 /** The kernels working on `memory`, or null where they cannot run here. */

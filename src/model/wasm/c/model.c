@@ -9,6 +9,7 @@
  *   ce_rows        src/model/loss.ts  softmaxCrossEntropyInto (and kernels.ts's transposed gradient)
  *   swiglu         src/model/swiglu.ts swigluInto
  *   swiglu_grad    src/model/swiglu.ts swigluGradInto
+ *   attn_fwd, attn_bwd   src/model/attention.ts attentionCore (the batched tfjs form in the tests)
  */
 #include <wasm_simd128.h>
 
@@ -181,6 +182,155 @@ void swiglu_grad(const float *gu, const float *da, int n, int h, float *dgu) {
       float s = wasm_f32x4_extract_lane(sigmoid4(SPLAT(g[j])), 0);
       dg[j] = d[j] * s * u[j] * (1 + g[j] * (1 - s));
       du[j] = d[j] * s * g[j];
+    }
+  }
+}
+
+/*
+ * Causal attention per (sequence, head), O = softmax(Q Kᵀ scale + causal mask) V, on the token-major
+ * layout the projections produce: q, k, v, o are [B*T, H*hd] (row b*T + t, head h at columns h*hd ..),
+ * so no transposes around the kernel. The rows j > i of the mask are skipped, not computed and masked
+ * (half the products). Requires hd % 4 == 0.
+ */
+
+/* out[j] = scale * (a . rows[j]) for j < n, rows[j] = base + j*stride, length hd; four rows at a time. */
+static inline void dots(const float *a, const float *base, int stride, int n, int hd, float scale, float *out) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float *r0 = base + (long)j * stride;
+    const float *r1 = r0 + stride;
+    const float *r2 = r1 + stride;
+    const float *r3 = r2 + stride;
+    f4 a0 = SPLAT(0.0f), a1 = SPLAT(0.0f), a2 = SPLAT(0.0f), a3 = SPLAT(0.0f);
+    for (int c = 0; c < hd; c += 4) {
+      f4 x = wasm_v128_load(a + c);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(x, wasm_v128_load(r0 + c)));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(x, wasm_v128_load(r1 + c)));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(x, wasm_v128_load(r2 + c)));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(x, wasm_v128_load(r3 + c)));
+    }
+    /* Lane sums of a0..a3 as one vector: a 4 x 4 transpose folded into adds. */
+    f4 t0 = wasm_f32x4_add(wasm_i32x4_shuffle(a0, a1, 0, 4, 1, 5), wasm_i32x4_shuffle(a0, a1, 2, 6, 3, 7));
+    f4 t1 = wasm_f32x4_add(wasm_i32x4_shuffle(a2, a3, 0, 4, 1, 5), wasm_i32x4_shuffle(a2, a3, 2, 6, 3, 7));
+    f4 s = wasm_f32x4_add(wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5), wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
+    wasm_v128_store(out + j, wasm_f32x4_mul(s, SPLAT(scale)));
+  }
+  for (; j < n; j++) {
+    const float *r = base + (long)j * stride;
+    f4 acc = SPLAT(0.0f);
+    for (int c = 0; c < hd; c += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + c), wasm_v128_load(r + c)));
+    f4 t = wasm_f32x4_add(acc, wasm_i32x4_shuffle(acc, acc, 2, 3, 0, 1));
+    t = wasm_f32x4_add(t, wasm_i32x4_shuffle(t, t, 1, 0, 3, 2));
+    out[j] = wasm_f32x4_extract_lane(t, 0) * scale;
+  }
+}
+
+/* out[c] = sum_{j < n} w[j] * rows[j][c] for c < hd (out overwritten); 16 columns at a time in registers. */
+static inline void combine(const float *w, const float *base, int stride, int n, int hd, float *out) {
+  int c = 0;
+  for (; c + 16 <= hd; c += 16) {
+    f4 a0 = SPLAT(0.0f), a1 = SPLAT(0.0f), a2 = SPLAT(0.0f), a3 = SPLAT(0.0f);
+    const float *r = base + c;
+    for (int j = 0; j < n; j++, r += stride) {
+      f4 x = wasm_v128_load32_splat(w + j);
+      a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(x, wasm_v128_load(r)));
+      a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(x, wasm_v128_load(r + 4)));
+      a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(x, wasm_v128_load(r + 8)));
+      a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(x, wasm_v128_load(r + 12)));
+    }
+    wasm_v128_store(out + c, a0);
+    wasm_v128_store(out + c + 4, a1);
+    wasm_v128_store(out + c + 8, a2);
+    wasm_v128_store(out + c + 12, a3);
+  }
+  for (; c < hd; c += 4) {
+    f4 a0 = SPLAT(0.0f);
+    const float *r = base + c;
+    for (int j = 0; j < n; j++, r += stride) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(w + j), wasm_v128_load(r)));
+    wasm_v128_store(out + c, a0);
+  }
+}
+
+/* rows[j][c] += w[j] * x[c] for j < n, c < hd. */
+static inline void scatter_add(const float *w, const float *x, int n, int hd, float *base, int stride) {
+  float *r = base;
+  for (int j = 0; j < n; j++, r += stride) {
+    f4 s = wasm_v128_load32_splat(w + j);
+    for (int c = 0; c < hd; c += 4) wasm_v128_store(r + c, wasm_f32x4_add(wasm_v128_load(r + c), wasm_f32x4_mul(s, wasm_v128_load(x + c))));
+  }
+}
+
+/*
+ * Forward: o and p [B*H, T, T] (the softmax, zero above the diagonal; the gradient reads it):
+ *   p_ij = softmax_j(scale q_i . k_j), j <= i        o_i = sum_j p_ij v_j
+ */
+void attn_fwd(const float *q, const float *k, const float *v, int B, int T, int H, int hd, float scale, float *o, float *p) {
+  const int d = H * hd;
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < H; h++) {
+      const long base = (long)b * T * d + (long)h * hd;
+      float *ph = p + ((long)b * H + h) * T * T;
+      for (int i = 0; i < T; i++) {
+        float *pi = ph + (long)i * T;
+        const int n = i + 1;
+        dots(q + base + (long)i * d, k + base, d, n, hd, scale, pi);
+        float max = pi[0];
+        for (int j = 1; j < n; j++) max = pi[j] > max ? pi[j] : max;
+        f4 mx = SPLAT(max);
+        f4 acc = SPLAT(0.0f);
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+          f4 e = exp_diff(wasm_v128_load(pi + j), mx);
+          wasm_v128_store(pi + j, e);
+          acc = wasm_f32x4_add(acc, e);
+        }
+        float sum = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
+        for (; j < n; j++) {
+          pi[j] = wasm_f32x4_extract_lane(exp_diff(SPLAT(pi[j]), mx), 0);
+          sum += pi[j];
+        }
+        const float inv = 1.0f / sum;
+        for (j = 0; j < n; j++) pi[j] *= inv;
+        for (; j < T; j++) pi[j] = 0.0f;
+        combine(pi, v + base, d, n, hd, o + base + (long)i * d);
+      }
+    }
+  }
+}
+
+/*
+ * Backward, from p and dO (same layout as o), row by row of each head (ds: scratch of T floats):
+ *   dp_ij = dO_i . v_j    ds_ij = p_ij (dp_ij - sum_l dp_il p_il) scale        (j <= i)
+ *   dq_i = sum_j ds_ij k_j    dk_j += ds_ij q_i    dv_j += p_ij dO_i
+ */
+void attn_bwd(const float *q, const float *k, const float *v, const float *p, const float *dout, int B, int T, int H, int hd, float scale,
+              float *dq, float *dk, float *dv, float *ds) {
+  const int d = H * hd;
+  for (int b = 0; b < B; b++) {
+    for (int h = 0; h < H; h++) {
+      const long base = (long)b * T * d + (long)h * hd;
+      const float *ph = p + ((long)b * H + h) * T * T;
+      for (int i = 0; i < T; i++) {
+        for (int c = 0; c < hd; c += 4) {
+          wasm_v128_store(dk + base + (long)i * d + c, SPLAT(0.0f));
+          wasm_v128_store(dv + base + (long)i * d + c, SPLAT(0.0f));
+        }
+      }
+      for (int i = 0; i < T; i++) {
+        const float *pi = ph + (long)i * T;
+        const float *doi = dout + base + (long)i * d;
+        const int n = i + 1;
+        dots(doi, v + base, d, n, hd, 1.0f, ds);
+        f4 acc = SPLAT(0.0f);
+        int j = 0;
+        for (; j + 4 <= n; j += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(ds + j), wasm_v128_load(pi + j)));
+        float r = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
+        for (; j < n; j++) r += ds[j] * pi[j];
+        for (j = 0; j < n; j++) ds[j] = pi[j] * (ds[j] - r) * scale;
+        combine(ds, k + base, d, n, hd, dq + base + (long)i * d);
+        scatter_add(ds, q + base + (long)i * d, n, hd, dk + base, d);
+        scatter_add(pi, doi, n, hd, dv + base, d);
+      }
     }
   }
 }
