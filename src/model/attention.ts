@@ -9,11 +9,12 @@
  * transposed once for all heads. Compared with differentiating the per-head products one by one, this
  * runs about half as many kernels (no per-head transposes, no saved copies of every block).
  *
- * On wasm, `causalAttentionRows` does the same on the token-major rows [B*T, H*hd] the projections
- * produce, as two WebAssembly SIMD kernels (forward, gradient: wasm/c/model.c attn_fwd / attn_bwd, the
- * formulas above) that skip the masked half of every product and need no transposes, splits or concats:
- * 2 kernels per layer and direction instead of ~130 tfjs ops. Elsewhere it transposes to [B, H, T, hd]
- * and calls attentionCore (the reference the kernels are tested against).
+ * On wasm, `fusedAttention` does the same, with the rotary embedding of q and k, straight from the fused
+ * q|k|v projection in its token-major layout, as two WebAssembly SIMD kernels (forward, gradient:
+ * wasm/c/model.c attn_fwd / attn_bwd, the formulas above) that skip the masked half of every product
+ * and need no splits, transposes or concats: 2 kernels per layer and direction instead of ~150 tfjs ops.
+ * Where they are absent, layers.ts splits, rotates, transposes and calls attentionCore (the per-head
+ * path; the tests check both against batched matmuls).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -63,33 +64,31 @@ export function attentionCore(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ma
   return f(q, k, v) as tf.Tensor4D;
 }
 
-/**
- * Causal attention on rows: q, k, v [B*T, H*hd] (row b*T + t, head h at columns h*hd ..) -> o in the same
- * layout, softmax(q kᵀ / sqrt(hd) + causal mask) v per (sequence, head). `mask` is the additive causal
- * mask [T, T] used when the fused kernels are not registered.
- */
-export function causalAttentionRows(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, T: number, H: number, mask: tf.Tensor2D): tf.Tensor2D {
-  const [N, d] = q.shape;
-  const hd = d / H;
+/** True when the fused kernels are registered on this backend and take this head size (a multiple of 8). */
+export function fusedAttentionAvailable(hd: number): boolean {
   const backend = tf.getBackend();
-  if (hd % 4 !== 0 || !tf.getKernel(ATTENTION_KERNEL, backend) || !tf.getKernel(ATTENTION_GRAD_KERNEL, backend)) {
-    const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    const o = attentionCore(heads(q), heads(k), heads(v), mask); // [B, H, T, hd]
-    return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [N, d]) as tf.Tensor2D;
-  }
+  return hd % 8 === 0 && tf.getKernel(ATTENTION_KERNEL, backend) !== undefined && tf.getKernel(ATTENTION_GRAD_KERNEL, backend) !== undefined;
+}
+
+/**
+ * Causal self-attention from the fused projection qkv [B*T, 3d] = [q | k | v] (row b*T + t, head h at
+ * columns h*hd of each part), with the rotary embedding (cos, sin [T, hd] in any shape of that size;
+ * layers.ts makeAttnConsts) applied to q and k inside: o [B*T, d] = per (sequence, head)
+ * softmax(rope(q) rope(k)ᵀ / sqrt(hd) + causal mask) v. Needs fusedAttentionAvailable(hd).
+ */
+export function fusedAttention(qkv: tf.Tensor2D, cos: tf.Tensor, sin: tf.Tensor, B: number, T: number, H: number): tf.Tensor2D {
   const attrs = { B, T, H };
   const f = tf.customGrad(((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [qq, kk, vv] = args as tf.Tensor2D[];
-    const save = args[3] as tf.GradSaveFunc;
-    const [o, p] = tf.engine().runKernel(ATTENTION_KERNEL, { q: qq, k: kk, v: vv }, attrs) as tf.Tensor[];
-    save([qq, kk, vv, p]);
+    const x = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    const [o, p] = tf.engine().runKernel(ATTENTION_KERNEL, { qkv: x, cos, sin }, attrs) as tf.Tensor[];
+    save([x, p]);
     return {
       value: o,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [qs, ks, vs, ps] = saved;
-        return tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { q: qs, k: ks, v: vs, p: ps, dy: dy as tf.Tensor }, attrs) as tf.Tensor[];
-      },
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [
+        tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { qkv: saved[0], cos, sin, p: saved[1], dy: dy as tf.Tensor }, attrs) as tf.Tensor,
+      ],
     };
   }) as Parameters<typeof tf.customGrad>[0]);
-  return f(q, k, v) as tf.Tensor2D;
+  return f(qkv) as tf.Tensor2D;
 }

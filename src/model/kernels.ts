@@ -356,39 +356,46 @@ function simdOf(backend: unknown, what: string): NonNullable<Io['simd']> {
 }
 
 /**
- * Causal attention on token-major rows (attention.ts causalAttentionRows): q, k, v [B*T, H*hd], attrs
- * B, T, H; outputs o [B*T, H*hd] and the softmax p [B*H, T, T] for the gradient.
+ * Causal attention with rotary positions from the fused projection (attention.ts fusedAttention): inputs
+ * qkv [B*T, 3d], cos and sin ([T, hd] values), attrs B, T, H; outputs o [B*T, d] and the softmax
+ * p [B*H, T, T] for the gradient.
  */
 function attentionKernel(): KernelFn {
   return ({ inputs, attrs, backend }) => {
-    const { q, k, v } = inputs;
+    const { qkv, cos, sin } = inputs;
     const { B, T, H } = attrs as { B: number; T: number; H: number };
-    const [N, d] = q.shape;
+    const [N, d3] = qkv.shape;
+    const hd = d3 / 3 / H;
     const io = ioFor('wasm', backend);
-    const o = io.alloc([N, d], 'float32');
+    const o = io.alloc([N, d3 / 3], 'float32');
     const p = io.alloc([B * H, T, T], 'float32');
-    const { kernels, ptr } = simdOf(backend, 'attention');
-    kernels.attn_fwd(ptr(q), ptr(k), ptr(v), B, T, H, d / H, 1 / Math.sqrt(d / H), ptr(o.info), ptr(p.info));
+    const { kernels, ptr, malloc, free } = simdOf(backend, 'attention');
+    const scr = malloc(4 * 2 * T * hd);
+    try {
+      kernels.attn_fwd(ptr(qkv), ptr(cos), ptr(sin), B, T, H, hd, 1 / Math.sqrt(hd), ptr(o.info), ptr(p.info), scr);
+    } finally {
+      free(scr);
+    }
     return [o.info, p.info];
   };
 }
 
-/** Its gradient: inputs q, k, v, p and dy [B*T, H*hd]; outputs dq, dk, dv. */
+/** Its gradient: inputs qkv, cos, sin, p and dy [B*T, d]; output dqkv [B*T, 3d]. */
 function attentionGradKernel(): KernelFn {
   return ({ inputs, attrs, backend }) => {
-    const { q, k, v, p, dy } = inputs;
+    const { qkv, cos, sin, p, dy } = inputs;
     const { B, T, H } = attrs as { B: number; T: number; H: number };
-    const [N, d] = q.shape;
-    const io = ioFor('wasm', backend);
-    const outs = [0, 1, 2].map(() => io.alloc([N, d], 'float32').info);
+    const [N, d3] = qkv.shape;
+    const hd = d3 / 3 / H;
+    const out = ioFor('wasm', backend).alloc([N, d3], 'float32');
     const { kernels, ptr, malloc, free } = simdOf(backend, 'attention gradient');
-    const ds = malloc(4 * T);
+    const scr = malloc(4 * (4 * T * hd + T));
     try {
-      kernels.attn_bwd(ptr(q), ptr(k), ptr(v), ptr(p), ptr(dy), B, T, H, d / H, 1 / Math.sqrt(d / H), ptr(outs[0]), ptr(outs[1]), ptr(outs[2]), ds);
+      kernels.attn_bwd(ptr(qkv), ptr(cos), ptr(sin), ptr(p), ptr(dy), B, T, H, hd, 1 / Math.sqrt(hd), ptr(out.info), scr);
     } finally {
-      free(ds);
+      free(scr);
     }
-    return outs;
+    return out.info;
   };
 }
 

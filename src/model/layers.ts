@@ -3,7 +3,7 @@
  * attention and the SwiGLU feed-forward. Every 2-D product goes through matMul2d (fast on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
-import { causalAttentionRows } from './attention.ts';
+import { attentionCore, fusedAttention, fusedAttentionAvailable } from './attention.ts';
 import { matMul2d, matMulConst } from './ops.ts';
 import { swigluActivation } from './swiglu.ts';
 
@@ -34,7 +34,7 @@ export interface AttnConsts {
   rotT: tf.Tensor2D;
   /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */
   mask: tf.Tensor2D;
-  /** Attention by attention.ts's causalAttentionRows (fused kernels on wasm, else per-head 2-D matmuls) rather than batched matmuls. */
+  /** Attention by attention.ts's fused kernels (wasm) or per-head 2-D matmuls, rather than batched matmuls (the test reference). */
   perHead: boolean;
 }
 
@@ -83,13 +83,14 @@ function rope(x: tf.Tensor2D, B: number, T: number, H: number, c: AttnConsts): t
 
 /** softmax(q kᵀ / sqrt(hd) + mask) v per head for q, k, v [N, d] (heads in columns) -> [N, d]. */
 function scaledDotAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, T: number, H: number, c: AttnConsts): tf.Tensor2D {
-  if (c.perHead) return causalAttentionRows(q, k, v, B, T, H, c.mask);
-  // Reference form (batched matmuls; slow on wasm), kept for tests.
   const [N, d] = q.shape;
   const hd = d / H;
-  const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]);
-  const att = tf.softmax(tf.add(tf.mul(tf.matMul(heads(q), heads(k), false, true), 1 / Math.sqrt(hd)), c.mask)); // [B, H, T, T]
-  return tf.reshape(tf.transpose(tf.matMul(att, heads(v)), [0, 2, 1, 3]), [N, d]) as tf.Tensor2D;
+  const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
+  const o = c.perHead
+    ? attentionCore(heads(q), heads(k), heads(v), c.mask)
+    : // Reference form (batched matmuls; slow on wasm), kept for tests.
+      tf.matMul(tf.softmax(tf.add(tf.mul(tf.matMul(heads(q), heads(k), false, true), 1 / Math.sqrt(hd)), c.mask)), heads(v));
+  return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [N, d]) as tf.Tensor2D;
 }
 
 /** Causal multi-head self-attention with rotary positions: x [N, d] -> [N, d]. */
@@ -103,7 +104,9 @@ export function attention(
 ): tf.Tensor2D {
   const d = x.shape[1];
   // q, k and v as one product with wqkv = [wq | wk | wv]: one transpose of x in the backward pass, not three.
-  const [q2, k2, v2] = tf.split(matMul2d(x, w.wqkv as tf.Tensor2D), [d, d, d], 1); // [N, d] each
+  const qkv = matMul2d(x, w.wqkv as tf.Tensor2D); // [N, 3d]
+  if (c.perHead && fusedAttentionAvailable(d / H)) return matMul2d(fusedAttention(qkv, c.cos, c.sin, B, T, H), w.wo as tf.Tensor2D);
+  const [q2, k2, v2] = tf.split(qkv, [d, d, d], 1); // [N, d] each
   const q = rope(q2 as tf.Tensor2D, B, T, H, c);
   const k = rope(k2 as tf.Tensor2D, B, T, H, c);
   const o = scaledDotAttention(q, k, v2 as tf.Tensor2D, B, T, H, c); // [N, d]

@@ -14,8 +14,8 @@ export interface ModelKernels {
   transpose(g: number, N: number, V: number, gt: number): void;
   swiglu(gu: number, n: number, h: number, a: number): void;
   swiglu_grad(gu: number, da: number, n: number, h: number, dgu: number): void;
-  attn_fwd(q: number, k: number, v: number, B: number, T: number, H: number, hd: number, scale: number, o: number, p: number): void;
-  attn_bwd(q: number, k: number, v: number, p: number, dout: number, B: number, T: number, H: number, hd: number, scale: number, dq: number, dk: number, dv: number, ds: number): void;
+  attn_fwd(qkv: number, cos: number, sin: number, B: number, T: number, H: number, hd: number, scale: number, o: number, p: number, scr: number): void;
+  attn_bwd(qkv: number, cos: number, sin: number, p: number, dout: number, B: number, T: number, H: number, hd: number, scale: number, dqkv: number, scr: number): void;
 }
 
 const instances = new WeakMap<WebAssembly.Memory, ModelKernels | null>();

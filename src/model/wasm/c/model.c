@@ -9,7 +9,7 @@
  *   ce_rows        src/model/loss.ts  softmaxCrossEntropyInto (and kernels.ts's transposed gradient)
  *   swiglu         src/model/swiglu.ts swigluInto
  *   swiglu_grad    src/model/swiglu.ts swigluGradInto
- *   attn_fwd, attn_bwd   src/model/attention.ts attentionCore (the batched tfjs form in the tests)
+ *   attn_fwd, attn_bwd   layers.ts's rope + attention.ts attentionCore (the batched tfjs form in the tests)
  */
 #include <wasm_simd128.h>
 
@@ -187,10 +187,9 @@ void swiglu_grad(const float *gu, const float *da, int n, int h, float *dgu) {
 }
 
 /*
- * Causal attention per (sequence, head), O = softmax(Q Kᵀ scale + causal mask) V, on the token-major
- * layout the projections produce: q, k, v, o are [B*T, H*hd] (row b*T + t, head h at columns h*hd ..),
- * so no transposes around the kernel. The rows j > i of the mask are skipped, not computed and masked
- * (half the products). Requires hd % 4 == 0.
+ * Causal attention per (sequence, head), O = softmax(Q Kᵀ scale + causal mask) V, read straight from the
+ * fused q|k|v projection in its token-major layout, so no splits or transposes around the kernel. The
+ * entries j > i of the mask are skipped, not computed and masked (half the products).
  */
 
 /* out[j] = scale * (a . rows[j]) for j < n, rows[j] = base + j*stride, length hd; four rows at a time. */
@@ -261,19 +260,66 @@ static inline void scatter_add(const float *w, const float *x, int n, int hd, fl
 }
 
 /*
- * Forward: o and p [B*H, T, T] (the softmax, zero above the diagonal; the gradient reads it):
- *   p_ij = softmax_j(scale q_i . k_j), j <= i        o_i = sum_j p_ij v_j
+ * Rotary embedding (rotate-half layout, layers.ts makeAttnConsts) of T rows x (row t at x + t*ld, hd
+ * values) into out [T, hd], with cos and sin [T, hd]; c < hd/2:
+ *   y_c = x_c cos_c - x_(c+hd/2) sin_c        y_(c+hd/2) = x_(c+hd/2) cos_(c+hd/2) + x_c sin_(c+hd/2)
  */
-void attn_fwd(const float *q, const float *k, const float *v, int B, int T, int H, int hd, float scale, float *o, float *p) {
+static void rope_rows(const float *x, int ld, const float *cs, const float *sn, int T, int hd, float *out) {
+  const int half = hd / 2;
+  for (int t = 0; t < T; t++) {
+    const float *xr = x + (long)t * ld;
+    const float *co = cs + (long)t * hd;
+    const float *si = sn + (long)t * hd;
+    float *y = out + (long)t * hd;
+    for (int c = 0; c < half; c += 4) {
+      f4 x1 = wasm_v128_load(xr + c);
+      f4 x2 = wasm_v128_load(xr + c + half);
+      wasm_v128_store(y + c, wasm_f32x4_sub(wasm_f32x4_mul(x1, wasm_v128_load(co + c)), wasm_f32x4_mul(x2, wasm_v128_load(si + c))));
+      wasm_v128_store(y + c + half, wasm_f32x4_add(wasm_f32x4_mul(x2, wasm_v128_load(co + c + half)), wasm_f32x4_mul(x1, wasm_v128_load(si + c + half))));
+    }
+  }
+}
+
+/* Its gradient: dx (row t at dx + t*ld) from dy [T, hd]: dx_c = dy_c cos_c + dy_(c+h) sin_(c+h), dx_(c+h) = dy_(c+h) cos_(c+h) - dy_c sin_c. */
+static void rope_rows_grad(const float *dy, const float *cs, const float *sn, int T, int hd, float *dx, int ld) {
+  const int half = hd / 2;
+  for (int t = 0; t < T; t++) {
+    const float *g = dy + (long)t * hd;
+    const float *co = cs + (long)t * hd;
+    const float *si = sn + (long)t * hd;
+    float *o = dx + (long)t * ld;
+    for (int c = 0; c < half; c += 4) {
+      f4 g1 = wasm_v128_load(g + c);
+      f4 g2 = wasm_v128_load(g + c + half);
+      wasm_v128_store(o + c, wasm_f32x4_add(wasm_f32x4_mul(g1, wasm_v128_load(co + c)), wasm_f32x4_mul(g2, wasm_v128_load(si + c + half))));
+      wasm_v128_store(o + c + half, wasm_f32x4_sub(wasm_f32x4_mul(g2, wasm_v128_load(co + c + half)), wasm_f32x4_mul(g1, wasm_v128_load(si + c))));
+    }
+  }
+}
+
+/*
+ * Forward, from the fused projection qkv [B*T, 3d] (row b*T + t = [q | k | v], head h at columns
+ * h*hd of each part, d = H*hd), rotary positions applied to q and k here: o [B*T, d] and p [B*H, T, T]
+ * (the softmax, zero above the diagonal; the gradient reads it). scr: 2*T*hd floats. hd % 8 == 0.
+ *   p_ij = softmax_j(scale rope(q)_i . rope(k)_j), j <= i        o_i = sum_j p_ij v_j
+ */
+void attn_fwd(const float *qkv, const float *cs, const float *sn, int B, int T, int H, int hd, float scale, float *o, float *p, float *scr) {
   const int d = H * hd;
+  const int ld = 3 * d;
+  float *qr = scr;
+  float *kr = scr + (long)T * hd;
   for (int b = 0; b < B; b++) {
     for (int h = 0; h < H; h++) {
-      const long base = (long)b * T * d + (long)h * hd;
+      const float *x = qkv + (long)b * T * ld + (long)h * hd;
+      const float *v = x + 2 * d;
+      float *ob = o + (long)b * T * d + (long)h * hd;
       float *ph = p + ((long)b * H + h) * T * T;
+      rope_rows(x, ld, cs, sn, T, hd, qr);
+      rope_rows(x + d, ld, cs, sn, T, hd, kr);
       for (int i = 0; i < T; i++) {
         float *pi = ph + (long)i * T;
         const int n = i + 1;
-        dots(q + base + (long)i * d, k + base, d, n, hd, scale, pi);
+        dots(qr + (long)i * hd, kr, hd, n, hd, scale, pi);
         float max = pi[0];
         for (int j = 1; j < n; j++) max = pi[j] > max ? pi[j] : max;
         f4 mx = SPLAT(max);
@@ -292,45 +338,53 @@ void attn_fwd(const float *q, const float *k, const float *v, int B, int T, int 
         const float inv = 1.0f / sum;
         for (j = 0; j < n; j++) pi[j] *= inv;
         for (; j < T; j++) pi[j] = 0.0f;
-        combine(pi, v + base, d, n, hd, o + base + (long)i * d);
+        combine(pi, v, ld, n, hd, ob + (long)i * d);
       }
     }
   }
 }
 
 /*
- * Backward, from p and dO (same layout as o), row by row of each head (ds: scratch of T floats):
+ * Backward, from p and dO [B*T, d], row by row of each head, into dqkv [B*T, 3d] (scr: 4*T*hd + T floats):
  *   dp_ij = dO_i . v_j    ds_ij = p_ij (dp_ij - sum_l dp_il p_il) scale        (j <= i)
- *   dq_i = sum_j ds_ij k_j    dk_j += ds_ij q_i    dv_j += p_ij dO_i
+ *   dq_i = sum_j ds_ij k_j    dk_j += ds_ij q_i    dv_j += p_ij dO_i     (q, k rotated; then rope's gradient)
  */
-void attn_bwd(const float *q, const float *k, const float *v, const float *p, const float *dout, int B, int T, int H, int hd, float scale,
-              float *dq, float *dk, float *dv, float *ds) {
+void attn_bwd(const float *qkv, const float *cs, const float *sn, const float *p, const float *dout, int B, int T, int H, int hd, float scale,
+              float *dqkv, float *scr) {
   const int d = H * hd;
+  const int ld = 3 * d;
+  const long th = (long)T * hd;
+  float *qr = scr, *kr = scr + th, *dqr = scr + 2 * th, *dkr = scr + 3 * th, *ds = scr + 4 * th;
   for (int b = 0; b < B; b++) {
     for (int h = 0; h < H; h++) {
-      const long base = (long)b * T * d + (long)h * hd;
+      const float *x = qkv + (long)b * T * ld + (long)h * hd;
+      const float *v = x + 2 * d;
+      float *dx = dqkv + (long)b * T * ld + (long)h * hd;
+      float *dv = dx + 2 * d;
+      const float *dob = dout + (long)b * T * d + (long)h * hd;
       const float *ph = p + ((long)b * H + h) * T * T;
-      for (int i = 0; i < T; i++) {
-        for (int c = 0; c < hd; c += 4) {
-          wasm_v128_store(dk + base + (long)i * d + c, SPLAT(0.0f));
-          wasm_v128_store(dv + base + (long)i * d + c, SPLAT(0.0f));
-        }
-      }
+      rope_rows(x, ld, cs, sn, T, hd, qr);
+      rope_rows(x + d, ld, cs, sn, T, hd, kr);
+      for (long a = 0; a < th; a += 4) wasm_v128_store(dkr + a, SPLAT(0.0f));
+      for (int i = 0; i < T; i++)
+        for (int c = 0; c < hd; c += 4) wasm_v128_store(dv + (long)i * ld + c, SPLAT(0.0f));
       for (int i = 0; i < T; i++) {
         const float *pi = ph + (long)i * T;
-        const float *doi = dout + base + (long)i * d;
+        const float *doi = dob + (long)i * d;
         const int n = i + 1;
-        dots(doi, v + base, d, n, hd, 1.0f, ds);
+        dots(doi, v, ld, n, hd, 1.0f, ds);
         f4 acc = SPLAT(0.0f);
         int j = 0;
         for (; j + 4 <= n; j += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(ds + j), wasm_v128_load(pi + j)));
         float r = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
         for (; j < n; j++) r += ds[j] * pi[j];
         for (j = 0; j < n; j++) ds[j] = pi[j] * (ds[j] - r) * scale;
-        combine(ds, k + base, d, n, hd, dq + base + (long)i * d);
-        scatter_add(ds, q + base + (long)i * d, n, hd, dk + base, d);
-        scatter_add(pi, doi, n, hd, dv + base, d);
+        combine(ds, kr, hd, n, hd, dqr + (long)i * hd);
+        scatter_add(ds, qr + (long)i * hd, n, hd, dkr, hd);
+        scatter_add(pi, doi, n, hd, dv, ld);
       }
+      rope_rows_grad(dqr, cs, sn, T, hd, dx, ld);
+      rope_rows_grad(dkr, cs, sn, T, hd, dx + d, ld);
     }
   }
 }
