@@ -14,7 +14,7 @@ out="${1:-src/model/wasm/modelWasm.ts}"
 command -v clang >/dev/null || { echo "build-model-wasm: clang is not installed (apt-get install -y clang lld)" >&2; exit 2; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-exports=(ce_rows transpose swiglu swiglu_grad attn_fwd attn_bwd)
+exports=(ce_rows transpose swiglu swiglu_grad attn_fwd attn_bwd rms_fwd rms_bwd segment_sum)
 flags=(--target=wasm32 -O3 -msimd128 -nostdlib -fno-builtin -ffreestanding -Wall -Wextra -Werror
   -Wframe-larger-than=0 -Wl,--no-entry -Wl,--import-memory -Wl,-z,stack-size=0)
 for e in "${exports[@]}"; do flags+=("-Wl,--export=$e"); done

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setBackend } from '../src/model/backend.ts';
 import { fusedAttentionAvailable } from '../src/model/attention.ts';
+import { RMS_NORM_KERNEL, rmsNorm } from '../src/model/rmsNorm.ts';
 import { attention, disposeAttnConsts, makeAttnConsts, type AttnConsts } from '../src/model/layers.ts';
 import { installKernels, type WasmLike } from '../src/model/kernels.ts';
 import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from '../src/model/loss.ts';
@@ -200,5 +201,36 @@ test('fused attention (rotary q, k from the q|k|v projection): output and gradie
     });
     tf.dispose([x, wqkv, wo, w]);
     disposeAttnConsts(fast);
+  }
+});
+
+test('SIMD RMSNorm: output and gradients for x and w equal the tfjs ops', () => {
+  const rng = new Rng(25);
+  for (const [N, d] of [[7, 4], [33, 128], [5, 12]] as const) {
+    const x = tf.tensor2d(randomArray(N * d, rng, 2), [N, d]);
+    const w = tf.tensor1d(randomArray(d, rng, 1));
+    const dy = tf.tensor2d(randomArray(N * d, rng, 1), [N, d]);
+    const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(rmsNorm(a as tf.Tensor2D, b, 1e-5), dy));
+    const run = () => tf.tidy(() => [rmsNorm(x, w, 1e-5), ...tf.grads(loss)([x, w])].map((t) => t.dataSync().slice()));
+    assert.ok(tf.getKernel(RMS_NORM_KERNEL, 'wasm') !== undefined, 'the SIMD RMSNorm kernel is registered');
+    const got = run();
+    const want = withKernels(false, run);
+    ['output', 'd x', 'd w'].forEach((n, i) => assert.ok(scaledDiff(got[i], want[i]) <= 2e-6, `N=${N} d=${d}: ${n} differs by ${scaledDiff(got[i], want[i])} of its scale`));
+    tf.dispose([x, w, dy]);
+  }
+});
+
+test('SIMD segment sum (the MoE combine): equal to the TypeScript loop, repeated ids summed, out-of-range ids dropped', () => {
+  const rng = new Rng(26);
+  for (const [rows, inner, segments] of [[9, 4, 5], [40, 128, 17], [6, 3, 4]] as const) {
+    const x = randomArray(rows * inner, rng, 1);
+    const ids = Int32Array.from({ length: rows }, (_, r) => (r === 2 ? segments : r === 4 ? -1 : rng.int(segments)));
+    ids[1] = ids[0]; // a repeated id
+    const want = new Float32Array(segments * inner);
+    for (let r = 0; r < rows; r++) if (ids[r] >= 0 && ids[r] < segments) for (let c = 0; c < inner; c++) want[ids[r] * inner + c] += x[r * inner + c];
+    const run = () => tf.tidy(() => tf.unsortedSegmentSum(tf.tensor2d(x, [rows, inner]), tf.tensor1d(ids, 'int32'), segments).dataSync().slice());
+    const got = withKernels(true, run);
+    assert.ok(scaledDiff(got, want) <= 1e-7, `rows=${rows} inner=${inner}: SIMD differs by ${scaledDiff(got, want)}`);
+    assert.ok(scaledDiff(withKernels(false, run), want) <= 1e-7, `rows=${rows} inner=${inner}: TypeScript loop differs`);
   }
 });

@@ -16,6 +16,7 @@ import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
 import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, swigluGradInto, swigluInto } from './swiglu.ts';
 import { modelKernelsOn, modelKernelsValid, modelKernelsWanted, type ModelKernels } from './wasm/instance.ts';
 import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNEL } from './attention.ts';
+import { RMS_NORM_GRAD_KERNEL, RMS_NORM_KERNEL } from './rmsNorm.ts';
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; attrs?: Record<string, unknown>; backend: unknown };
@@ -101,15 +102,19 @@ function ioFor(backendName: string, backend: unknown, simd = false): Io {
 
 const size = (shape: number[]): number => shape.reduce((a, c) => a * c, 1);
 
-/** out[ids[r]] += x[r] over rows: the gradient of a row gather. */
-function segmentSumKernel(backendName: string): KernelFn {
+/** out[ids[r]] += x[r] over rows: the gradient of a row gather (in SIMD on wasm for float32 rows of 4k). */
+function segmentSumKernel(backendName: string, simd: boolean): KernelFn {
   return ({ inputs, attrs, backend }) => {
     const { x, segmentIds } = inputs;
     const numSegments = attrs!.numSegments as number;
     const nIds = size(segmentIds.shape);
     const inner = size(x.shape) / Math.max(nIds, 1);
-    const io = ioFor(backendName, backend);
+    const io = ioFor(backendName, backend, simd);
     const out = io.alloc([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+    if (io.simd && x.dtype === 'float32' && segmentIds.dtype === 'int32' && inner % 4 === 0) {
+      io.simd.kernels.segment_sum(io.simd.ptr(x), io.simd.ptr(segmentIds), nIds, inner, numSegments, io.simd.ptr(out.info));
+      return out.info;
+    }
     out.view.fill(0);
     const xv = io.view(x);
     const idv = io.view(segmentIds);
@@ -399,6 +404,34 @@ function attentionGradKernel(): KernelFn {
   };
 }
 
+/** RMSNorm (rmsNorm.ts): inputs x [N, d], w [d], attr eps; outputs y [N, d] and r = rsqrt(mean x² + eps) [N]. */
+function rmsNormKernel(): KernelFn {
+  return ({ inputs, attrs, backend }) => {
+    const { x, w } = inputs;
+    const [N, d] = x.shape;
+    const io = ioFor('wasm', backend);
+    const y = io.alloc([N, d], 'float32');
+    const rstd = io.alloc([N], 'float32');
+    const { kernels, ptr } = simdOf(backend, 'rmsNorm');
+    kernels.rms_fwd(ptr(x), ptr(w), N, d, attrs!.eps as number, ptr(y.info), ptr(rstd.info));
+    return [y.info, rstd.info];
+  };
+}
+
+/** Its gradient: inputs x, w, rstd, dy; outputs dx [N, d] and dw [d]. */
+function rmsNormGradKernel(): KernelFn {
+  return ({ inputs, backend }) => {
+    const { x, w, rstd, dy } = inputs;
+    const [N, d] = x.shape;
+    const io = ioFor('wasm', backend);
+    const dx = io.alloc([N, d], 'float32');
+    const dw = io.alloc([d], 'float32');
+    const { kernels, ptr } = simdOf(backend, 'rmsNorm gradient');
+    kernels.rms_bwd(ptr(x), ptr(w), ptr(rstd), ptr(dy), N, d, ptr(dx.info), ptr(dw.info));
+    return [dx.info, dw.info];
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn, variant = false): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property (and which variant they are).
@@ -417,14 +450,20 @@ function replaceKernel(kernelName: string, backendName: string, make: (original:
  */
 export function installKernels(backendName: string, simd = modelKernelsWanted()): void {
   if (backendName !== 'wasm' && backendName !== 'cpu') return;
-  // The attention kernels exist only in SIMD: registered when wanted and compilable, else absent (the
-  // model then takes its tfjs path: attention.ts).
+  // The attention and RMSNorm kernels exist only in SIMD: registered when wanted and compilable, else
+  // absent (the model then takes its tfjs ops: attention.ts, rmsNorm.ts).
   const fused = backendName === 'wasm' && simd && modelKernelsValid();
-  for (const [name, make] of [[ATTENTION_KERNEL, attentionKernel], [ATTENTION_GRAD_KERNEL, attentionGradKernel]] as const) {
+  const simdOnly = [
+    [ATTENTION_KERNEL, attentionKernel],
+    [ATTENTION_GRAD_KERNEL, attentionGradKernel],
+    [RMS_NORM_KERNEL, rmsNormKernel],
+    [RMS_NORM_GRAD_KERNEL, rmsNormGradKernel],
+  ] as const;
+  for (const [name, make] of simdOnly) {
     if (fused) replaceKernel(name, backendName, make);
     else if (tf.getKernel(name, backendName)) tf.unregisterKernel(name, backendName);
   }
-  replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName));
+  replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName, simd), simd);
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
   replaceKernel(CROSS_ENTROPY_KERNEL, backendName, () => crossEntropyKernel(backendName, simd), simd);
   replaceKernel(SWIGLU_KERNEL, backendName, () => swigluKernel(backendName, simd), simd);

@@ -1,17 +1,11 @@
 /**
- * The dense building blocks of the decoder: RMSNorm, rotary position embedding, causal multi-head
+ * The dense building blocks of the decoder (RMSNorm: rmsNorm.ts): rotary position embedding, causal multi-head
  * attention and the SwiGLU feed-forward. Every 2-D product goes through matMul2d (fast on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
 import { attentionCore, fusedAttention, fusedAttentionAvailable } from './attention.ts';
 import { matMul2d, matMulConst } from './ops.ts';
 import { swigluActivation } from './swiglu.ts';
-
-/** x [N, d] * rsqrt(mean(x², -1) + eps) * w. */
-export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
-  const ms = tf.mean(tf.square(x), -1, true); // [N, 1]
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
-}
 
 /**
  * SwiGLU: (silu(x w1) * (x w3)) w2, x [N, d] -> [N, d]. The gate and up projections are stored as one

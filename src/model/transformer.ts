@@ -16,7 +16,8 @@ import type { RouteResult } from '../routing/types.ts';
 import { gatherRows } from './ops.ts';
 import type { ModelConfig } from './config.ts';
 import { tiedHeadLoss } from './loss.ts';
-import { attention, disposeAttnConsts, makeAttnConsts, rmsNorm, type AttnConsts } from './layers.ts';
+import { attention, disposeAttnConsts, makeAttnConsts, type AttnConsts } from './layers.ts';
+import { rmsNorm } from './rmsNorm.ts';
 import { moeForward, type AuxSpec, type MoeParams } from './moe.ts';
 import type { Params } from './params.ts';
 

@@ -15,6 +15,9 @@ export interface ModelKernels {
   swiglu(gu: number, n: number, h: number, a: number): void;
   swiglu_grad(gu: number, da: number, n: number, h: number, dgu: number): void;
   attn_fwd(qkv: number, cos: number, sin: number, B: number, T: number, H: number, hd: number, scale: number, o: number, p: number, scr: number): void;
+  segment_sum(x: number, ids: number, rows: number, inner: number, segments: number, out: number): void;
+  rms_fwd(x: number, w: number, N: number, d: number, eps: number, y: number, rstd: number): void;
+  rms_bwd(x: number, w: number, rstd: number, dy: number, N: number, d: number, dx: number, dw: number): void;
   attn_bwd(qkv: number, cos: number, sin: number, p: number, dout: number, B: number, T: number, H: number, hd: number, scale: number, dqkv: number, scr: number): void;
 }
 

@@ -388,3 +388,65 @@ void attn_bwd(const float *qkv, const float *cs, const float *sn, const float *p
     }
   }
 }
+
+/*
+ * RMSNorm of rows x [N, d] with scale w [d] (layers.ts rmsNorm), and its gradient; d % 4 == 0:
+ *   r_i = 1 / sqrt(mean_c x_ic^2 + eps)      y_ic = x_ic r_i w_c
+ *   dw_c = sum_i dy_ic x_ic r_i              dx_ic = r_i (g_ic - x_ic r_i^2 mean_c(g_ic x_ic)),  g = dy w
+ */
+void rms_fwd(const float *x, const float *w, int N, int d, float eps, float *y, float *rstd) {
+  for (int i = 0; i < N; i++) {
+    const float *xi = x + (long)i * d;
+    float *yi = y + (long)i * d;
+    f4 acc = SPLAT(0.0f);
+    for (int c = 0; c < d; c += 4) {
+      f4 v = wasm_v128_load(xi + c);
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(v, v));
+    }
+    float ss = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
+    float r = 1.0f / wasm_f32x4_extract_lane(wasm_f32x4_sqrt(SPLAT(ss / (float)d + eps)), 0);
+    rstd[i] = r;
+    f4 r4 = SPLAT(r);
+    for (int c = 0; c < d; c += 4) wasm_v128_store(yi + c, wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(xi + c), r4), wasm_v128_load(w + c)));
+  }
+}
+
+void rms_bwd(const float *x, const float *w, const float *rstd, const float *dy, int N, int d, float *dx, float *dw) {
+  for (int c = 0; c < d; c += 4) wasm_v128_store(dw + c, SPLAT(0.0f));
+  for (int i = 0; i < N; i++) {
+    const float *xi = x + (long)i * d;
+    const float *gi = dy + (long)i * d;
+    float *oi = dx + (long)i * d;
+    const float r = rstd[i];
+    f4 r4 = SPLAT(r);
+    f4 acc = SPLAT(0.0f);
+    for (int c = 0; c < d; c += 4) {
+      f4 xv = wasm_v128_load(xi + c);
+      f4 gv = wasm_v128_load(gi + c);
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_mul(gv, wasm_v128_load(w + c)), xv));
+      wasm_v128_store(dw + c, wasm_f32x4_add(wasm_v128_load(dw + c), wasm_f32x4_mul(gv, wasm_f32x4_mul(xv, r4))));
+    }
+    float m = (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3)) / (float)d;
+    f4 k = SPLAT(m * r * r);
+    for (int c = 0; c < d; c += 4) {
+      f4 xv = wasm_v128_load(xi + c);
+      f4 g = wasm_f32x4_mul(wasm_v128_load(gi + c), wasm_v128_load(w + c));
+      wasm_v128_store(oi + c, wasm_f32x4_mul(r4, wasm_f32x4_sub(g, wasm_f32x4_mul(xv, k))));
+    }
+  }
+}
+
+/*
+ * out [segments, inner] = 0, then out[ids[r]] += x[r] for r < rows (ids outside [0, segments) dropped,
+ * as TensorFlow does): kernels.ts's UnsortedSegmentSum, the MoE combine. inner % 4 == 0.
+ */
+void segment_sum(const float *x, const int *ids, int rows, int inner, int segments, float *out) {
+  for (long a = 0; a < (long)segments * inner; a += 4) wasm_v128_store(out + a, SPLAT(0.0f));
+  for (int r = 0; r < rows; r++) {
+    const int s = ids[r];
+    if (s < 0 || s >= segments) continue;
+    const float *src = x + (long)r * inner;
+    float *dst = out + (long)s * inner;
+    for (int c = 0; c < inner; c += 4) wasm_v128_store(dst + c, wasm_f32x4_add(wasm_v128_load(dst + c), wasm_v128_load(src + c)));
+  }
+}
