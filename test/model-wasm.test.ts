@@ -234,3 +234,18 @@ test('SIMD segment sum (the MoE combine): equal to the TypeScript loop, repeated
     assert.ok(scaledDiff(withKernels(false, run), want) <= 1e-7, `rows=${rows} inner=${inner}: TypeScript loop differs`);
   }
 });
+
+test('SIMD 2-D transpose equals wasm own kernel (with and without 4 x 4 blocks), 3-D left to it', () => {
+  const rng = new Rng(27);
+  for (const [r, c] of [[8, 12], [7, 5], [36, 4], [128, 512]] as const) {
+    const x = randomArray(r * c, rng, 1);
+    const run = () => tf.tidy(() => tf.transpose(tf.tensor2d(x, [r, c])).dataSync().slice());
+    const want = new Float32Array(r * c);
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) want[j * r + i] = x[i * c + j];
+    assert.deepEqual(Array.from(withKernels(true, run)), Array.from(want), `${r} x ${c}: SIMD transpose`);
+    assert.deepEqual(Array.from(withKernels(false, run)), Array.from(want), `${r} x ${c}: wasm's own transpose`);
+  }
+  const x3 = randomArray(24, rng, 1);
+  const t3 = tf.tidy(() => tf.transpose(tf.tensor3d(x3, [2, 3, 4]), [2, 0, 1]).dataSync().slice());
+  assert.ok(t3[1] === x3[4] && t3[6] === x3[1] && t3[23] === x3[23], 'a 3-D transpose still works'); // out[k, i, j] = x[i, j, k]
+});

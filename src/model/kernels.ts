@@ -432,6 +432,21 @@ function rmsNormGradKernel(): KernelFn {
   };
 }
 
+/** 2-D float32 transposes by wasm/c/model.c's 4 x 4 SIMD blocks (matMul2d's gradients); the rest: wasm's own. */
+function transposeKernel(original: KernelFn, simd: boolean): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    const perm = args.attrs!.perm as number[];
+    if (!simd || x.shape.length !== 2 || perm[0] !== 1 || x.dtype !== 'float32') return original(args);
+    const [r, c] = x.shape;
+    const io = ioFor('wasm', args.backend, true);
+    if (!io.simd) return original(args);
+    const out = io.alloc([c, r], x.dtype);
+    io.simd.kernels.transpose(io.simd.ptr(x), r, c, io.simd.ptr(out.info));
+    return out.info;
+  };
+}
+
 function replaceKernel(kernelName: string, backendName: string, make: (original: KernelFn | undefined) => KernelFn, variant = false): void {
   const existing = tf.getKernel(kernelName, backendName);
   // Idempotent without module state: our kernels carry a marker property (and which variant they are).
@@ -440,7 +455,9 @@ function replaceKernel(kernelName: string, backendName: string, make: (original:
   const fn = make(mark ? undefined : (existing?.kernelFunc as KernelFn | undefined));
   (fn as { moeBalance?: boolean | string }).moeBalance = `v${variant}`;
   if (existing) tf.unregisterKernel(kernelName, backendName);
-  tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
+  // Keep the original's set-up (wasm kernels bind their C functions in it, at backend initialisation):
+  // a wrapper that falls back on the original needs it.
+  tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as tf.KernelFunc, setupFunc: existing?.setupFunc, disposeFunc: existing?.disposeFunc });
 }
 
 /**
@@ -462,6 +479,12 @@ export function installKernels(backendName: string, simd = modelKernelsWanted())
   for (const [name, make] of simdOnly) {
     if (fused) replaceKernel(name, backendName, make);
     else if (tf.getKernel(name, backendName)) tf.unregisterKernel(name, backendName);
+  }
+  if (backendName === 'wasm') {
+    // Wraps wasm's own Transpose, kept as `original` across re-registrations with another choice.
+    const existing = tf.getKernel('Transpose', backendName)?.kernelFunc as (KernelFn & { original?: KernelFn }) | undefined;
+    const original = existing?.original ?? existing;
+    if (original) replaceKernel('Transpose', backendName, () => Object.assign(transposeKernel(original, fused), { original }), fused);
   }
   replaceKernel('UnsortedSegmentSum', backendName, () => segmentSumKernel(backendName, simd), simd);
   replaceKernel('GatherV2', backendName, (orig) => gatherKernel(backendName, orig!));
