@@ -14,7 +14,7 @@ out="${1:-src/routing/wasm/kernelsWasm.ts}"
 command -v clang >/dev/null || { echo "build-wasm: clang is not installed (apt-get install -y clang lld)" >&2; exit 2; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-exports=(table setup prepare_scores topk_plain route_shifted dual_route sum_scores)
+exports=(table setup prepare_scores topk_plain route_shifted dual_route sum_scores shard_setup shard_row_ladder shard_route)
 flags=(--target=wasm32 -O3 -msimd128 -nostdlib -fno-builtin -ffreestanding -Wall -Wextra -Werror
   -Wl,--no-entry -Wl,-z,stack-size=65536)
 for e in "${exports[@]}"; do flags+=("-Wl,--export=$e"); done

@@ -9,7 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBalancer } from '../src/routing/factory.ts';
 import { createShardedBalancer, evenShardSizes, routeSharded } from '../src/routing/sharded.ts';
-import { shardedColumnSelect, shardedKthLargest, type ShardedSelectOptions } from '../src/routing/shardedSelect.ts';
+import { countLadder, LADDER_EMIN, LADDER_OCTAVES, shardedColumnSelect, shardedKthLargest, type ShardedSelectOptions } from '../src/routing/shardedSelect.ts';
+import { DualWorkspace, maxAbsDiff, rowStep } from '../src/routing/dual.ts';
+import { loadKernelsSync } from '../src/routing/wasm/instance.ts';
+import type { ShardLadder } from '../src/routing/wasm/kernels.ts';
 import { runShards } from '../src/routing/collective.ts';
 import { kthLargest } from '../src/routing/select.ts';
 import type { AuxLossResult, BalancerState } from '../src/routing/types.ts';
@@ -41,17 +44,20 @@ const CONFIGS: [string, Record<string, unknown>][] = [
   ['bip', { iters: 8, truncate: false }],
   ['bip', { truncate: 'q' }],
   ['bip', { order: 'route-then-update', iters: 2 }],
+  ['bip', { kernels: 'typescript' }],
+  ['bip', { kernels: 'typescript', truncate: false, iters: 3 }],
   ['lossfree', {}],
   ['lossfree', { rate: 0.05, update: 'linear' }],
   ['quantile', {}],
   ['quantile', { bins: 64 }],
+  ['quantile', { kernels: 'typescript' }],
   ['auxloss', {}],
   ['auxloss', { form: 'sequence', seqLen: 1 }],
 ];
 
 const SELECTS: ShardedSelectOptions[] = [{}, { bins: 4, gatherMax: 3, maxLevels: 3 }];
 
-test('sharded routing equals single-process routing exactly (W = 2, 3, 7; unequal shards; 4 calls each)', () => {
+test('sharded routing equals single-process routing exactly (W = 1, 2, 3, 7; unequal shards; 6 calls each; wasm and TypeScript shard paths)', () => {
   const rng = new Rng(11);
   const shapes: [number, number, number][] = [
     [517, 16, 2],
@@ -61,7 +67,7 @@ test('sharded routing equals single-process routing exactly (W = 2, 3, 7; unequa
   let cases = 0;
   for (const [n, m, k] of shapes) {
     for (const [method, options] of CONFIGS) {
-      for (const W of [2, 3, 7]) {
+      for (const W of [1, 2, 3, 7]) {
         for (const select of SELECTS) {
           const single = createBalancer(method, options);
           const shards = Array.from({ length: W }, () => createShardedBalancer(method, options, select));
@@ -90,7 +96,7 @@ test('sharded routing equals single-process routing exactly (W = 2, 3, 7; unequa
       }
     }
   }
-  assert.equal(cases, 3 * CONFIGS.length * 3 * SELECTS.length);
+  assert.equal(cases, 3 * CONFIGS.length * 4 * SELECTS.length);
 });
 
 test('update: false routes with the state and changes nothing, sharded as unsharded', () => {
@@ -193,6 +199,64 @@ test('shardedColumnSelect: s − p values spread over every octave around the hi
     }
   }
   assert.equal(checked, 3 * 3 * ranks.length * 3 * m);
+});
+
+test('wasm shard row step and ladder (c/shard.h) equal the TypeScript rowStep and countLadder bit for bit', () => {
+  const kernels = loadKernelsSync();
+  assert.ok(kernels, 'the wasm kernels load in Node');
+  const rng = new Rng(21);
+  let checked = 0;
+  // (m, k) specialised and not, m not a multiple of 4 (padded rows), k = m − 1.
+  for (const [n, m, k] of [
+    [300, 16, 2],
+    [97, 5, 1],
+    [130, 64, 4],
+    [61, 7, 6],
+  ] as [number, number, number][]) {
+    for (const [name, scores] of Object.entries({ ...adversarial(n, m, n), soft: softmaxScores(n, m, m) })) {
+      for (const [truncP, floor] of [
+        [true, 0],
+        [false, -Infinity],
+      ] as [boolean, number][]) {
+        const ws = new DualWorkspace();
+        ws.ensure(n, m, k);
+        ws.pValid = false;
+        const p = new Float64Array(n);
+        const pRaw = new Float64Array(n);
+        const owner = {};
+        // Three iterations of one call: q moves (some q_j kept, some 0, some set to a value of the column,
+        // so that keys tie), the first on fresh scores, the later ones from pRaw and delta.
+        const q = new Float64Array(m);
+        let qPrev = q.slice();
+        for (let t = 0; t < 3; t++) {
+          for (let j = 0; j < m; j++) {
+            const c = rng.int(4);
+            q[j] = c === 0 ? q[j] : c === 1 ? 0 : c === 2 ? scores[rng.int(n) * m + j] - 0.25 * rng.next() : rng.next() * 0.3;
+          }
+          const hint = Float64Array.from(q, (x, j) => (j % 3 === 0 ? x : rng.next() * 0.2));
+          const delta = t === 0 ? Infinity : maxAbsDiff(q, qPrev);
+          const got: ShardLadder = kernels.shardRowLadder(scores, n, m, k, q, truncP, t === 0, delta, owner, { hint, octaves: LADDER_OCTAVES, emin: LADDER_EMIN, floor }, p, pRaw);
+          qPrev = q.slice();
+          rowStep(scores, n, m, k, q, truncP, ws);
+          const what = `${name} n=${n} m=${m} k=${k} truncP=${truncP} iteration ${t}`;
+          for (let i = 0; i < n; i++) {
+            assert.ok(Object.is(p[i], ws.p[i]), `${what}: p[${i}] ${p[i]} vs ${ws.p[i]}`);
+            assert.ok(Object.is(pRaw[i], ws.pRaw[i]), `${what}: pRaw[${i}]`);
+          }
+          const buckets = new Uint8Array(n * m);
+          const counts = new Int32Array(2 + m * (2 * LADDER_OCTAVES + 1) + m);
+          countLadder({ s: scores, p: ws.p, n, m }, hint, floor, buckets, counts);
+          const wantCounts = floor > -Infinity ? counts.subarray(2) : counts.subarray(2, counts.length - m);
+          assert.deepEqual(got.counts.subarray(0, wantCounts.length), wantCounts, `${what}: ladder counts`);
+          for (let i = 0; i < n; i++) {
+            for (let j = 0; j < m; j++) assert.equal(got.buckets[i * got.stride + j], buckets[i * m + j], `${what}: bucket of (${i}, ${j})`);
+          }
+          checked++;
+        }
+      }
+    }
+  }
+  assert.equal(checked, 4 * 6 * 2 * 3);
 });
 
 test('bytes exchanged: lossfree sends m + 1 int32 per call; exact bip far less than its scores', () => {

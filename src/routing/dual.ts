@@ -89,7 +89,7 @@ export function rowStep(scores: Float32Array, n: number, m: number, k: number, q
 /** Slack for floating-point rounding in the floor bound (keys are float64 sums of two terms). */
 const FLOOR_EPS = 1e-12;
 
-function maxAbsDiff(a: Float64Array, b: Float64Array): number {
+export function maxAbsDiff(a: Float64Array, b: Float64Array): number {
   let d = 0;
   for (let j = 0; j < a.length; j++) {
     const x = Math.abs(a[j] - b[j]);

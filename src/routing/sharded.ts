@@ -9,7 +9,9 @@
  *             q_j = [(c+1)-th largest over all tokens of s_ij − p_i]₊, c = ⌈kN/m⌉, is the exact
  *             distributed selection of shardedSelect.ts (an all-reduce of octave counts around the
  *             previous q_j, which also brings N; then usually one gather of the candidates left).
- *             Then each shard routes its tokens by top-k of s − q.
+ *             Then each shard routes its tokens by top-k of s − q. With the wasm kernels (the
+ *             balancer's `kernels` option) the row step, the ladder's counts and the routing run in
+ *             c/shard.h, with results equal to the TypeScript ones to the bit (test/sharded.test.ts).
  *   lossfree  route with b locally; all_reduce(SUM) of the m loads (and n); b_j += u·sign(c̄ − c_j).
  *   quantile  route with β locally; exact form: one untruncated row step (local) and column step
  *             (shardedSelect); histogram form: all_reduce(SUM) of the per-expert histograms
@@ -30,15 +32,16 @@ import { assignTopK, capacity } from './assign.ts';
 import { auxLoss, AuxLossBalancer } from './auxLoss.ts';
 import { BipBalancer } from './bip.ts';
 import { allReduceSum, runShards, type CommStats, type ShardProgram } from './collective.ts';
-import { DualWorkspace, routingFloors, rowStep } from './dual.ts';
+import { DualWorkspace, maxAbsDiff, routingFloors, rowStep } from './dual.ts';
 import { InputError } from './errors.ts';
 import { createBalancer } from './factory.ts';
 import { lossFreeUpdate, LossFreeBalancer } from './lossFree.ts';
 import { betaFromHistogram, quantileHistogram, QuantileBalancer } from './quantile.ts';
-import { shardedColumnSelect, type ShardedSelectOptions } from './shardedSelect.ts';
+import { LADDER_EMIN, LADDER_OCTAVES, shardedColumnSelect, type ShardedSelectOptions, type ShardValues } from './shardedSelect.ts';
 import { TopKBalancer } from './topk.ts';
 import type { AuxLossResult, Balancer, BalancerState, MethodName, RouteCallOptions, RouteResult } from './types.ts';
 import { stateVectorFor, validateRouteInput } from './validate.ts';
+import { kernelsFor, type KernelChoice } from './wasm/choice.ts';
 
 export const SHARDED_METHODS = ['topk', 'bip', 'lossfree', 'quantile', 'auxloss'] as const;
 
@@ -136,11 +139,20 @@ class Sharded implements ShardedBalancer {
     ws.pValid = false;
     // r = c + 1 from the whole batch's token count, which the first selection's collective brings.
     const rankOf = (total: number) => capacity(total, m, k) + 1;
+    const floor = truncateQ ? 0 : -Infinity;
+    const kernels = kernelsFor((this.inner as { kernels?: KernelChoice }).kernels ?? 'auto', k);
     for (let t = 0; t < iters; t++) {
-      rowStep(scores, n, m, k, q, truncateP, ws);
-      // The r-th largest of s_ij − p_i (float64, the very values the single-process column step selects
-      // from), the previous q as the hint; truncating, any answer below 0 gives q_j = 0.
-      const { values: v } = yield* shardedColumnSelect({ s: scores, p: ws.p, n, m }, rankOf, this.select, q, truncateQ ? 0 : -Infinity);
+      // The row step (wasm: with the ladder's local counts of the column step below), then the r-th
+      // largest of s_ij − p_i (float64, the very values the single-process column step selects from),
+      // the previous q as the hint; truncating, any answer below 0 gives q_j = 0.
+      let ladder: ShardValues['ladder'];
+      if (kernels) {
+        const delta = t === 0 ? Infinity : maxAbsDiff(q, ws.qAtP);
+        ladder = kernels.shardRowLadder(scores, n, m, k, q, truncateP, t === 0, delta, this, { hint: q, octaves: LADDER_OCTAVES, emin: LADDER_EMIN, floor }, ws.p, ws.pRaw);
+        ws.qAtP.set(q);
+        ws.pValid = true;
+      } else rowStep(scores, n, m, k, q, truncateP, ws);
+      const { values: v } = yield* shardedColumnSelect({ s: scores, p: ws.p, n, m, ladder }, rankOf, this.select, q, floor);
       for (let j = 0; j < m; j++) q[j] = v[j] === -Infinity ? 0 : truncateQ && v[j] < 0 ? 0 : v[j];
     }
   }
@@ -152,7 +164,10 @@ class Sharded implements ShardedBalancer {
     const before = opt.order === 'route-then-update' ? assignTopK(scores, n, m, k, q, -1, null, this.tokenOffset) : null;
     yield* this.iterations(scores, n, m, k, q, opt.iters, opt.truncate === true, opt.truncate !== false);
     this.save('q', q);
-    return before ?? assignTopK(scores, n, m, k, q, -1, opt.iters > 0 ? routingFloors(q, n, this.ws) : null, this.tokenOffset);
+    if (before) return before;
+    const kernels = opt.iters > 0 ? kernelsFor(opt.kernels, k) : null;
+    if (kernels) return kernels.shardRoute(scores, n, m, k, q, this, maxAbsDiff(q, this.ws.qAtP), this.tokenOffset);
+    return assignTopK(scores, n, m, k, q, -1, opt.iters > 0 ? routingFloors(q, n, this.ws) : null, this.tokenOffset);
   }
 
   private *quantile(scores: Float32Array, n: number, m: number, k: number, update: boolean): ShardProgram<RouteResult> {

@@ -45,8 +45,8 @@ export interface ShardedSelectOptions {
 const SHARDED_SELECT_DEFAULTS = { bins: 32, maxLevels: 8, gatherPerShard: 128 };
 
 /** Octaves of |v − h| on each side of the hint: [2^EMIN, 2^(EMIN + A)), the outer ones open. */
-const LADDER_OCTAVES = 24;
-const LADDER_EMIN = -26;
+export const LADDER_OCTAVES = 24;
+export const LADDER_EMIN = -26;
 /** Buckets per column: A below the hint, v = h, A above. */
 const LADDER = 2 * LADDER_OCTAVES + 1;
 
@@ -59,6 +59,11 @@ export interface ShardValues {
   p: Float64Array | null;
   n: number;
   m: number;
+  /**
+   * The ladder's local counts and buckets when already computed (the wasm kernels' shard_row_ladder:
+   * counts[j·(2A + 1) + b], then the counts ≥ floor; row i's buckets at buckets[i·stride]).
+   */
+  ladder?: { counts: Int32Array; buckets: Uint8Array; stride: number };
 }
 
 /** What every shard gets back: the r-th largest per column, the total rows and the number of shards. */
@@ -86,12 +91,20 @@ export function* shardedColumnSelect(
   const h = hint ?? new Float64Array(m);
   const withFloor = floor > -Infinity;
   // 0. The ladder: bucket of every value, counted per column (and remembered, to collect C_j below).
-  const bucketOf = new Uint8Array(n * m);
   const local = new Int32Array(2 + m * LADDER + (withFloor ? m : 0));
   local[0] = n;
   local[1] = 1;
   const ge = 2 + m * LADDER;
-  countLadder(src, h, floor, bucketOf, local);
+  let buckets: Uint8Array;
+  let stride = m;
+  if (src.ladder) {
+    local.set(src.ladder.counts.subarray(0, local.length - 2), 2);
+    buckets = src.ladder.buckets;
+    stride = src.ladder.stride;
+  } else {
+    buckets = new Uint8Array(n * m);
+    countLadder(src, h, floor, buckets, local);
+  }
   const ladder = yield* allReduceSum(local);
   const total = ladder[0];
   const shards = ladder[1];
@@ -133,7 +146,7 @@ export function* shardedColumnSelect(
     }
     open.push(j);
   }
-  const cand = collect(src, open, target, count, bucketOf);
+  const cand = collect(src, open, target, count, buckets, stride);
   yield* bracket(cand, open, rank, count, lo, width, out, { B, gatherMax, maxLevels });
   return result;
 }
@@ -143,7 +156,7 @@ export function* shardedColumnSelect(
  * counts[2 + j·LADDER + b], and (floor finite) the count of v ≥ floor into counts[2 + m·LADDER + j].
  * A plain function (the hot loop; V8 optimises it better outside the generator).
  */
-function countLadder(src: ShardValues, h: Float64Array, floor: number, bucketOf: Uint8Array, counts: Int32Array): void {
+export function countLadder(src: ShardValues, h: Float64Array, floor: number, bucketOf: Uint8Array, counts: Int32Array): void {
   const { s, p, n, m } = src;
   const withFloor = floor > -Infinity;
   const ge = 2 + m * LADDER;
@@ -173,16 +186,19 @@ function countLadder(src: ShardValues, h: Float64Array, floor: number, bucketOf:
 }
 
 /** This shard's candidates of each open column j: its values in bucket target[j], in row order. */
-function collect(src: ShardValues, open: number[], target: Int16Array, count: Float64Array, bucketOf: Uint8Array): Float64Array[] {
+function collect(src: ShardValues, open: number[], target: Int16Array, count: Float64Array, buckets: Uint8Array, stride: number): Float64Array[] {
   const { s, p, n, m } = src;
   const cand: Float64Array[] = [];
   if (open.length === 0) return cand;
   const filled = new Int32Array(m);
-  for (const j of open) cand[j] = new Float64Array(Math.min(n, count[j]));
-  for (let i = 0; i < n; i++) {
-    const pi = p === null ? 0 : p[i];
-    const row = i * m;
-    for (let j = 0; j < m; j++) if (bucketOf[row + j] === target[j]) cand[j][filled[j]++] = s[row + j] - pi;
+  // Column by column (strided): usually only a few columns are open.
+  for (const j of open) {
+    const c = new Float64Array(Math.min(n, count[j]));
+    const b = target[j];
+    let f = 0;
+    for (let i = 0; i < n; i++) if (buckets[i * stride + j] === b) c[f++] = s[i * m + j] - (p === null ? 0 : p[i]);
+    cand[j] = c;
+    filled[j] = f;
   }
   for (const j of open) cand[j] = cand[j].subarray(0, filled[j]);
   return cand;

@@ -23,6 +23,18 @@ export interface KernelExports {
   route_shifted(): number;
   dual_route(iters: number, flags: number): number;
   sum_scores(): number;
+  shard_setup(octaves: number): number;
+  shard_row_ladder(t: number, delta: number, truncP: number, octaves: number, emin: number, floor: number): number;
+  shard_route(row0: number, fresh: number, delta: number): number;
+}
+
+/** One shard's row step and ladder counts (c/shard.h), copied out of wasm memory. */
+export interface ShardLadder {
+  /** Per column j: counts[j·(2A + 1) + b] of bucket b, then counts[m·(2A + 1) + j] of values ≥ floor. */
+  counts: Int32Array;
+  /** Each value's bucket, row i at i·stride. */
+  buckets: Uint8Array;
+  stride: number;
 }
 
 /** Flags of dual_route. */
@@ -58,10 +70,14 @@ interface Layout {
   weights: number;
   loads: number;
   tune: number;
+  /** The shard buffers' offsets once shard_setup ran for this layout (c/shard.h), else null. */
+  shard: { octaves: number; hint: number; ladder: number; bucket: number; p: number; pRaw: number; stride: number } | null;
 }
 
 export class RoutingKernels {
   private layout: Layout | null = null;
+  /** Who last loaded scores for shardRowLadder (any other call loads its own and clears it). */
+  private owner: object | null = null;
 
   constructor(private readonly x: KernelExports) {}
 
@@ -74,7 +90,7 @@ export class RoutingKernels {
       throw new InputError(`routing kernels: cannot allocate memory for n=${n}, m=${m}, k=${k}`);
     }
     const t = new Int32Array(this.x.memory.buffer, this.x.table(), 16);
-    this.layout = { n, m, k, scores: t[0], shift: t[1], q: t[2], experts: t[3], weights: t[4], loads: t[5], tune: t[6] };
+    this.layout = { n, m, k, scores: t[0], shift: t[1], q: t[2], experts: t[3], weights: t[4], loads: t[5], tune: t[6], shard: null };
     return this.layout;
   }
 
@@ -85,6 +101,7 @@ export class RoutingKernels {
   /** Copies the scores in (the kernels check them in their first pass: checked()). */
   private load(scores: Float32Array, n: number, m: number, k: number): Layout {
     const l = this.shape(n, m, k);
+    this.owner = null;
     new Float32Array(this.x.memory.buffer, l.scores, n * m).set(scores);
     this.x.prepare_scores();
     return l;
@@ -140,6 +157,68 @@ export class RoutingKernels {
     tuning.state.set(this.f64(l.tune, slots));
     tuning.stats.set(tuning.state.subarray(TUNE_STATS, TUNE_STATS_END));
     q.set(this.f64(l.q, m));
+    return this.result(l);
+  }
+
+  /**
+   * A shard's row step p = [(k+1)-th largest of s − q]₊ (truncP) into p and pRaw (as dual.ts rowStep), then
+   * its ladder around the hint (shardedSelect.ts: the same counts as its countLadder). `fresh`: scores
+   * new to this call (loaded and checked, floors from the row's own values); else the scores of this
+   * `owner`'s previous call stay loaded, and p's floors come from pRaw and delta (max_j |q_j − the q of
+   * the previous row step|), unless another owner used the kernels since (then as fresh).
+   */
+  shardRowLadder(
+    scores: Float32Array,
+    n: number,
+    m: number,
+    k: number,
+    q: Float64Array,
+    truncP: boolean,
+    fresh: boolean,
+    delta: number,
+    owner: object,
+    ladder: { hint: Float64Array; octaves: number; emin: number; floor: number },
+    p: Float64Array,
+    pRaw: Float64Array,
+  ): ShardLadder {
+    const l = this.shape(n, m, k);
+    if (l.shard === null || l.shard.octaves !== ladder.octaves) {
+      if (this.x.shard_setup(ladder.octaves) === 0) throw new InputError(`routing kernels: cannot allocate memory for a shard of n=${n}, m=${m}`);
+      const t = new Int32Array(this.x.memory.buffer, this.x.table(), 16);
+      l.shard = { octaves: ladder.octaves, hint: t[7], ladder: t[8], bucket: t[9], p: t[10], pRaw: t[11], stride: (m + 3) & ~3 };
+      fresh = true;
+    }
+    const sh = l.shard;
+    if (fresh || this.owner !== owner) {
+      this.load(scores, n, m, k);
+      fresh = true;
+    }
+    this.owner = owner;
+    this.f64(l.q, m).set(q);
+    this.f64(sh.hint, m).set(ladder.hint);
+    this.checked(this.x.shard_row_ladder(fresh ? 0 : 1, delta, truncP ? 1 : 0, ladder.octaves, ladder.emin, ladder.floor), scores, m);
+    p.set(this.f64(sh.p, n));
+    pRaw.set(this.f64(sh.pRaw, n));
+    const size = m * (2 * ladder.octaves + 2);
+    return {
+      counts: new Int32Array(this.x.memory.buffer, sh.ladder, size).slice(),
+      buckets: new Uint8Array(this.x.memory.buffer, sh.bucket, n * sh.stride).slice(),
+      stride: sh.stride,
+    };
+  }
+
+  /**
+   * A shard's routing with q: top-k of s − q, ties by the rotated order of the global token index
+   * row0 + i (select.ts; as assignTopK with the shard's token offset). On the scores this `owner`'s last
+   * shardRowLadder loaded, from its pRaw floors (delta: max_j |q_j − the q of that row step|); else the
+   * scores are loaded afresh.
+   */
+  shardRoute(scores: Float32Array, n: number, m: number, k: number, q: Float64Array, owner: object, delta: number, row0: number): RouteResult {
+    const l = this.shape(n, m, k);
+    const fresh = l.shard === null || this.owner !== owner;
+    if (fresh) this.load(scores, n, m, k);
+    this.f64(l.q, m).set(q);
+    this.checked(this.x.shard_route(row0, fresh ? 1 : 0, delta), scores, m);
     return this.result(l);
   }
 

@@ -31,6 +31,9 @@
  *     (select.h), on buffers that keep only c+1 keys.
  *  5. Final routing: one more pass with the floor guess (k-th largest >= (k+1)-th >= p_i - delta),
  *     an id-carrying f64x2 network, the scalar tie rule only on rows with tied keys (rows.h).
+ *  6. A shard of a sharded call (shard.h; src/routing/sharded.ts) runs the row pass without column
+ *     buffers, its part of the distributed column step (shardedSelect.ts's ladder counts) and the
+ *     routing of its rows with ties by their global token index.
  *  So a wrong guess costs time, never exactness. Drivers are compiled once per common (m, k) and k
  *  ("specialisation on (m, k)" below), each as its own function, so that the networks unroll into
  *  registers and V8 optimises only the shape in use.
@@ -567,3 +570,7 @@ float sum_scores(void) {
   for (; x < len; x++) r += S[x];
   return r;
 }
+
+/* ---------------------------------------------------------------- a shard of a sharded call */
+
+#include "shard.h"

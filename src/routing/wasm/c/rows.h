@@ -11,7 +11,8 @@
  * evenly over the experts, deterministically). The id-carrying networks keep the key inserted first
  * ahead of an equal later one, so the routing inserts in the rotated order; they break ties by that
  * order only, so a row whose top k+1 keys are not pairwise distinct is re-ranked by the scalar rule
- * (rare: about one row per expert per call, where q_j was set to exactly that row's key).
+ * (rare: about one row per expert per call, where q_j was set to exactly that row's key). A shard of a
+ * sharded call (shard.h) counts its rows from its first token's index in the whole batch, ROW0.
  *
  * Functions with a parameter K (shadowing the global) or Mx (the global M) are specialised: the drivers
  * call them with constants for common shapes (the noinline thunks of kernels.c) so that clang unrolls the
@@ -154,7 +155,7 @@ ALWAYS void insert_rotated(v128_t *B, v128_t *I, int NB, int L, int start) {
 ALWAYS int route_list_if(int K, int Mx, int i, const float *row, int L, int slot, double floor) {
   v128_t B[MAXSLOTS / 2 + 1], I[MAXSLOTS / 2 + 1];
   const int NB = (K + 2) / 2;
-  const int start = i % Mx;
+  const int start = (ROW0 + i) % Mx;
   insert_rotated(B, I, NB, L, start);
   if (net64_slot(B, slot) < floor) return 0;
   int ids[MAXSLOTS];

@@ -10,6 +10,7 @@
 
 static int N, M, MP, NV, K, C, R;
 static int CAP, CAPS; /* column buffer: compacted when it holds CAP keys; CAPS = CAP + 1 slots */
+static int ROW0;      /* the routing's tie rule counts rows from this token index (a shard's first; else 0) */
 
 static float *S;                    /* [N*MP] scores, row-major, padded with -inf */
 static double *SH;                  /* [MP] shift: key_ij = s_ij + sh_j (-q for BIP/Quantile, +b for Loss-Free) */
