@@ -394,7 +394,7 @@ function attentionGradKernel(): KernelFn {
     const hd = d3 / 3 / H;
     const out = ioFor('wasm', backend).alloc([N, d3], 'float32');
     const { kernels, ptr, malloc, free } = simdOf(backend, 'attention gradient');
-    const scr = malloc(4 * (4 * T * hd + T));
+    const scr = malloc(4 * (3 * T * hd + T * T));
     try {
       kernels.attn_bwd(ptr(qkv), ptr(cos), ptr(sin), ptr(p), ptr(dy), B, T, H, hd, 1 / Math.sqrt(hd), ptr(out.info), scr);
     } finally {

@@ -231,14 +231,17 @@ static inline void dots(const float *a, const float *base, int stride, int n, in
   }
 }
 
-/* out[c] = sum_{j < n} w[j] * rows[j][c] for c < hd (out overwritten); 16 columns at a time in registers. */
-static inline void combine(const float *w, const float *base, int stride, int n, int hd, float *out) {
+/*
+ * out[c] = sum_{j < n} w[j*ws] * rows[j][c] for c < hd (out overwritten), rows[j] = base + j*stride; 16
+ * columns at a time in registers. ws = 1: a row of weights; ws = T: a column (the transposed products).
+ */
+static inline void combine(const float *w, int ws, const float *base, int stride, int n, int hd, float *out) {
   int c = 0;
   for (; c + 16 <= hd; c += 16) {
     f4 a0 = SPLAT(0.0f), a1 = SPLAT(0.0f), a2 = SPLAT(0.0f), a3 = SPLAT(0.0f);
     const float *r = base + c;
     for (int j = 0; j < n; j++, r += stride) {
-      f4 x = wasm_v128_load32_splat(w + j);
+      f4 x = wasm_v128_load32_splat(w + (long)j * ws);
       a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(x, wasm_v128_load(r)));
       a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(x, wasm_v128_load(r + 4)));
       a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(x, wasm_v128_load(r + 8)));
@@ -252,17 +255,8 @@ static inline void combine(const float *w, const float *base, int stride, int n,
   for (; c < hd; c += 4) {
     f4 a0 = SPLAT(0.0f);
     const float *r = base + c;
-    for (int j = 0; j < n; j++, r += stride) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(w + j), wasm_v128_load(r)));
+    for (int j = 0; j < n; j++, r += stride) a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(w + (long)j * ws), wasm_v128_load(r)));
     wasm_v128_store(out + c, a0);
-  }
-}
-
-/* rows[j][c] += w[j] * x[c] for j < n, c < hd. */
-static inline void scatter_add(const float *w, const float *x, int n, int hd, float *base, int stride) {
-  float *r = base;
-  for (int j = 0; j < n; j++, r += stride) {
-    f4 s = wasm_v128_load32_splat(w + j);
-    for (int c = 0; c < hd; c += 4) wasm_v128_store(r + c, wasm_f32x4_add(wasm_v128_load(r + c), wasm_f32x4_mul(s, wasm_v128_load(x + c))));
   }
 }
 
@@ -345,53 +339,53 @@ void attn_fwd(const float *qkv, const float *cs, const float *sn, int B, int T, 
         const float inv = 1.0f / sum;
         for (j = 0; j < n; j++) pi[j] *= inv;
         for (; j < T; j++) pi[j] = 0.0f;
-        combine(pi, v, ld, n, hd, ob + (long)i * d);
+        combine(pi, 1, v, ld, n, hd, ob + (long)i * d);
       }
     }
   }
 }
 
 /*
- * Backward, from p and dO [B*T, d], row by row of each head, into dqkv [B*T, 3d] (scr: 4*T*hd + T floats):
+ * Backward, from p and dO [B*T, d], into dqkv [B*T, 3d] (scr: 3*T*hd + T*T floats); per head, the rows
+ * of ds first, then the transposed products column by column (sums in registers, no read-modify-write):
  *   dp_ij = dO_i . v_j    ds_ij = p_ij (dp_ij - sum_l dp_il p_il) scale        (j <= i)
- *   dq_i = sum_j ds_ij k_j    dk_j += ds_ij q_i    dv_j += p_ij dO_i     (q, k rotated; then rope's gradient)
+ *   dq_i = sum_{j<=i} ds_ij k_j    dk_j = sum_{i>=j} ds_ij q_i    dv_j = sum_{i>=j} p_ij dO_i
+ * (q, k rotated; then rope's gradient into the q and k columns).
  */
 void attn_bwd(const float *qkv, const float *cs, const float *sn, const float *p, const float *dout, int B, int T, int H, int hd, float scale,
               float *dqkv, float *scr) {
   const int d = H * hd;
   const int ld = 3 * d;
   const long th = (long)T * hd;
-  float *qr = scr, *kr = scr + th, *dqr = scr + 2 * th, *dkr = scr + 3 * th, *ds = scr + 4 * th;
+  float *qr = scr, *kr = scr + th, *dr = scr + 2 * th, *ds = scr + 3 * th;
   for (int b = 0; b < B; b++) {
     for (int h = 0; h < H; h++) {
       const float *x = qkv + (long)b * T * ld + (long)h * hd;
       const float *v = x + 2 * d;
       float *dx = dqkv + (long)b * T * ld + (long)h * hd;
-      float *dv = dx + 2 * d;
       const float *dob = dout + (long)b * T * d + (long)h * hd;
       const float *ph = p + ((long)b * H + h) * T * T;
       rope_rows(x, ld, cs, sn, T, hd, qr);
       rope_rows(x + d, ld, cs, sn, T, hd, kr);
-      for (long a = 0; a < th; a += 4) wasm_v128_store(dkr + a, SPLAT(0.0f));
-      for (int i = 0; i < T; i++)
-        for (int c = 0; c < hd; c += 4) wasm_v128_store(dv + (long)i * ld + c, SPLAT(0.0f));
       for (int i = 0; i < T; i++) {
         const float *pi = ph + (long)i * T;
-        const float *doi = dob + (long)i * d;
+        float *dsi = ds + (long)i * T;
         const int n = i + 1;
-        dots(doi, v, ld, n, hd, 1.0f, ds);
+        dots(dob + (long)i * d, v, ld, n, hd, 1.0f, dsi);
         f4 acc = SPLAT(0.0f);
         int j = 0;
-        for (; j + 4 <= n; j += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(ds + j), wasm_v128_load(pi + j)));
+        for (; j + 4 <= n; j += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(dsi + j), wasm_v128_load(pi + j)));
         float r = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
-        for (; j < n; j++) r += ds[j] * pi[j];
-        for (j = 0; j < n; j++) ds[j] = pi[j] * (ds[j] - r) * scale;
-        combine(ds, kr, hd, n, hd, dqr + (long)i * hd);
-        scatter_add(ds, qr + (long)i * hd, n, hd, dkr, hd);
-        scatter_add(pi, doi, n, hd, dv, ld);
+        for (; j < n; j++) r += dsi[j] * pi[j];
+        for (j = 0; j < n; j++) dsi[j] = pi[j] * (dsi[j] - r) * scale;
+        combine(dsi, 1, kr, hd, n, hd, dr + (long)i * hd);
       }
-      rope_rows_grad(dqr, cs, sn, T, hd, dx, ld);
-      rope_rows_grad(dkr, cs, sn, T, hd, dx + d, ld);
+      rope_rows_grad(dr, cs, sn, T, hd, dx, ld);
+      for (int j = 0; j < T; j++) {
+        combine(ds + (long)j * T + j, T, qr + (long)j * hd, hd, T - j, hd, dr + (long)j * hd);
+        combine(ph + (long)j * T + j, T, dob + (long)j * d, d, T - j, hd, dx + 2 * d + (long)j * ld);
+      }
+      rope_rows_grad(dr, cs, sn, T, hd, dx + d, ld);
     }
   }
 }
