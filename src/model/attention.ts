@@ -17,6 +17,7 @@
  * path; the tests check both against batched matmuls).
  */
 import * as tf from '@tensorflow/tfjs';
+import { modelKernelsOnBackend } from './wasm/instance.ts';
 
 /** Names of the fused kernels (registered by model/kernels.ts on wasm when the SIMD module runs). */
 export const ATTENTION_KERNEL = 'MoeBalanceCausalAttention';
@@ -64,10 +65,15 @@ export function attentionCore(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, ma
   return f(q, k, v) as tf.Tensor4D;
 }
 
-/** True when the fused kernels are registered on this backend and take this head size (a multiple of 8). */
+/** True when the fused kernels are registered and can run on this backend, and take this head size (a multiple of 8). */
 export function fusedAttentionAvailable(hd: number): boolean {
   const backend = tf.getBackend();
-  return hd % 8 === 0 && tf.getKernel(ATTENTION_KERNEL, backend) !== undefined && tf.getKernel(ATTENTION_GRAD_KERNEL, backend) !== undefined;
+  return (
+    hd % 8 === 0 &&
+    tf.getKernel(ATTENTION_KERNEL, backend) !== undefined &&
+    tf.getKernel(ATTENTION_GRAD_KERNEL, backend) !== undefined &&
+    modelKernelsOnBackend() !== null
+  );
 }
 
 /**

@@ -8,6 +8,7 @@
  * forward and about ten backward; elsewhere (or d % 4 != 0) the tfjs ops, which the tests compare with.
  */
 import * as tf from '@tensorflow/tfjs';
+import { modelKernelsOnBackend } from './wasm/instance.ts';
 
 /** Names of the fused kernels (registered by model/kernels.ts on wasm when the SIMD module runs). */
 export const RMS_NORM_KERNEL = 'MoeBalanceRmsNorm';
@@ -16,7 +17,7 @@ export const RMS_NORM_GRAD_KERNEL = 'MoeBalanceRmsNormGrad';
 /** x [N, d] * rsqrt(mean(x², -1) + eps) * w. */
 export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
   const backend = tf.getBackend();
-  if (x.shape[1] % 4 !== 0 || !tf.getKernel(RMS_NORM_KERNEL, backend) || !tf.getKernel(RMS_NORM_GRAD_KERNEL, backend)) {
+  if (x.shape[1] % 4 !== 0 || !tf.getKernel(RMS_NORM_KERNEL, backend) || !tf.getKernel(RMS_NORM_GRAD_KERNEL, backend) || !modelKernelsOnBackend()) {
     const ms = tf.mean(tf.square(x), -1, true); // [N, 1]
     return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
   }

@@ -6,6 +6,7 @@
  * or with MOE_BALANCE_MODEL_KERNELS=typescript (benchmarks, reference runs), the kernels of
  * model/kernels.ts use their TypeScript loops instead.
  */
+import * as tf from '@tensorflow/tfjs';
 import { MODEL_WASM_BASE64 } from './modelWasm.ts';
 
 /** The exports of c/model.c; pointers are byte offsets in the imported memory. */
@@ -54,4 +55,15 @@ export function modelKernelsOn(memory: WebAssembly.Memory): ModelKernels | null 
     instances.set(memory, k);
   }
   return k;
+}
+
+/**
+ * The kernels on the current backend's memory, or null (not wasm, or they cannot be instantiated here:
+ * a browser's main thread refuses to compile this module synchronously). The fused attention and
+ * RMSNorm, which have no TypeScript loop behind them, are used only when this is not null.
+ */
+export function modelKernelsOnBackend(): ModelKernels | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const memory = (tf.backend() as unknown as { wasm?: { asm?: { memory?: WebAssembly.Memory } } }).wasm?.asm?.memory;
+  return memory ? modelKernelsOn(memory) : null;
 }
