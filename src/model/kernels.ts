@@ -2,14 +2,18 @@
  * The replacement kernels that make training on TensorFlow.js's wasm backend fast and possible
  * (measured facts in docs/tfjs-wasm-notes.md), registered by `installKernels` (model/backend.ts calls it):
  * - `UnsortedSegmentSum` is missing on wasm (so the gradient of `gather` fails) and unusably slow on cpu:
- *   both get a row scatter-add written over typed arrays.
+ *   both get a row scatter-add (on wasm in SIMD).
  * - wasm `GatherV2`, `Slice` and `SplitV` copy their whole input out of the heap on every call: replaced,
  *   for the shapes the model uses (row gather on axis 0, rank <= 4), by kernels that read heap views.
  * - wasm `Identity` (tfjs's clone, used by every customGrad save) copies: replaced by a shared reference.
  * - The fused softmax cross-entropy of loss.ts and the SwiGLU activation of swiglu.ts are registered as
  *   kernels on wasm and cpu; on wasm they run in WebAssembly SIMD on the backend's heap in place
  *   (wasm/c/model.c, 3-6x faster than the TypeScript loops, which remain the cpu path and the reference).
- * Every replacement is checked against a plain-JS or tfjs reference in test/model.test.ts.
+ * - wasm only, in SIMD: the fused attention (attention.ts), RMSNorm (rmsNorm.ts) and 2-D `Transpose`
+ *   (wasm's own took ~1.5 ms for 2048 x 128 here); absent or passed through with
+ *   MOE_BALANCE_MODEL_KERNELS=typescript, which gives the tfjs-op model bit for bit.
+ * Every replacement is checked against a plain-JS or tfjs reference in test/model.test.ts and
+ * test/model-wasm.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { CROSS_ENTROPY_KERNEL, softmaxCrossEntropyInto } from './loss.ts';
