@@ -17,6 +17,7 @@
  */
 import type { Params } from '../model/params.ts';
 import { adamWCoefficients, adamWUpdate, uploadParams, type AdamWOptions, type AdamWState } from './optimizer.ts';
+import { optimizerKernelsOn, optimizerKernelsWanted, type OptimizerKernels } from './wasm/instance.ts';
 import type { GroupMemory, WorkerGroup } from './workerGroup.ts';
 
 /** Float32 entries of the shared optimizer memory per parameter element: weight, m, v. */
@@ -38,7 +39,7 @@ export function elementRange(N: number, W: number, r: number): { lo: number; hi:
 /** The AdamW state as views of the group's shared memory (master copy, m, v of every parameter), at step t. */
 export function sharedAdamState(params: Params, mem: GroupMemory, t: number): AdamWState {
   const N = mem.gradSize;
-  const view = (a: number, offset: number, size: number) => new Float32Array(mem.master, (a * N + offset) * 4, size);
+  const view = (a: number, offset: number, size: number) => new Float32Array(mem.master, mem.masterOffset + (a * N + offset) * 4, size);
   const state: AdamWState = { t, w: new Map(), m: new Map(), v: new Map() };
   let o = 0;
   for (const [name, p] of params) {
@@ -67,12 +68,17 @@ export class ShardedAdamW {
   private readonly segments: Segment[] = [];
   private readonly lo: number;
   private readonly hi: number;
-  /** This rank's range of the summed gradient. */
+  /**
+   * This rank's range of the summed gradient: its own slot's range, overwritten in place (rank r alone
+   * reads range R_r of any slot, and the slots are written again only after the update's barrier).
+   */
   private readonly g: Float32Array;
   private readonly w: Float32Array;
   private readonly m: Float32Array;
   private readonly v: Float32Array;
   private readonly norms: Float64Array;
+  /** The SIMD kernels on the group's shared WebAssembly memory (null: the TypeScript loops). */
+  private readonly kernels: OptimizerKernels | null;
 
   constructor(
     private readonly params: Params,
@@ -89,11 +95,12 @@ export class ShardedAdamW {
       o += p.size;
     }
     ({ lo: this.lo, hi: this.hi } = elementRange(N, group.W, rank));
-    this.g = new Float32Array(this.hi - this.lo);
-    this.w = new Float32Array(mem.master, 0, N);
-    this.m = new Float32Array(mem.master, N * 4, N);
-    this.v = new Float32Array(mem.master, 2 * N * 4, N);
+    this.g = group.gradSlot(rank).subarray(this.lo, this.hi);
+    this.w = new Float32Array(mem.master, mem.masterOffset, N);
+    this.m = new Float32Array(mem.master, mem.masterOffset + N * 4, N);
+    this.v = new Float32Array(mem.master, mem.masterOffset + 2 * N * 4, N);
     this.norms = new Float64Array(mem.norms);
+    this.kernels = mem.heap && optimizerKernelsWanted() ? optimizerKernelsOn(mem.heap) : null;
   }
 
   /**
@@ -116,7 +123,8 @@ export class ShardedAdamW {
   reduce(scales: number[]): void {
     const { group, lo, hi } = this;
     const slots = scales.map((_, w) => group.gradSlot(w).subarray(lo, hi));
-    this.norms[group.rank] = reduceRange(slots, scales, this.g);
+    const k = this.kernels;
+    this.norms[group.rank] = k && slots.length === 2 ? k.reduce2(slots[0].byteOffset, slots[1].byteOffset, scales[0], scales[1], this.g.byteOffset, this.g.length) : reduceRange(slots, scales, this.g);
   }
 
   /** ||g|| from every rank's published partial (after the barrier), summed in rank order. */
@@ -130,16 +138,23 @@ export class ShardedAdamW {
   update(lr: number, norm: number): void {
     const { lo, hi, g } = this;
     const c = adamWCoefficients(norm, this.state, lr, this.opts);
+    const k = this.kernels;
     for (const s of this.segments) {
       const a = Math.max(lo, s.offset);
       const b = Math.min(hi, s.offset + s.size);
-      if (a < b) adamWUpdate(this.w.subarray(a, b), g.subarray(a - lo, b - lo), this.m.subarray(a, b), this.v.subarray(a, b), c, s.wd);
+      if (a >= b) continue;
+      const [w, gs, m, v] = [this.w.subarray(a, b), g.subarray(a - lo, b - lo), this.m.subarray(a, b), this.v.subarray(a, b)];
+      if (k) {
+        // adamWUpdate's coefficients, computed the same way (optimizer.ts).
+        const keep = 1 - c.lr * s.wd;
+        k.adamw(w.byteOffset, gs.byteOffset, m.byteOffset, v.byteOffset, b - a, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.scale, c.inv2, c.eps, keep, c.lr * c.inv1);
+      } else adamWUpdate(w, gs, m, v, c, s.wd);
     }
   }
 }
 
-/** out_i = Σ_w scales[w] · slots[w]_i (float64, rounded once to float32); returns Σ_i out_i². */
-function reduceRange(slots: Float32Array[], scales: number[], out: Float32Array): number {
+/** out_i = Σ_w scales[w] · slots[w]_i (float64, rounded once to float32; out may be one of the slots); returns Σ_i out_i². */
+export function reduceRange(slots: Float32Array[], scales: number[], out: Float32Array): number {
   let sq = 0;
   if (slots.length === 2) {
     // The common case as its own loop (no inner loop over ranks): this is a hot, memory-bound pass.

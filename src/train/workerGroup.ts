@@ -14,6 +14,7 @@
  */
 import { MASTER_ARRAYS } from './shardedOptimizer.ts';
 import { mergeCollective, type Collective, type CollectiveResult, type Transport } from '../routing/collective.ts';
+import { optimizerKernelsWanted, sharedWasmMemory } from './wasm/instance.ts';
 
 /** Bytes of one rank's collective slot (header + data); the largest exchange is BIP's final gather. */
 const SLOT_BYTES = 4 << 20;
@@ -32,10 +33,19 @@ export interface GroupMemory {
   /** Int32 [generation, arrived, failed, message length], then a failing rank's message (UTF-8). */
   control: SharedArrayBuffer;
   slots: SharedArrayBuffer;
+  /** The W gradient slots (float32, gradSize each) from byte gradsOffset. */
   grads: SharedArrayBuffer;
+  gradsOffset: number;
   stats: SharedArrayBuffer;
-  /** Float32 master parameters, m and v of the gradSize parameter elements (shardedOptimizer.ts). */
+  /** Float32 master parameters, m and v of the gradSize parameter elements (shardedOptimizer.ts), from byte masterOffset. */
   master: SharedArrayBuffer;
+  masterOffset: number;
+  /**
+   * The shared WebAssembly memory whose buffer holds the gradient slots and the master arrays (grads and
+   * master are then that buffer), so that the optimizer's SIMD kernels can work on them in place; null
+   * where none could be made (separate SharedArrayBuffers, TypeScript loops).
+   */
+  heap: WebAssembly.Memory | null;
   /** Float64 per rank: its partial squared gradient norm. */
   norms: SharedArrayBuffer;
   gradSize: number;
@@ -44,13 +54,20 @@ export interface GroupMemory {
 
 /** Allocates the group's shared memory for W ranks, gradSize float32 per rank, statsSize float64 per rank. */
 export function allocGroupMemory(W: number, gradSize: number, statsSize: number): GroupMemory {
+  const gradBytes = W * gradSize * 4;
+  const masterBytes = MASTER_ARRAYS * gradSize * 4;
+  const heap = optimizerKernelsWanted() ? sharedWasmMemory(gradBytes + masterBytes) : null;
+  const grads = heap ? (heap.buffer as unknown as SharedArrayBuffer) : new SharedArrayBuffer(gradBytes);
   return {
     W,
     control: new SharedArrayBuffer(16 + MESSAGE_BYTES),
     slots: new SharedArrayBuffer(2 * W * SLOT_BYTES),
-    grads: new SharedArrayBuffer(W * gradSize * 4),
+    grads,
+    gradsOffset: 0,
     stats: new SharedArrayBuffer(W * statsSize * 8),
-    master: new SharedArrayBuffer(MASTER_ARRAYS * gradSize * 4),
+    master: heap ? grads : new SharedArrayBuffer(masterBytes),
+    masterOffset: heap ? gradBytes : 0,
+    heap,
     norms: new SharedArrayBuffer(W * 8),
     gradSize,
     statsSize,
@@ -118,7 +135,7 @@ export class WorkerGroup {
 
   /** This rank's gradient slot, and rank w's. */
   gradSlot(w = this.rank): Float32Array {
-    return new Float32Array(this.mem.grads, w * this.mem.gradSize * 4, this.mem.gradSize);
+    return new Float32Array(this.mem.grads, this.mem.gradsOffset + w * this.mem.gradSize * 4, this.mem.gradSize);
   }
 
   statsSlot(w = this.rank): Float64Array {
