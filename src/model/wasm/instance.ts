@@ -1,12 +1,13 @@
 /**
  * Loading the model kernels (modelWasm.ts, built from c/model.c by scripts/build-model-wasm.sh) onto
  * TensorFlow.js's wasm memory: the module imports that memory, so its functions take tensors' heap
- * offsets and work in place. One instance per memory, kept in a WeakMap (the only module state: a cache
- * that ends with the backend). Where WebAssembly SIMD is missing or a synchronous compile is refused,
+ * offsets and work in place. One instance per memory (a cache that ends with the backend;
+ * util/wasmModule.ts). Where WebAssembly SIMD is missing or a synchronous compile is refused,
  * or with MOE_BALANCE_MODEL_KERNELS=typescript (benchmarks, reference runs), the kernels of
  * model/kernels.ts use their TypeScript loops instead.
  */
 import * as tf from '@tensorflow/tfjs';
+import { base64Bytes, instancesOnMemory, kernelsWanted } from '../../util/wasmModule.ts';
 import { MODEL_WASM_BASE64 } from './modelWasm.ts';
 
 /** The exports of c/model.c; pointers are byte offsets in the imported memory. */
@@ -22,40 +23,18 @@ export interface ModelKernels {
   attn_bwd(qkv: number, cos: number, sin: number, p: number, dout: number, B: number, T: number, H: number, hd: number, scale: number, dqkv: number, scr: number): void;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, ModelKernels | null>();
-
-function wasmBytes(): Uint8Array {
-  const bin = atob(MODEL_WASM_BASE64);
-  const bytes = new Uint8Array(bin.length);
-  for (let x = 0; x < bin.length; x++) bytes[x] = bin.charCodeAt(x);
-  return bytes;
-}
-
 /** True unless MOE_BALANCE_MODEL_KERNELS=typescript. */
 export function modelKernelsWanted(): boolean {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  return proc?.env?.MOE_BALANCE_MODEL_KERNELS !== 'typescript';
+  return kernelsWanted('MOE_BALANCE_MODEL_KERNELS');
 }
 
 /** False where this module cannot compile (no WebAssembly SIMD). */
 export function modelKernelsValid(): boolean {
-  return typeof WebAssembly === 'object' && WebAssembly.validate(wasmBytes() as BufferSource);
+  return typeof WebAssembly === 'object' && WebAssembly.validate(base64Bytes(MODEL_WASM_BASE64) as BufferSource);
 }
 
 /** The kernels working on `memory`, or null where they cannot run here. */
-export function modelKernelsOn(memory: WebAssembly.Memory): ModelKernels | null {
-  let k = instances.get(memory);
-  if (k === undefined) {
-    try {
-      const module = new WebAssembly.Module(wasmBytes() as BufferSource);
-      k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ModelKernels;
-    } catch {
-      k = null;
-    }
-    instances.set(memory, k);
-  }
-  return k;
-}
+export const modelKernelsOn = instancesOnMemory<ModelKernels>(MODEL_WASM_BASE64);
 
 /**
  * The kernels on the current backend's memory, or null (not wasm, or they cannot be instantiated here:

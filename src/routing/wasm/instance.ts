@@ -7,6 +7,7 @@
  * gives identical results). Where WebAssembly SIMD is missing, compilation fails and the TypeScript path
  * is used for good. The only module-level state is this cache of the one compiled instance.
  */
+import { base64Bytes } from '../../util/wasmModule.ts';
 import { KERNELS_WASM_BASE64 } from './kernelsWasm.ts';
 import { RoutingKernels, type KernelExports } from './kernels.ts';
 
@@ -14,12 +15,7 @@ type Cache = { state: 'ready'; kernels: RoutingKernels } | { state: 'unavailable
 
 let cache: Cache | null = null;
 
-function wasmBytes(): Uint8Array {
-  const bin = atob(KERNELS_WASM_BASE64);
-  const bytes = new Uint8Array(bin.length);
-  for (let x = 0; x < bin.length; x++) bytes[x] = bin.charCodeAt(x);
-  return bytes;
-}
+const wasmBytes = () => base64Bytes(KERNELS_WASM_BASE64);
 
 function ready(instance: WebAssembly.Instance): Cache {
   return { state: 'ready', kernels: new RoutingKernels(instance.exports as unknown as KernelExports) };
