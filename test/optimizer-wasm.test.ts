@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { adamWUpdate, type AdamWCoefficients } from '../src/train/optimizer.ts';
+import { adamWScalars, adamWUpdate, type AdamWCoefficients } from '../src/train/optimizer.ts';
 import { reduceRange } from '../src/train/shardedOptimizer.ts';
 import { optimizerKernelsOn, sharedWasmMemory } from '../src/train/wasm/instance.ts';
 import { allocGroupMemory } from '../src/train/workerGroup.ts';
@@ -47,7 +47,8 @@ for (const wd of [0.1, 0]) {
       for (let i = 0; i < N; i++) g[i] = rng.normal() * (i % 7 === 0 ? 1e-6 : 0.1);
       const c: AdamWCoefficients = { lr: 0.003 * t, beta1: 0.9, beta2: 0.95, inv1: 1 / (1 - 0.9 ** t), inv2: 1 / (1 - 0.95 ** t), eps: 1e-8, scale: t === 2 ? 0.37 : 1 };
       adamWUpdate(ref.w, g, ref.m, ref.v, c, wd);
-      k.adamw(w.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, N, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.scale, c.inv2, c.eps, 1 - c.lr * wd, c.lr * c.inv1);
+      const x = adamWScalars(c, wd);
+      k.adamw(w.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, N, x.b1, x.c1, x.b2, x.c2, x.scale, x.inv2, x.eps, x.keep, x.a);
       sameBits(m, ref.m, `m (step ${t})`);
       sameBits(v, ref.v, `v (step ${t})`);
       sameBits(w, ref.w, `w (step ${t})`);

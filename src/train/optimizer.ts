@@ -128,15 +128,29 @@ export function uploadParams(params: Params, master: Map<string, Float32Array>):
 }
 
 /**
+ * The scalars of the element-wise update, the same for every element of a parameter with weight decay
+ * wd: the TypeScript loop below and the SIMD kernel (wasm/c/optimizer.c adamw, in this order) use these.
+ */
+export function adamWScalars(c: AdamWCoefficients, wd: number) {
+  return {
+    b1: c.beta1,
+    c1: 1 - c.beta1,
+    b2: c.beta2,
+    c2: 1 - c.beta2,
+    scale: c.scale,
+    inv2: c.inv2,
+    eps: c.eps,
+    keep: 1 - c.lr * wd, // decoupled weight decay: w - lr * wd * w
+    a: c.lr * c.inv1,
+  };
+}
+
+/**
  * The element-wise update of w, m, v (equal-length arrays, or equal ranges of them) from g, with weight
  * decay wd (a separate small function, so that V8 optimises the hot loop once).
  */
 export function adamWUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, c: AdamWCoefficients, wd: number): void {
-  const { beta1: b1, beta2: b2, inv2, eps, scale } = c;
-  const c1 = 1 - b1;
-  const c2 = 1 - b2;
-  const keep = 1 - c.lr * wd; // decoupled weight decay: w - lr * wd * w
-  const a = c.lr * c.inv1;
+  const { b1, c1, b2, c2, scale, inv2, eps, keep, a } = adamWScalars(c, wd);
   for (let i = 0; i < w.length; i++) {
     const gi = g[i] * scale;
     const mi = b1 * m[i] + c1 * gi;

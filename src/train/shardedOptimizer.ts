@@ -16,8 +16,8 @@
  * process, only the norm's float64 summation order differs (partial sums per range).
  */
 import type { Params } from '../model/params.ts';
-import { adamWCoefficients, adamWUpdate, uploadParams, type AdamWOptions, type AdamWState } from './optimizer.ts';
-import { optimizerKernelsOn, optimizerKernelsWanted, type OptimizerKernels } from './wasm/instance.ts';
+import { adamWCoefficients, adamWScalars, adamWUpdate, uploadParams, type AdamWOptions, type AdamWState } from './optimizer.ts';
+import { optimizerKernelsOn, type OptimizerKernels } from './wasm/instance.ts';
 import type { GroupMemory, WorkerGroup } from './workerGroup.ts';
 
 /** Float32 entries of the shared optimizer memory per parameter element: weight, m, v. */
@@ -100,7 +100,8 @@ export class ShardedAdamW {
     this.m = new Float32Array(mem.master, mem.masterOffset + N * 4, N);
     this.v = new Float32Array(mem.master, mem.masterOffset + 2 * N * 4, N);
     this.norms = new Float64Array(mem.norms);
-    this.kernels = mem.heap && optimizerKernelsWanted() ? optimizerKernelsOn(mem.heap) : null;
+    // allocGroupMemory made the shared memory only where the kernels are wanted (MOE_BALANCE_OPTIMIZER_KERNELS).
+    this.kernels = mem.heap ? optimizerKernelsOn(mem.heap) : null;
   }
 
   /**
@@ -145,9 +146,8 @@ export class ShardedAdamW {
       if (a >= b) continue;
       const [w, gs, m, v] = [this.w.subarray(a, b), g.subarray(a - lo, b - lo), this.m.subarray(a, b), this.v.subarray(a, b)];
       if (k) {
-        // adamWUpdate's coefficients, computed the same way (optimizer.ts).
-        const keep = 1 - c.lr * s.wd;
-        k.adamw(w.byteOffset, gs.byteOffset, m.byteOffset, v.byteOffset, b - a, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.scale, c.inv2, c.eps, keep, c.lr * c.inv1);
+        const x = adamWScalars(c, s.wd);
+        k.adamw(w.byteOffset, gs.byteOffset, m.byteOffset, v.byteOffset, b - a, x.b1, x.c1, x.b2, x.c2, x.scale, x.inv2, x.eps, x.keep, x.a);
       } else adamWUpdate(w, gs, m, v, c, s.wd);
     }
   }
